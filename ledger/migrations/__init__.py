@@ -1,0 +1,1 @@
+"""Alembic migrations of the ledger schema, run programmatically (no alembic.ini) by `runner`."""

@@ -1,0 +1,372 @@
+"""The event store: append events to a stream under optimistic concurrency, read them back.
+
+A stream is the life of one directive. Each append names the version the caller last saw;
+the batch is written atomically, each event chained to the one before it (see
+`ledger.verify`), or not at all. Idempotency keys are global: re-sending an already recorded
+batch returns what was recorded instead of writing it twice.
+
+SQLite: appends take the write lock first (BEGIN IMMEDIATE), so racing writers queue up
+behind `busy_timeout` and the loser sees the new version and gets ConcurrencyConflict.
+PostgreSQL: appends run under READ COMMITTED and rely on UNIQUE(stream, version) and
+UNIQUE(idempotency_key); a violation is re-examined after rollback and reported as the
+conflict it is.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Engine, insert, select
+from sqlalchemy.engine import Connection, Row
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+
+from ledger.db import SQLITE_BEGIN_OPTION, mask_url
+from ledger.errors import (
+    ConcurrencyConflict,
+    IdempotencyConflict,
+    LedgerError,
+    LedgerUnavailable,
+)
+from ledger.tables import events
+from ledger.upcast import Upcasters
+from ledger.verify import GENESIS_HASH, canonical_json, event_hash
+
+MAX_STREAM = 200
+MAX_TYPE = 100
+MAX_ACTOR = 200
+MAX_KEY = 300
+
+
+@dataclass(frozen=True)
+class NewEvent:
+    type: str
+    payload: dict[str, Any]
+    business_time: datetime
+    actor: str
+    idempotency_key: str
+    schema_version: int = 1
+
+
+@dataclass(frozen=True)
+class StoredEvent:
+    stream: str
+    version: int
+    position: int
+    type: str
+    schema_version: int
+    payload: dict[str, Any]
+    actor: str
+    business_time: datetime
+    recorded_at: datetime
+    idempotency_key: str
+    prev_hash: str
+    hash: str
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _check_text(what: str, value: str, limit: int) -> None:
+    if not isinstance(value, str) or not value:
+        raise ValueError(f"{what} must be a non-empty string, got {value!r}")
+    if len(value) > limit:
+        raise ValueError(f"{what} is longer than {limit} characters: {value[:60]!r}…")
+
+
+def _check_json(value: Any, where: str) -> None:
+    """Only what both backends round-trip exactly: no floats, no NUL, no lone surrogates."""
+    if value is None or isinstance(value, bool | int):
+        return
+    if isinstance(value, str):
+        if "\x00" in value:
+            raise ValueError(f"{where}: strings may not contain NUL (PostgreSQL rejects it)")
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError as e:
+            raise ValueError(f"{where}: string is not valid Unicode text") from e
+        return
+    if isinstance(value, list | tuple):
+        for i, item in enumerate(value):
+            _check_json(item, f"{where}[{i}]")
+        return
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise ValueError(f"{where}: object keys must be strings, got {key!r}")
+            _check_json(key, f"{where} key")
+            _check_json(item, f"{where}.{key}")
+        return
+    raise ValueError(
+        f"{where}: {type(value).__name__} is not allowed in a payload "
+        "(use strings, ints, bools, None, lists and dicts; floats as strings)"
+    )
+
+
+def _aware(what: str, moment: datetime) -> datetime:
+    if not isinstance(moment, datetime) or moment.tzinfo is None or moment.utcoffset() is None:
+        raise ValueError(f"{what} must be a timezone-aware datetime, got {moment!r}")
+    return moment.astimezone(UTC)
+
+
+class EventStore:
+    """Append-only, hash-chained event streams over a SQLAlchemy engine (SQLite or PostgreSQL)."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        upcasters: Upcasters | None = None,
+        now: Callable[[], datetime] | None = None,
+    ) -> None:
+        self._engine = engine
+        self._upcasters = upcasters if upcasters is not None else Upcasters()
+        self._now = now or _utc_now
+        self._sqlite = engine.dialect.name == "sqlite"
+
+    @property
+    def engine(self) -> Engine:
+        return self._engine
+
+    @contextmanager
+    def _translated(self) -> Iterator[None]:
+        try:
+            yield
+        except LedgerError:
+            raise
+        except OperationalError as e:
+            where = mask_url(self._engine.url)
+            if self._sqlite and "locked" in str(e.orig).lower():
+                raise LedgerUnavailable(
+                    f"{where} stayed locked by another writer for longer than the busy timeout"
+                ) from e
+            raise LedgerUnavailable(f"ledger database {where} failed: {e.orig}") from e
+        except DBAPIError as e:
+            raise LedgerError(
+                f"ledger database {mask_url(self._engine.url)} refused the operation: {e.orig}"
+            ) from e
+
+    def _write_connection(self, conn: Connection) -> Connection:
+        if self._sqlite:
+            return conn.execution_options(**{SQLITE_BEGIN_OPTION: "IMMEDIATE"})
+        return conn
+
+    def append(
+        self, stream: str, expected_version: int, events_: Sequence[NewEvent]
+    ) -> list[StoredEvent]:
+        """Append `events_` atomically after `expected_version` (0 for a new stream).
+
+        Returns the stored events, in batch order. If every key of the batch is already
+        recorded in this stream, returns those records and writes nothing, whatever
+        `expected_version` says: that is a retry of a batch that went through.
+        """
+        _check_text("stream", stream, MAX_STREAM)
+        if expected_version < 0:
+            raise ValueError(f"expected_version must be >= 0, got {expected_version}")
+        batch = list(events_)
+        if not batch:
+            return []
+        prepared = [self._prepare(e) for e in batch]
+        keys = [e.idempotency_key for e in batch]
+        seen: set[str] = set()
+        for key in keys:
+            if key in seen:
+                raise IdempotencyConflict(key, "appears twice in the same batch")
+            seen.add(key)
+
+        with self._translated():
+            try:
+                with self._engine.connect() as raw, self._write_connection(raw) as conn:
+                    with conn.begin():
+                        recorded = self._recorded(conn, stream, batch)
+                        if recorded is not None:
+                            return recorded
+                        rows = self._insert(conn, stream, expected_version, prepared)
+                return [self._to_stored(r) for r in rows]
+            except IntegrityError as e:
+                with self._engine.connect() as conn:
+                    recorded = self._recorded(conn, stream, batch)
+                    if recorded is not None:
+                        return recorded
+                    actual = self._current_version(conn, stream)
+                raise ConcurrencyConflict(stream, expected_version, actual) from e
+
+    def _prepare(self, event: NewEvent) -> NewEvent:
+        _check_text("event type", event.type, MAX_TYPE)
+        _check_text("actor", event.actor, MAX_ACTOR)
+        _check_text("idempotency key", event.idempotency_key, MAX_KEY)
+        if not isinstance(event.payload, dict):
+            raise ValueError(f"payload of {event.type} must be a dict, got {event.payload!r}")
+        if not isinstance(event.schema_version, int) or event.schema_version < 1:
+            raise ValueError(f"schema_version of {event.type} must be an int >= 1")
+        _check_json(event.payload, f"payload of {event.type}")
+        return NewEvent(
+            type=event.type,
+            payload=json.loads(canonical_json(event.payload)),
+            business_time=_aware(f"business_time of {event.type}", event.business_time),
+            actor=event.actor,
+            idempotency_key=event.idempotency_key,
+            schema_version=event.schema_version,
+        )
+
+    def _recorded(
+        self, conn: Connection, stream: str, batch: list[NewEvent]
+    ) -> list[StoredEvent] | None:
+        """The stored events if the whole batch is already recorded; None if none of it is."""
+        keys = [e.idempotency_key for e in batch]
+        found: dict[str, Row[Any]] = {}
+        for start in range(0, len(keys), 500):
+            chunk = keys[start : start + 500]
+            for row in conn.execute(select(events).where(events.c.idempotency_key.in_(chunk))):
+                found[row.idempotency_key] = row
+        if not found:
+            return None
+        for key, row in found.items():
+            if row.stream != stream:
+                raise IdempotencyConflict(
+                    key, f"already recorded in stream {row.stream!r}, not {stream!r}"
+                )
+        missing = [k for k in keys if k not in found]
+        if missing:
+            raise IdempotencyConflict(
+                next(iter(found)),
+                f"already recorded in stream {stream!r} while {len(missing)} other key(s) "
+                f"of the same batch (first {missing[0]!r}) are not: a different batch",
+            )
+        for event in batch:
+            row = found[event.idempotency_key]
+            if row.type != event.type:
+                raise IdempotencyConflict(
+                    event.idempotency_key,
+                    f"recorded as a {row.type} event (version {row.version} of {stream!r}), "
+                    f"not {event.type}",
+                )
+        return [self._to_stored(found[k]) for k in keys]
+
+    def _current_version(self, conn: Connection, stream: str) -> int:
+        head = conn.execute(
+            select(events.c.version)
+            .where(events.c.stream == stream)
+            .order_by(events.c.version.desc())
+            .limit(1)
+        ).scalar()
+        return head or 0
+
+    def _insert(
+        self, conn: Connection, stream: str, expected_version: int, batch: list[NewEvent]
+    ) -> list[Row[Any]]:
+        head = conn.execute(
+            select(events.c.version, events.c.hash)
+            .where(events.c.stream == stream)
+            .order_by(events.c.version.desc())
+            .limit(1)
+        ).first()
+        actual = head.version if head is not None else 0
+        if actual != expected_version:
+            raise ConcurrencyConflict(stream, expected_version, actual)
+        prev_hash = head.hash if head is not None else GENESIS_HASH
+        recorded_at = _aware("now()", self._now())
+        values: list[dict[str, Any]] = []
+        for offset, event in enumerate(batch, start=1):
+            version = expected_version + offset
+            digest = event_hash(
+                prev_hash,
+                stream=stream,
+                version=version,
+                type=event.type,
+                schema_version=event.schema_version,
+                payload=event.payload,
+                actor=event.actor,
+                business_time=event.business_time,
+                recorded_at=recorded_at,
+                idempotency_key=event.idempotency_key,
+            )
+            values.append(
+                {
+                    "stream": stream,
+                    "version": version,
+                    "type": event.type,
+                    "schema_version": event.schema_version,
+                    "payload": event.payload,
+                    "actor": event.actor,
+                    "business_time": event.business_time,
+                    "recorded_at": recorded_at,
+                    "idempotency_key": event.idempotency_key,
+                    "prev_hash": prev_hash,
+                    "hash": digest,
+                }
+            )
+            prev_hash = digest
+        if len(values) == 1:
+            stmt = insert(events).returning(*events.c)
+            return list(conn.execute(stmt, values[0]))
+        stmt = insert(events).returning(*events.c, sort_by_parameter_order=True)
+        return list(conn.execute(stmt, values))
+
+    def _to_stored(self, row: Row[Any]) -> StoredEvent:
+        schema_version, payload = self._upcasters.upcast(row.type, row.schema_version, row.payload)
+        return StoredEvent(
+            stream=row.stream,
+            version=row.version,
+            position=row.position,
+            type=row.type,
+            schema_version=schema_version,
+            payload=payload,
+            actor=row.actor,
+            business_time=row.business_time,
+            recorded_at=row.recorded_at,
+            idempotency_key=row.idempotency_key,
+            prev_hash=row.prev_hash,
+            hash=row.hash,
+        )
+
+    def read(
+        self,
+        stream: str,
+        *,
+        to_version: int | None = None,
+        business_time_until: datetime | None = None,
+    ) -> list[StoredEvent]:
+        """The stream's events by version, upcast; both bounds are inclusive."""
+        query = select(events).where(events.c.stream == stream)
+        if to_version is not None:
+            query = query.where(events.c.version <= to_version)
+        if business_time_until is not None:
+            until = _aware("business_time_until", business_time_until)
+            query = query.where(events.c.business_time <= until)
+        return self._fetch(query.order_by(events.c.version))
+
+    def _fetch(self, query: Any) -> list[StoredEvent]:
+        with self._translated(), self._engine.connect() as conn:
+            result = conn.execution_options(yield_per=5000).execute(query)
+            return [self._to_stored(row) for row in result]
+
+    def version(self, stream: str) -> int:
+        with self._translated(), self._engine.connect() as conn:
+            return self._current_version(conn, stream)
+
+    def streams(self) -> list[str]:
+        with self._translated(), self._engine.connect() as conn:
+            return list(
+                conn.scalars(select(events.c.stream).distinct().order_by(events.c.stream))
+            )
+
+    def read_all(self, *, after_position: int = 0, limit: int | None = None) -> list[StoredEvent]:
+        """Events of every stream in global (position) order, after `after_position`."""
+        query = select(events).where(events.c.position > after_position)
+        query = query.order_by(events.c.position)
+        if limit is not None:
+            query = query.limit(limit)
+        return self._fetch(query)
+
+    def find(self, idempotency_key: str) -> StoredEvent | None:
+        with self._translated(), self._engine.connect() as conn:
+            row = conn.execute(
+                select(events).where(events.c.idempotency_key == idempotency_key)
+            ).first()
+            return self._to_stored(row) if row is not None else None

@@ -1,0 +1,124 @@
+"""SQLAlchemy Core tables of the ledger database: the event log and the auxiliary tables.
+
+This is the current shape of the schema, used by the store and by other packages
+(`from ledger.tables import outbox, agency_secrets, webhook_requests`). The migrations in
+`ledger.migrations.versions` are frozen history that must produce exactly this shape; a test
+compares the migrated database with this metadata so the two cannot drift apart.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    CHAR,
+    JSON,
+    Column,
+    Dialect,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.types import DateTime, TypeDecorator
+
+metadata = MetaData()
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timezone-aware timestamp that is stored in UTC and always read back aware, in UTC.
+
+    SQLite keeps no offset and silently drops it on write, so a non-UTC aware value would be
+    stored as its wall-clock time; converting on the way in and tagging UTC on the way out
+    makes both backends round-trip (and hash) the same instant the same way.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise ValueError(f"naive datetime {value!r} given where a timezone-aware one is needed")
+        utc = value.astimezone(UTC)
+        return utc.replace(tzinfo=None) if dialect.name == "sqlite" else utc
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+def json_document() -> Any:
+    """JSON everywhere, JSONB on PostgreSQL (indexable, compact)."""
+    return JSON().with_variant(JSONB(), "postgresql")
+
+
+events = Table(
+    "events",
+    metadata,
+    Column("position", Integer, primary_key=True, autoincrement=True),
+    Column("stream", String(200), nullable=False, index=True),
+    Column("version", Integer, nullable=False),
+    Column("type", String(100), nullable=False),
+    Column("schema_version", Integer, nullable=False),
+    Column("payload", json_document(), nullable=False),
+    Column("actor", String(200), nullable=False),
+    Column("business_time", UTCDateTime(), nullable=False),
+    Column("recorded_at", UTCDateTime(), nullable=False),
+    Column("idempotency_key", String(300), nullable=False),
+    Column("prev_hash", CHAR(64), nullable=False),
+    Column("hash", CHAR(64), nullable=False),
+    UniqueConstraint("stream", "version", name="uq_events_stream_version"),
+    UniqueConstraint("idempotency_key", name="uq_events_idempotency_key"),
+)
+
+outbox = Table(
+    "outbox",
+    metadata,
+    Column("key", String(300), primary_key=True),
+    Column("directive", String(200), nullable=False, index=True),
+    Column("agency", String(200), nullable=False),
+    Column("kind", String(50), nullable=False),
+    Column("recipient", String(300), nullable=False),
+    Column("subject", Text, nullable=False),
+    Column("body_text", Text, nullable=False),
+    Column("body_html", Text, nullable=False),
+    Column("message_id", String(300), nullable=False),
+    Column("language", String(5), nullable=False),
+    Column("status", String(20), nullable=False, index=True),
+    Column("attempts", Integer, nullable=False, default=0, server_default="0"),
+    Column("last_error", Text, nullable=True),
+    Column("action_keys", json_document(), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+    Column("sent_at", UTCDateTime(), nullable=True),
+)
+
+agency_secrets = Table(
+    "agency_secrets",
+    metadata,
+    Column("agency_id", String(200), primary_key=True),
+    Column("secret_ciphertext", Text, nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("rotated_at", UTCDateTime(), nullable=True),
+)
+
+webhook_requests = Table(
+    "webhook_requests",
+    metadata,
+    Column("webhook_id", String(300), primary_key=True),
+    Column("agency_id", String(200), nullable=False),
+    Column("body_sha256", CHAR(64), nullable=False),
+    Column("status_code", Integer, nullable=False),
+    Column("response", json_document(), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+)
