@@ -1,0 +1,26 @@
+"""What every command shares: the CLI error type, settings and ledger access, output helpers."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+from chidao.settings import Settings, load_settings
+
+
+class CliError(Exception):
+    """A user's mistake or an unavailable resource: printed as one line, no traceback."""
+
+    def __init__(self, message: str, exit_code: int = 1) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+def settings() -> Settings:
+    return load_settings()
+
+
+def print_json(value: Any) -> None:
+    json.dump(value, sys.stdout, ensure_ascii=False, indent=2, default=str)
+    sys.stdout.write("\n")

@@ -1,0 +1,173 @@
+"""Strict YAML reading that remembers where every value stands in the file.
+
+YAML 1.2 booleans only (`yes`, `no`, `on`, `off` stay strings), no anchors or aliases (so no
+alias bombs), no duplicate keys, bounded size and depth, UTF-8 only. Every value's path is
+mapped to its line and column so that later checks can point at it.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from definitions.errors import DefinitionError, Problem
+
+MAX_BYTES = 1_000_000
+MAX_DEPTH = 40
+
+YamlPath = tuple[str | int, ...]
+Positions = dict[YamlPath, tuple[int, int]]
+
+
+class _StrictResolver(yaml.resolver.BaseResolver):
+    pass
+
+
+# The safe resolvers, less YAML 1.1's yes/no/on/off booleans.
+for _first, _resolvers in yaml.resolver.Resolver.yaml_implicit_resolvers.items():
+    for _tag, _regexp in _resolvers:
+        if _tag == "tag:yaml.org,2002:bool":
+            continue
+        _StrictResolver.add_implicit_resolver(_tag, _regexp, [_first])
+_StrictResolver.add_implicit_resolver(
+    "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
+)
+
+
+class _StrictLoader(
+    yaml.reader.Reader,
+    yaml.scanner.Scanner,
+    yaml.parser.Parser,
+    yaml.composer.Composer,
+    yaml.constructor.SafeConstructor,
+    _StrictResolver,
+):
+    def __init__(self, stream: str) -> None:
+        yaml.reader.Reader.__init__(self, stream)
+        yaml.scanner.Scanner.__init__(self)
+        yaml.parser.Parser.__init__(self)
+        yaml.composer.Composer.__init__(self)
+        yaml.constructor.SafeConstructor.__init__(self)
+        _StrictResolver.__init__(self)
+        self._depth = 0
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            raise yaml.MarkedYAMLError(
+                None, None, "anchors and aliases (*name) are not allowed", event.start_mark
+            )
+        event = self.peek_event()
+        if getattr(event, "anchor", None):
+            raise yaml.MarkedYAMLError(
+                None, None, "anchors and aliases (&name) are not allowed", event.start_mark
+            )
+        self._depth += 1
+        if self._depth > MAX_DEPTH:
+            raise yaml.MarkedYAMLError(
+                None, None, f"nested deeper than {MAX_DEPTH} levels", event.start_mark
+            )
+        try:
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+
+def _problem(file: str, mark: Any, message: str, path: str = "") -> Problem:
+    line = getattr(mark, "line", 0) + 1 if mark is not None else 1
+    column = getattr(mark, "column", 0) + 1 if mark is not None else 1
+    return Problem(file, line, column, path, message)
+
+
+def _convert(
+    node: yaml.Node, loader: _StrictLoader, path: YamlPath, positions: Positions, file: str
+) -> Any:
+    positions[path] = (node.start_mark.line + 1, node.start_mark.column + 1)
+    if isinstance(node, yaml.MappingNode):
+        result: dict[str, Any] = {}
+        for key_node, value_node in node.value:
+            if not isinstance(key_node, yaml.ScalarNode):
+                raise DefinitionError([_problem(file, key_node.start_mark, "keys must be plain words")])
+            key = str(loader.construct_object(key_node))
+            if key in result:
+                dotted = ".".join(str(p) for p in (*path, key))
+                raise DefinitionError(
+                    [_problem(file, key_node.start_mark, f"key '{key}' appears twice", dotted)]
+                )
+            result[key] = _convert(value_node, loader, (*path, key), positions, file)
+        return result
+    if isinstance(node, yaml.SequenceNode):
+        return [
+            _convert(child, loader, (*path, index), positions, file)
+            for index, child in enumerate(node.value)
+        ]
+    value = loader.construct_object(node)
+    if isinstance(value, str):
+        value = unicodedata.normalize("NFC", value)
+    return value
+
+
+def read_yaml(path: Path, *, display_name: str | None = None) -> tuple[Any, Positions]:
+    """The file's data and the line/column of every value, or a DefinitionError saying why not."""
+    file = display_name or str(path)
+    try:
+        size = path.stat().st_size
+    except OSError as e:
+        raise DefinitionError([Problem(file, 1, 1, "", f"cannot read the file: {e.strerror}")]) from e
+    if size > MAX_BYTES:
+        raise DefinitionError(
+            [Problem(file, 1, 1, "", f"file is {size} bytes, over the limit of {MAX_BYTES}")]
+        )
+    try:
+        raw = path.read_bytes()
+    except OSError as e:
+        raise DefinitionError([Problem(file, 1, 1, "", f"cannot read the file: {e.strerror}")]) from e
+    return parse_yaml(raw, file)
+
+
+def parse_yaml(raw: bytes, file: str) -> tuple[Any, Positions]:
+    if len(raw) > MAX_BYTES:
+        raise DefinitionError(
+            [Problem(file, 1, 1, "", f"file is {len(raw)} bytes, over the limit of {MAX_BYTES}")]
+        )
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = raw[: e.start].count(b"\n") + 1
+        column = e.start - (raw.rfind(b"\n", 0, e.start) + 1) + 1
+        raise DefinitionError(
+            [Problem(file, line, column, "", f"not UTF-8 text (byte 0x{raw[e.start]:02x})")]
+        ) from e
+    if text.startswith("\ufeff"):
+        text = text[1:]
+    if not text.strip():
+        raise DefinitionError([Problem(file, 1, 1, "", "the file is empty")])
+    loader = _StrictLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            raise DefinitionError([Problem(file, 1, 1, "", "the file holds no YAML document")])
+        positions: Positions = {}
+        data = _convert(node, loader, (), positions, file)
+    except yaml.MarkedYAMLError as e:
+        message = " ".join(filter(None, [e.context, e.problem])) or "not valid YAML"
+        raise DefinitionError([_problem(file, e.problem_mark or e.context_mark, message)]) from e
+    except yaml.YAMLError as e:
+        raise DefinitionError([Problem(file, 1, 1, "", f"not valid YAML: {e}")]) from e
+    except RecursionError as e:
+        raise DefinitionError([Problem(file, 1, 1, "", "nested too deeply")]) from e
+    finally:
+        loader.dispose()
+    return data, positions
+
+
+def position_of(positions: Positions, path: YamlPath) -> tuple[int, int]:
+    """The place of `path`, or of its nearest ancestor that the file has."""
+    for end in range(len(path), -1, -1):
+        if path[:end] in positions:
+            return positions[path[:end]]
+    return (1, 1)

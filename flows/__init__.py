@@ -1,0 +1,1 @@
+"""Prefect flows: the directive reconciler, launching, simulation, and their deployments."""

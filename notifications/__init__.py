@@ -1,0 +1,1 @@
+"""Notifications: jinja2 templates, the digest, the outbox and the aiosmtplib mailer."""
