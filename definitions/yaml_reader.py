@@ -83,6 +83,44 @@ def _problem(file: str, mark: Any, message: str, path: str = "") -> Problem:
     return Problem(file, line, column, path, message)
 
 
+def _tag_name(tag: str) -> str:
+    name = tag.rsplit(":", 1)[-1]
+    return {"timestamp": "a valid date", "int": "a whole number", "float": "a number"}.get(
+        name, f"a valid {name}"
+    )
+
+
+def _reader_problem(file: str, text: str, error: yaml.reader.ReaderError) -> Problem:
+    """A character YAML does not allow (a control character, say), placed by line and column."""
+    position = max(0, min(error.position, len(text)))
+    line = text.count("\n", 0, position) + 1
+    column = position - (text.rfind("\n", 0, position) + 1) + 1
+    character = error.character if isinstance(error.character, str) else chr(error.character)
+    message = f"character U+{ord(character):04X} is not allowed in YAML"
+    return Problem(file, line, column, "", message)
+
+
+def _scalar(node: yaml.Node, loader: _StrictLoader, path: YamlPath, file: str) -> Any:
+    """A scalar's value, or a problem when its text does not fit its type (2023-02-30, !!int x)."""
+    try:
+        return loader.construct_object(node)
+    except yaml.YAMLError:
+        raise
+    except (ValueError, TypeError, AttributeError, OverflowError) as e:
+        kind = _tag_name(node.tag)
+        detail = f": {e}" if isinstance(e, ValueError) else ""
+        raise DefinitionError(
+            [
+                _problem(
+                    file,
+                    node.start_mark,
+                    f"'{node.value}' is not {kind}{detail}",
+                    ".".join(str(p) for p in path),
+                )
+            ]
+        ) from e
+
+
 def _convert(
     node: yaml.Node, loader: _StrictLoader, path: YamlPath, positions: Positions, file: str
 ) -> Any:
@@ -92,7 +130,7 @@ def _convert(
         for key_node, value_node in node.value:
             if not isinstance(key_node, yaml.ScalarNode):
                 raise DefinitionError([_problem(file, key_node.start_mark, "keys must be plain words")])
-            key = str(loader.construct_object(key_node))
+            key = str(_scalar(key_node, loader, path, file))
             if key in result:
                 dotted = ".".join(str(p) for p in (*path, key))
                 raise DefinitionError(
@@ -105,7 +143,7 @@ def _convert(
             _convert(child, loader, (*path, index), positions, file)
             for index, child in enumerate(node.value)
         ]
-    value = loader.construct_object(node)
+    value = _scalar(node, loader, path, file)
     if isinstance(value, str):
         value = unicodedata.normalize("NFC", value)
     return value
@@ -146,7 +184,10 @@ def parse_yaml(raw: bytes, file: str) -> tuple[Any, Positions]:
         text = text[1:]
     if not text.strip():
         raise DefinitionError([Problem(file, 1, 1, "", "the file is empty")])
-    loader = _StrictLoader(text)
+    try:
+        loader = _StrictLoader(text)
+    except yaml.reader.ReaderError as e:
+        raise DefinitionError([_reader_problem(file, text, e)]) from e
     try:
         node = loader.get_single_node()
         if node is None:
@@ -156,6 +197,8 @@ def parse_yaml(raw: bytes, file: str) -> tuple[Any, Positions]:
     except yaml.MarkedYAMLError as e:
         message = " ".join(filter(None, [e.context, e.problem])) or "not valid YAML"
         raise DefinitionError([_problem(file, e.problem_mark or e.context_mark, message)]) from e
+    except yaml.reader.ReaderError as e:
+        raise DefinitionError([_reader_problem(file, text, e)]) from e
     except yaml.YAMLError as e:
         raise DefinitionError([Problem(file, 1, 1, "", f"not valid YAML: {e}")]) from e
     except RecursionError as e:
