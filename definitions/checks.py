@@ -118,8 +118,11 @@ def _check_refs(
 def _check_structure(directive: Directive) -> Iterable[tuple[YamlPath, str]]:
     sections = [a.section for a in directive.assignments]
     for i, assignment in enumerate(directive.assignments):
-        if sections.count(assignment.section) > 1:
-            yield ("assignments", i, "section"), f"section {assignment.section} appears more than once"
+        if assignment.section in sections[:i]:
+            yield (
+                ("assignments", i, "section"),
+                f"section {assignment.section} appears more than once",
+            )
         elif i and assignment.section <= sections[i - 1]:
             yield (
                 ("assignments", i, "section"),
@@ -131,7 +134,7 @@ def _check_structure(directive: Directive) -> Iterable[tuple[YamlPath, str]]:
             if letter not in ITEM_LETTERS:
                 hint = " (Vietnamese lettering has no f, j, w)" if letter in ("f", "j", "w") else ""
                 yield path, f"'{letter}' is not an item letter{hint}"
-            elif letters.count(letter) > 1:
+            elif letter in letters[:j]:
                 yield path, f"item {assignment.section}{letter}) appears more than once"
             elif j and letters[j - 1] in ITEM_LETTERS:
                 expected = ITEM_LETTERS[ITEM_LETTERS.index(letters[j - 1]) + 1]
