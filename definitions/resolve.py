@@ -170,8 +170,16 @@ def stated_due(
     raise ResolutionError(f"unknown deadline rule {rule!r}")
 
 
-def resolve_cycles(directive: Directive, calendar: WorkingCalendar | None = None) -> tuple[Cycle, ...]:
-    calendar = calendar or default_calendar()
+def resolve_cycles(
+    directive: Directive, calendar: WorkingCalendar | None = None
+) -> tuple[Cycle, ...]:
+    try:
+        return _resolve_cycles(directive, calendar or default_calendar())
+    except OverflowError as e:
+        raise ResolutionError("a due date falls beyond the last date the calendar has") from e
+
+
+def _resolve_cycles(directive: Directive, calendar: WorkingCalendar) -> tuple[Cycle, ...]:
     cycles = []
     for index, (cycle_id, start, end) in enumerate(_periods(directive)):
         report_stated = stated_due(directive.reporting.due, directive, index, end, calendar)
