@@ -1,1 +1,1 @@
-"""Directive definitions: the declarative format, the agency directory, the calendar and the loader."""
+"""Directive definitions: the format, the agency directory, the calendar and the loader."""

@@ -72,26 +72,27 @@ def check_directory(directory: Directory) -> list[tuple[str, str, str]]:
                     )
                 )
     for loop in escalation_loops(directory):
-        found.append(
-            (loop[0], "answers_to", "escalation chain loops: " + " → ".join(loop))
-        )
+        found.append((loop[0], "answers_to", "escalation chain loops: " + " → ".join(loop)))
     return found
 
 
-def _check_refs(
-    directive: Directive, directory: Directory
-) -> Iterable[tuple[YamlPath, str]]:
+def _check_refs(directive: Directive, directory: Directory) -> Iterable[tuple[YamlPath, str]]:
     agencies = {a.id for a in directory.agencies}
     groups = {g.id for g in directory.groups}
     known = agencies | groups
 
-    def unknown(ref: str, path: YamlPath, *, groups_allowed: bool = True) -> Iterable[tuple[YamlPath, str]]:
+    def unknown(
+        ref: str, path: YamlPath, *, groups_allowed: bool = True
+    ) -> Iterable[tuple[YamlPath, str]]:
         if ref in agencies or (groups_allowed and ref in groups):
             return
         if ref in groups:
             yield path, f"'{ref}' is a group; a single agency is needed here"
         else:
-            yield path, f"unknown agency '{ref}'" + _suggest(ref, known if groups_allowed else agencies)
+            yield (
+                path,
+                f"unknown agency '{ref}'" + _suggest(ref, known if groups_allowed else agencies),
+            )
 
     yield from unknown(directive.issuer, ("issuer",), groups_allowed=False)
     for i, recipient in enumerate(directive.recipients):
@@ -108,8 +109,12 @@ def _check_refs(
         for i, ref in enumerate(reporting.reporters):
             yield from unknown(ref, ("reporting", "reporters", i))
     if directive.consolidation:
-        yield from unknown(directive.consolidation.by, ("consolidation", "by"), groups_allowed=False)
-        yield from unknown(directive.consolidation.to, ("consolidation", "to"), groups_allowed=False)
+        yield from unknown(
+            directive.consolidation.by, ("consolidation", "by"), groups_allowed=False
+        )
+        yield from unknown(
+            directive.consolidation.to, ("consolidation", "to"), groups_allowed=False
+        )
     for i, level in enumerate(directive.escalation.levels):
         if level.to not in ("agency", "answers_to"):
             yield from unknown(level.to, ("escalation", "levels", i, "to"), groups_allowed=False)
@@ -199,11 +204,15 @@ def _check_dates(directive: Directive) -> Iterable[tuple[YamlPath, str]]:
             f"{directive.issued_on:%d/%m/%Y}",
         )
     for cycle in cycles:
-        if cycle.consolidation_due_stated and cycle.consolidation_due_stated < cycle.report_due_stated:
+        if (
+            cycle.consolidation_due_stated
+            and cycle.consolidation_due_stated < cycle.report_due_stated
+        ):
             yield (
                 ("consolidation", "due"),
                 f"consolidation due {cycle.consolidation_due_stated:%d/%m/%Y} comes before the "
-                f"reports it consolidates (due {cycle.report_due_stated:%d/%m/%Y}, cycle {cycle.id})",
+                f"reports it consolidates (due {cycle.report_due_stated:%d/%m/%Y}, "
+                f"cycle {cycle.id})",
             )
             break
 
@@ -217,7 +226,8 @@ def _check_addresses(directive: Directive, directory: Directory) -> Iterable[tup
                 if agency is not None and not agency.email:
                     yield (
                         ("assignments", i, "agencies", j, "agency"),
-                        f"agency '{member}' has no address in the directory; it could not be notified",
+                        f"agency '{member}' has no address in the directory; "
+                        "it could not be notified",
                     )
     for path, ref in (
         (("reporting", "to"), directive.reporting.to),
@@ -261,4 +271,3 @@ def check_directive(directive: Directive, directory: Directory) -> list[tuple[Ya
         found.extend(_check_escalation(directive, directory))
     found.extend(_check_dates(directive))
     return found
-

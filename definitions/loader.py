@@ -116,9 +116,7 @@ def problems_from_validation(
     return list(problems.values())
 
 
-def _validate(
-    model: type[BaseModel], data: Any, positions: Positions, file: str
-) -> Any:
+def _validate(model: type[BaseModel], data: Any, positions: Positions, file: str) -> Any:
     if not isinstance(data, dict):
         raise DefinitionError([Problem(file, 1, 1, "", "expected a mapping of keys at the top")])
     try:
@@ -162,9 +160,10 @@ def load_directory_files(paths: Iterable[Path]) -> Directory:
         located = []
         for subject, field, message in found:
             file, positions, base = places.get(subject, ("directory", {}, ()))
-            path = (*base, field) if field else base
-            line, column = position_of(positions, path)
-            located.append(Problem(file, line, column, ".".join(map(str, path)), message))
+            parts = (int(p) if p.isdigit() else p for p in field.split(".") if p)
+            where: YamlPath = (*base, *parts)
+            line, column = position_of(positions, where)
+            located.append(Problem(file, line, column, ".".join(map(str, where)), message))
         raise DefinitionError(located)
     return directory
 

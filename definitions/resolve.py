@@ -159,7 +159,9 @@ def stated_due(
             raise ResolutionError(f"'{rule.each_year}' is not a day of the year") from e
     if isinstance(rule, AfterIssue):
         if index:
-            raise ResolutionError("'days_after_issue' gives one date; recurring reporting needs another rule")
+            raise ResolutionError(
+                "'days_after_issue' gives one date; recurring reporting needs another rule"
+            )
         return calendar.shift(directive.issued_on, rule.days_after_issue, working=rule.working)
     if isinstance(rule, AfterPeriodEnd):
         return calendar.shift(period_end, rule.days_after_period_end, working=rule.working)

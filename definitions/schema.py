@@ -9,11 +9,11 @@ with the reason. That keeps what the directive says apart from what was decided 
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Literal
+from typing import Annotated, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION: Final = 1
 
 Slug = Annotated[str, StringConstraints(pattern=r"^[a-z0-9]+(-[a-z0-9]+)*$", max_length=80)]
 Text = Annotated[str, StringConstraints(min_length=1, max_length=20_000)]
@@ -229,7 +229,9 @@ class Escalation(Sourced):
     def _levels_in_order(self) -> Escalation:
         numbers = [level.level for level in self.levels]
         if numbers != list(range(1, len(numbers) + 1)):
-            raise ValueError(f"escalation levels must be numbered 1, 2, 3 … in order, not {numbers}")
+            raise ValueError(
+                f"escalation levels must be numbered 1, 2, 3 … in order, not {numbers}"
+            )
         return self
 
 

@@ -129,7 +129,9 @@ def _convert(
         result: dict[str, Any] = {}
         for key_node, value_node in node.value:
             if not isinstance(key_node, yaml.ScalarNode):
-                raise DefinitionError([_problem(file, key_node.start_mark, "keys must be plain words")])
+                raise DefinitionError(
+                    [_problem(file, key_node.start_mark, "keys must be plain words")]
+                )
             key = str(_scalar(key_node, loader, path, file))
             if key in result:
                 dotted = ".".join(str(p) for p in (*path, key))
@@ -155,7 +157,9 @@ def read_yaml(path: Path, *, display_name: str | None = None) -> tuple[Any, Posi
     try:
         size = path.stat().st_size
     except OSError as e:
-        raise DefinitionError([Problem(file, 1, 1, "", f"cannot read the file: {e.strerror}")]) from e
+        raise DefinitionError(
+            [Problem(file, 1, 1, "", f"cannot read the file: {e.strerror}")]
+        ) from e
     if size > MAX_BYTES:
         raise DefinitionError(
             [Problem(file, 1, 1, "", f"file is {size} bytes, over the limit of {MAX_BYTES}")]
@@ -163,7 +167,9 @@ def read_yaml(path: Path, *, display_name: str | None = None) -> tuple[Any, Posi
     try:
         raw = path.read_bytes()
     except OSError as e:
-        raise DefinitionError([Problem(file, 1, 1, "", f"cannot read the file: {e.strerror}")]) from e
+        raise DefinitionError(
+            [Problem(file, 1, 1, "", f"cannot read the file: {e.strerror}")]
+        ) from e
     return parse_yaml(raw, file)
 
 

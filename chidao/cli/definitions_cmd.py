@@ -1,4 +1,4 @@
-"""`chidao validate`, `chidao show` and `chidao schema`: definitions checked, resolved and described."""
+"""`chidao validate`, `show` and `schema`: definitions checked, resolved and described."""
 
 from __future__ import annotations
 
@@ -15,18 +15,24 @@ from definitions.resolve import ResolvedDirective, resolve
 from definitions.schema import Directive, Directory
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    validate = subparsers.add_parser("validate", help="check definition files; every problem at once")
+def register(subparsers: argparse._SubParsersAction) -> None:
+    validate = subparsers.add_parser(
+        "validate", help="check definition files; every problem at once"
+    )
     validate.add_argument("paths", nargs="+", type=Path, metavar="PATH")
     validate.set_defaults(func=run_validate)
 
-    show = subparsers.add_parser("show", help="print a definition resolved: agencies, items, due dates")
+    show = subparsers.add_parser(
+        "show", help="print a definition resolved: agencies, items, due dates"
+    )
     show.add_argument("path", type=Path, metavar="PATH")
     show.add_argument("--json", action="store_true", help="machine-readable output")
     show.set_defaults(func=run_show)
 
     schema = subparsers.add_parser("schema", help="print the JSON Schema of the definition format")
-    schema.add_argument("--directory", action="store_true", help="the agency directory's schema instead")
+    schema.add_argument(
+        "--directory", action="store_true", help="the agency directory's schema instead"
+    )
     schema.set_defaults(func=run_schema)
 
 
@@ -87,7 +93,11 @@ def resolved_as_json(resolved: ResolvedDirective) -> dict[str, Any]:
             "operator_set": dict(d.reporting.operator_set),
         },
         "consolidation": (
-            {"by": resolved.consolidator, "to": resolved.consolidation_to, "source": d.consolidation.source}
+            {
+                "by": resolved.consolidator,
+                "to": resolved.consolidation_to,
+                "source": d.consolidation.source,
+            }
             if d.consolidation
             else None
         ),
@@ -98,7 +108,10 @@ def resolved_as_json(resolved: ResolvedDirective) -> dict[str, Any]:
                 "role": a.role,
                 "reports": a.reports,
                 "sections": list(a.sections),
-                "items": [{"id": i.id, "text": i.text, "coordinate_with": list(i.coordinate_with)} for i in a.items],
+                "items": [
+                    {"id": i.id, "text": i.text, "coordinate_with": list(i.coordinate_with)}
+                    for i in a.items
+                ],
                 "email": a.email,
                 "answers_to": a.answers_to,
             }
@@ -110,7 +123,9 @@ def resolved_as_json(resolved: ResolvedDirective) -> dict[str, Any]:
                 "period": [c.period_start.isoformat(), c.period_end.isoformat()],
                 "report_due": c.report_due.isoformat(),
                 "report_due_stated": c.report_due_stated.isoformat(),
-                "consolidation_due": c.consolidation_due.isoformat() if c.consolidation_due else None,
+                "consolidation_due": c.consolidation_due.isoformat()
+                if c.consolidation_due
+                else None,
                 "consolidation_due_stated": (
                     c.consolidation_due_stated.isoformat() if c.consolidation_due_stated else None
                 ),
