@@ -188,11 +188,15 @@ class EventStore:
                             return recorded
                         rows = self._insert(conn, stream, expected_version, prepared)
                 return [self._to_stored(r) for r in rows]
-            except IntegrityError as e:
+            except (IntegrityError, ConcurrencyConflict) as e:
+                # On PostgreSQL a racing retry of this very batch may have committed between
+                # our key lookup and our insert: that is success, not a conflict.
                 with self._engine.connect() as conn:
                     recorded = self._recorded(conn, stream, batch)
                     if recorded is not None:
                         return recorded
+                    if isinstance(e, ConcurrencyConflict):
+                        raise
                     actual = self._current_version(conn, stream)
                 raise ConcurrencyConflict(stream, expected_version, actual) from e
 
@@ -352,9 +356,7 @@ class EventStore:
 
     def streams(self) -> list[str]:
         with self._translated(), self._engine.connect() as conn:
-            return list(
-                conn.scalars(select(events.c.stream).distinct().order_by(events.c.stream))
-            )
+            return list(conn.scalars(select(events.c.stream).distinct().order_by(events.c.stream)))
 
     def read_all(self, *, after_position: int = 0, limit: int | None = None) -> list[StoredEvent]:
         """Events of every stream in global (position) order, after `after_position`."""

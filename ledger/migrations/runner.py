@@ -17,6 +17,7 @@ def alembic_config(url: str | None = None) -> Config:
     """An alembic Config pointing at this package's scripts; `url` only for CLI use."""
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    config.set_main_option("path_separator", "os")
     config.set_main_option("version_locations", str(MIGRATIONS_DIR / "versions"))
     if url is not None:
         config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
