@@ -1,0 +1,130 @@
+"""Directives over the event store: load a directive's state, run a command against it.
+
+Every face (flow, webhook, CLI, auditors) goes through here, so they all read the same
+thing: `replay` of the stored events. A command is decided against the state as stored and
+appended with the version it was decided on; when another writer got there first, it is
+decided again on the new state, so no update is ever lost.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from lifecycle import AnyCommand, DirectiveState, Event, apply, decide, parse_event
+from lifecycle.events import SCHEMA_VERSION
+from ledger.errors import ConcurrencyConflict, IdempotencyConflict, LedgerError
+from ledger.store import EventStore, NewEvent, StoredEvent
+from ledger.upcast import Upcasters
+
+DEFAULT_RETRIES = 5
+
+
+class DirectiveNotFound(LedgerError):
+    def __init__(self, directive_id: str) -> None:
+        super().__init__(f"no directive {directive_id} in the ledger")
+        self.directive_id = directive_id
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What a command did: the events recorded for it, and the state after them."""
+
+    events: list[StoredEvent]
+    state: DirectiveState
+    repeated: bool  # the key was already recorded: nothing new was written
+
+
+def lifecycle_upcasters() -> Upcasters:
+    """Upgrades of old event payloads on read; none yet, every event is at version 1."""
+    return Upcasters()
+
+
+def to_event(stored: StoredEvent) -> Event:
+    return parse_event(stored.type, stored.payload, stored.business_time, stored.actor)
+
+
+def to_new_events(events: list[Event], key: str) -> list[NewEvent]:
+    return [
+        NewEvent(
+            type=event.type,
+            payload=event.payload(),
+            business_time=event.at,
+            actor=event.actor,
+            idempotency_key=key if index == 0 else f"{key}#{index}",
+            schema_version=SCHEMA_VERSION,
+        )
+        for index, event in enumerate(events)
+    ]
+
+
+class Directives:
+    """The directives of one ledger."""
+
+    def __init__(self, store: EventStore) -> None:
+        self.store = store
+
+    def exists(self, directive_id: str) -> bool:
+        return self.store.version(directive_id) > 0
+
+    def ids(self) -> list[str]:
+        return self.store.streams()
+
+    def events(self, directive_id: str, *, as_of: dt.datetime | None = None) -> list[StoredEvent]:
+        return self.store.read(directive_id, business_time_until=as_of)
+
+    def state(self, directive_id: str, *, as_of: dt.datetime | None = None) -> DirectiveState:
+        """The directive as its events (up to business time `as_of`) make it."""
+        state = DirectiveState()
+        for stored in self.events(directive_id, as_of=as_of):
+            apply(state, to_event(stored))
+        if state.status == "new" and as_of is None:
+            raise DirectiveNotFound(directive_id)
+        return state
+
+    def execute(
+        self,
+        directive_id: str,
+        command: AnyCommand,
+        at: dt.datetime,
+        *,
+        key: str,
+        retries: int = DEFAULT_RETRIES,
+    ) -> Outcome:
+        """Decide `command` on the stored state and record its events under `key`.
+
+        A key already recorded returns what was recorded and writes nothing; a lifecycle
+        refusal propagates unchanged, with nothing written.
+        """
+        for attempt in range(retries + 1):
+            recorded = self.store.find(key)
+            if recorded is not None:
+                if recorded.stream != directive_id:
+                    raise IdempotencyConflict(key, f"it was recorded on directive {recorded.stream}")
+                return Outcome(self._recorded_batch(directive_id, key), self._state_or_new(directive_id), True)
+            state = self._state_or_new(directive_id)
+            events = decide(state, command, at)
+            if not events:
+                return Outcome([], state, False)
+            try:
+                stored = self.store.append(directive_id, state.version, to_new_events(events, key))
+            except ConcurrencyConflict:
+                if attempt == retries:
+                    raise
+                continue
+            for event in events:
+                apply(state, event)
+            return Outcome(stored, state, False)
+        raise AssertionError("unreachable")
+
+    def _state_or_new(self, directive_id: str) -> DirectiveState:
+        state = DirectiveState()
+        for stored in self.store.read(directive_id):
+            apply(state, to_event(stored))
+        return state
+
+    def _recorded_batch(self, directive_id: str, key: str) -> list[StoredEvent]:
+        return [
+            e for e in self.store.read(directive_id)
+            if e.idempotency_key == key or e.idempotency_key.startswith(f"{key}#")
+        ]

@@ -1,0 +1,163 @@
+"""What people and the planner ask of a directive: one pydantic model per command.
+
+Every command names its `actor` (an agency id, `operator`, or `system` for the planner);
+`decide` checks that actor may do it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from lifecycle.events import Attachment
+from lifecycle.planner import Action
+
+OPERATOR = "operator"
+SYSTEM = "system"
+
+Note = Annotated[str, Field(max_length=2_000)]
+LongText = Annotated[str, Field(min_length=1, max_length=50_000)]
+Reason = Annotated[str, Field(min_length=1, max_length=2_000)]
+
+
+class CommandBase(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    actor: str
+
+
+class Issue(CommandBase):
+    kind: Literal["issue"] = "issue"
+    resolved: dict[str, Any]
+
+
+class Amend(CommandBase):
+    kind: Literal["amend"] = "amend"
+    resolved: dict[str, Any]
+    reason: Reason
+
+
+class Acknowledge(CommandBase):
+    kind: Literal["acknowledge"] = "acknowledge"
+    agency: str
+
+
+class CompleteItem(CommandBase):
+    kind: Literal["complete_item"] = "complete_item"
+    agency: str
+    item: str
+    note: Note = ""
+
+
+class SubmitReport(CommandBase):
+    kind: Literal["submit_report"] = "submit_report"
+    agency: str
+    cycle: str
+    text: LongText
+    items: dict[str, Literal["done", "in_progress", "not_started"]] = Field(default_factory=dict)
+    figures: dict[str, Annotated[str, Field(max_length=200)]] = Field(default_factory=dict)
+    attachment: Attachment | None = None
+
+
+class AcceptReport(CommandBase):
+    kind: Literal["accept_report"] = "accept_report"
+    agency: str
+    cycle: str
+
+
+class ReturnReport(CommandBase):
+    kind: Literal["return_report"] = "return_report"
+    agency: str
+    cycle: str
+    reason: Reason
+
+
+class RequestExtension(CommandBase):
+    kind: Literal["request_extension"] = "request_extension"
+    agency: str
+    cycle: str
+    reason: Reason
+    proposed_due: dt.date
+
+
+class GrantExtension(CommandBase):
+    kind: Literal["grant_extension"] = "grant_extension"
+    agency: str
+    cycle: str
+    new_due: dt.date | None = Field(default=None, description="Defaults to the date asked for.")
+
+
+class RefuseExtension(CommandBase):
+    kind: Literal["refuse_extension"] = "refuse_extension"
+    agency: str
+    cycle: str
+    reason: Reason
+
+
+class MoveDeadline(CommandBase):
+    kind: Literal["move_deadline"] = "move_deadline"
+    cycle: str
+    agency: str | None = None
+    new_due: dt.date
+    reason: Reason
+
+
+class WithdrawTask(CommandBase):
+    kind: Literal["withdraw_task"] = "withdraw_task"
+    agency: str
+    reason: Reason
+
+
+class SubmitConsolidatedReport(CommandBase):
+    kind: Literal["submit_consolidated_report"] = "submit_consolidated_report"
+    cycle: str
+    text: LongText
+    attachment: Attachment | None = None
+
+
+class RecordDelivery(CommandBase):
+    """The outcome of sending a notification: sent, or failed after the last try."""
+
+    kind: Literal["record_delivery"] = "record_delivery"
+    key: str
+    notification: str
+    recipient: str
+    ok: bool
+    detail: str
+
+
+class CloseDirective(CommandBase):
+    kind: Literal["close_directive"] = "close_directive"
+    reason: Reason
+
+
+Command = Annotated[
+    Issue
+    | Amend
+    | Acknowledge
+    | CompleteItem
+    | SubmitReport
+    | AcceptReport
+    | ReturnReport
+    | RequestExtension
+    | GrantExtension
+    | RefuseExtension
+    | MoveDeadline
+    | WithdrawTask
+    | SubmitConsolidatedReport
+    | RecordDelivery
+    | CloseDirective,
+    Field(discriminator="kind"),
+]
+
+
+class PerformAction(CommandBase):
+    """The planner's action, done: it becomes the event that records it under its key."""
+
+    kind: Literal["perform"] = "perform"
+    action: Action
+
+
+AnyCommand = Command | PerformAction

@@ -1,0 +1,243 @@
+"""The facts of a directive's life: one pydantic model per event type, as the ledger stores them.
+
+An event's business time (`at`) and `actor` travel in the ledger's envelope; the payload is
+the rest of the model. `parse_event` rebuilds an event from those parts and refuses a payload
+that does not fit its type.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+
+from lifecycle.errors import InvalidEvent
+
+ENVELOPE_FIELDS = frozenset({"type", "at", "actor"})
+SCHEMA_VERSION = 1
+
+
+class EventBase(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    at: dt.datetime
+    actor: str
+
+    def payload(self) -> dict[str, Any]:
+        return self.model_dump(mode="json", exclude=set(ENVELOPE_FIELDS))
+
+
+class DirectiveIssued(EventBase):
+    type: Literal["DirectiveIssued"] = "DirectiveIssued"
+    directive_id: str
+    resolved: dict[str, Any] = Field(description="The resolved definition, as issued.")
+
+
+class DefinitionAmended(EventBase):
+    type: Literal["DefinitionAmended"] = "DefinitionAmended"
+    resolved: dict[str, Any]
+    reason: str
+
+
+class CycleOpened(EventBase):
+    type: Literal["CycleOpened"] = "CycleOpened"
+    cycle: str
+
+
+class Acknowledged(EventBase):
+    type: Literal["Acknowledged"] = "Acknowledged"
+    agency: str
+
+
+class ItemCompleted(EventBase):
+    type: Literal["ItemCompleted"] = "ItemCompleted"
+    agency: str
+    item: str
+    note: str = ""
+
+
+class Attachment(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    url: str
+    sha256: Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
+
+
+class ReportSubmitted(EventBase):
+    type: Literal["ReportSubmitted"] = "ReportSubmitted"
+    agency: str
+    cycle: str
+    text: str
+    items: dict[str, str] = Field(default_factory=dict)
+    figures: dict[str, str] = Field(default_factory=dict)
+    attachment: Attachment | None = None
+
+
+class ReportAccepted(EventBase):
+    type: Literal["ReportAccepted"] = "ReportAccepted"
+    agency: str
+    cycle: str
+
+
+class ReportReturned(EventBase):
+    type: Literal["ReportReturned"] = "ReportReturned"
+    agency: str
+    cycle: str
+    reason: str
+
+
+class ExtensionRequested(EventBase):
+    type: Literal["ExtensionRequested"] = "ExtensionRequested"
+    agency: str
+    cycle: str
+    reason: str
+    proposed_due: dt.date
+
+
+class ExtensionGranted(EventBase):
+    type: Literal["ExtensionGranted"] = "ExtensionGranted"
+    agency: str
+    cycle: str
+    new_due: dt.date
+
+
+class ExtensionRefused(EventBase):
+    type: Literal["ExtensionRefused"] = "ExtensionRefused"
+    agency: str
+    cycle: str
+    reason: str
+
+
+class DeadlineMoved(EventBase):
+    type: Literal["DeadlineMoved"] = "DeadlineMoved"
+    cycle: str
+    agency: str | None = Field(description="One agency, or every agency of the cycle when null.")
+    new_due: dt.date
+    reason: str
+
+
+class TaskWithdrawn(EventBase):
+    type: Literal["TaskWithdrawn"] = "TaskWithdrawn"
+    agency: str
+    reason: str
+
+
+class IssuanceNotified(EventBase):
+    type: Literal["IssuanceNotified"] = "IssuanceNotified"
+    agency: str
+    key: str
+
+
+class ReminderSent(EventBase):
+    type: Literal["ReminderSent"] = "ReminderSent"
+    agency: str
+    cycle: str
+    obligation: Literal["report", "consolidation"]
+    due: dt.date
+    key: str
+
+
+class EscalationRaised(EventBase):
+    type: Literal["EscalationRaised"] = "EscalationRaised"
+    agency: str
+    cycle: str
+    obligation: Literal["report", "consolidation"]
+    level: int
+    repeat: int
+    to: str
+    due: dt.date
+    key: str
+
+
+class NotificationSent(EventBase):
+    type: Literal["NotificationSent"] = "NotificationSent"
+    key: str
+    kind: str
+    recipient: str
+    message_id: str
+
+
+class NotificationFailed(EventBase):
+    type: Literal["NotificationFailed"] = "NotificationFailed"
+    key: str
+    kind: str
+    recipient: str
+    error: str
+
+
+class NoticeSent(EventBase):
+    """A message that answers an event (extension granted, report returned, …) went out."""
+
+    type: Literal["NoticeSent"] = "NoticeSent"
+    kind: str
+    agency: str
+    key: str
+
+
+class ConsolidationRequested(EventBase):
+    type: Literal["ConsolidationRequested"] = "ConsolidationRequested"
+    cycle: str
+    consolidator: str
+    key: str
+
+
+class ConsolidatedReportSubmitted(EventBase):
+    type: Literal["ConsolidatedReportSubmitted"] = "ConsolidatedReportSubmitted"
+    cycle: str
+    text: str
+    attachment: Attachment | None = None
+
+
+class CycleClosed(EventBase):
+    type: Literal["CycleClosed"] = "CycleClosed"
+    cycle: str
+
+
+class DirectiveClosed(EventBase):
+    type: Literal["DirectiveClosed"] = "DirectiveClosed"
+    reason: str
+
+
+Event = Annotated[
+    DirectiveIssued
+    | DefinitionAmended
+    | CycleOpened
+    | Acknowledged
+    | ItemCompleted
+    | ReportSubmitted
+    | ReportAccepted
+    | ReportReturned
+    | ExtensionRequested
+    | ExtensionGranted
+    | ExtensionRefused
+    | DeadlineMoved
+    | TaskWithdrawn
+    | IssuanceNotified
+    | ReminderSent
+    | EscalationRaised
+    | NotificationSent
+    | NotificationFailed
+    | NoticeSent
+    | ConsolidationRequested
+    | ConsolidatedReportSubmitted
+    | CycleClosed
+    | DirectiveClosed,
+    Field(discriminator="type"),
+]
+
+_ADAPTER: TypeAdapter[Event] = TypeAdapter(Event)
+EVENT_TYPES: frozenset[str] = frozenset(
+    model.model_fields["type"].default for model in EventBase.__subclasses__()
+)
+
+
+def parse_event(type_: str, payload: dict[str, Any], at: dt.datetime, actor: str) -> Event:
+    """An event rebuilt from the ledger's parts, or InvalidEvent naming what does not fit."""
+    try:
+        return _ADAPTER.validate_python({**payload, "type": type_, "at": at, "actor": actor})
+    except ValidationError as e:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc'][1:]) or type_}: {err['msg']}" for err in e.errors()
+        )
+        raise InvalidEvent(f"event {type_} does not fit its schema: {problems}") from e

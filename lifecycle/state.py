@@ -1,0 +1,310 @@
+"""A directive's state, rebuilt from its events: `evolve` applies one, `replay` applies them all.
+
+Both are pure: `evolve` returns a new state and leaves its argument untouched; `replay`
+builds its own state and applies events in place, which keeps a long history fast.
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Literal
+
+from definitions.resolve import ResolvedDirective
+from lifecycle import events as ev
+from lifecycle.events import Event
+
+WorkStatus = Literal["assigned", "reported", "accepted", "returned", "withdrawn"]
+CycleStatus = Literal["open", "consolidation_requested", "consolidated", "closed"]
+
+
+@dataclass
+class Extension:
+    requested_at: dt.datetime
+    proposed_due: dt.date
+    reason: str
+    decision: Literal["pending", "granted", "refused"] = "pending"
+    decided_at: dt.datetime | None = None
+    new_due: dt.date | None = None
+    refusal: str | None = None
+
+
+@dataclass
+class Work:
+    """One agency's reporting duty in one cycle."""
+
+    agency: str
+    cycle: str
+    due: dt.date
+    status: WorkStatus = "assigned"
+    reported_at: dt.datetime | None = None
+    accepted_at: dt.datetime | None = None
+    returned_reason: str | None = None
+    report_text: str | None = None
+    extensions: list[Extension] = field(default_factory=list)
+    reminders: list[str] = field(default_factory=list)
+    escalation_level: int = 0
+    last_event_at: dt.datetime | None = None
+    last_event: str | None = None
+
+    @property
+    def completed_at(self) -> dt.datetime | None:
+        """When the report that stands was submitted; None while none stands."""
+        return self.reported_at if self.status in ("reported", "accepted") else None
+
+    @property
+    def pending_extension(self) -> Extension | None:
+        return next((x for x in self.extensions if x.decision == "pending"), None)
+
+
+@dataclass
+class CycleState:
+    id: str
+    report_due: dt.date
+    consolidation_due: dt.date | None
+    opened_at: dt.datetime
+    status: CycleStatus = "open"
+    works: dict[str, Work] = field(default_factory=dict)
+    consolidation_requested_at: dt.datetime | None = None
+    consolidated_at: dt.datetime | None = None
+    consolidated_text: str | None = None
+    closed_at: dt.datetime | None = None
+    consolidation_reminders: list[str] = field(default_factory=list)
+    consolidation_escalation_level: int = 0
+
+
+@dataclass
+class AgencyState:
+    """What an agency did on the directive as a whole."""
+
+    id: str
+    notified_at: dt.datetime | None = None
+    acknowledged_at: dt.datetime | None = None
+    items_done: dict[str, dt.datetime] = field(default_factory=dict)
+    item_notes: dict[str, str] = field(default_factory=dict)
+    withdrawn_at: dt.datetime | None = None
+
+
+@dataclass
+class Notification:
+    key: str
+    kind: str
+    recipient: str
+    status: Literal["sent", "failed"]
+    at: dt.datetime
+    detail: str
+
+
+@dataclass
+class DirectiveState:
+    id: str = ""
+    resolved: ResolvedDirective | None = None
+    status: Literal["new", "active", "closed"] = "new"
+    issued_at: dt.datetime | None = None
+    closed_at: dt.datetime | None = None
+    version: int = 0
+    agencies: dict[str, AgencyState] = field(default_factory=dict)
+    cycles: dict[str, CycleState] = field(default_factory=dict)
+    done_keys: set[str] = field(default_factory=set)
+    notifications: dict[str, Notification] = field(default_factory=dict)
+    last_event_at: dt.datetime | None = None
+    # (version, type, agency, cycle, business time) of every event, for the planner's notices
+    history: list[tuple[int, str, str | None, str | None, dt.datetime]] = field(default_factory=list)
+
+    @property
+    def definition(self) -> ResolvedDirective:
+        if self.resolved is None:
+            raise ValueError("the directive has not been issued")
+        return self.resolved
+
+
+def _work(state: DirectiveState, cycle: str, agency: str) -> Work:
+    return state.cycles[cycle].works[agency]
+
+
+def _touch(work: Work, event: Event) -> None:
+    work.last_event_at = event.at
+    work.last_event = event.type
+
+
+def _open_cycle(state: DirectiveState, cycle_id: str, at: dt.datetime) -> None:
+    resolved = state.definition
+    cycle = resolved.cycle(cycle_id)
+    if cycle is None:
+        raise ValueError(f"cycle {cycle_id} is not in the definition")
+    opened = CycleState(
+        id=cycle_id,
+        report_due=cycle.report_due,
+        consolidation_due=cycle.consolidation_due,
+        opened_at=at,
+    )
+    for agency in resolved.tracked:
+        withdrawn = state.agencies.get(agency.id, AgencyState(agency.id)).withdrawn_at
+        if agency.reports and withdrawn is None:
+            opened.works[agency.id] = Work(agency.id, cycle_id, cycle.report_due)
+    state.cycles[cycle_id] = opened
+
+
+def _apply_amendment(state: DirectiveState, resolved: ResolvedDirective) -> None:
+    state.resolved = resolved
+    for agency in resolved.tracked:
+        state.agencies.setdefault(agency.id, AgencyState(agency.id))
+    for cycle_state in state.cycles.values():
+        if cycle_state.status == "closed":
+            continue
+        cycle = resolved.cycle(cycle_state.id)
+        if cycle is None:
+            continue
+        moved = cycle_state.report_due != cycle.report_due
+        cycle_state.report_due = cycle.report_due
+        cycle_state.consolidation_due = cycle.consolidation_due
+        for agency in resolved.tracked:
+            if agency.reports and agency.id not in cycle_state.works:
+                cycle_state.works[agency.id] = Work(agency.id, cycle_state.id, cycle.report_due)
+        if moved:
+            for work in cycle_state.works.values():
+                granted = [x.new_due for x in work.extensions if x.new_due]
+                work.due = max([cycle.report_due, *granted])
+
+
+def apply(state: DirectiveState, event: Event) -> None:
+    """Apply one event to `state` in place. Use `evolve` or `replay` from outside."""
+    state.version += 1
+    state.last_event_at = event.at
+    agency_of = getattr(event, "agency", None)
+    cycle_of = getattr(event, "cycle", None)
+    state.history.append((state.version, event.type, agency_of, cycle_of, event.at))
+    key = getattr(event, "key", None)
+    if key:
+        state.done_keys.add(key)
+    match event:
+        case ev.DirectiveIssued():
+            state.id = event.directive_id
+            state.resolved = ResolvedDirective.model_validate(event.resolved)
+            state.status = "active"
+            state.issued_at = event.at
+            state.agencies = {a.id: AgencyState(a.id) for a in state.resolved.tracked}
+        case ev.DefinitionAmended():
+            _apply_amendment(state, ResolvedDirective.model_validate(event.resolved))
+        case ev.CycleOpened():
+            _open_cycle(state, event.cycle, event.at)
+        case ev.Acknowledged():
+            state.agencies[event.agency].acknowledged_at = event.at
+        case ev.ItemCompleted():
+            agency = state.agencies[event.agency]
+            agency.items_done[event.item] = event.at
+            if event.note:
+                agency.item_notes[event.item] = event.note
+        case ev.ReportSubmitted():
+            work = _work(state, event.cycle, event.agency)
+            work.status = "reported"
+            work.reported_at = event.at
+            work.report_text = event.text
+            work.returned_reason = None
+            _touch(work, event)
+            for item, item_status in event.items.items():
+                if item_status == "done":
+                    state.agencies[event.agency].items_done.setdefault(item, event.at)
+        case ev.ReportAccepted():
+            work = _work(state, event.cycle, event.agency)
+            work.status = "accepted"
+            work.accepted_at = event.at
+            _touch(work, event)
+        case ev.ReportReturned():
+            work = _work(state, event.cycle, event.agency)
+            work.status = "returned"
+            work.returned_reason = event.reason
+            _touch(work, event)
+        case ev.ExtensionRequested():
+            work = _work(state, event.cycle, event.agency)
+            work.extensions.append(Extension(event.at, event.proposed_due, event.reason))
+            _touch(work, event)
+        case ev.ExtensionGranted():
+            work = _work(state, event.cycle, event.agency)
+            pending = work.pending_extension
+            if pending is not None:
+                pending.decision, pending.decided_at, pending.new_due = "granted", event.at, event.new_due
+            work.due = event.new_due
+            _touch(work, event)
+        case ev.ExtensionRefused():
+            work = _work(state, event.cycle, event.agency)
+            pending = work.pending_extension
+            if pending is not None:
+                pending.decision, pending.decided_at, pending.refusal = "refused", event.at, event.reason
+            _touch(work, event)
+        case ev.DeadlineMoved():
+            cycle_state = state.cycles[event.cycle]
+            if event.agency is None:
+                cycle_state.report_due = event.new_due
+                for work in cycle_state.works.values():
+                    work.due = event.new_due
+            else:
+                cycle_state.works[event.agency].due = event.new_due
+        case ev.TaskWithdrawn():
+            state.agencies[event.agency].withdrawn_at = event.at
+            for cycle_state in state.cycles.values():
+                work_or_none = cycle_state.works.get(event.agency)
+                if work_or_none is not None and cycle_state.status != "closed":
+                    work_or_none.status = "withdrawn"
+                    _touch(work_or_none, event)
+        case ev.IssuanceNotified():
+            state.agencies[event.agency].notified_at = event.at
+        case ev.ReminderSent():
+            if event.obligation == "report":
+                work = _work(state, event.cycle, event.agency)
+                work.reminders.append(event.key)
+            else:
+                state.cycles[event.cycle].consolidation_reminders.append(event.key)
+        case ev.EscalationRaised():
+            if event.obligation == "report":
+                work = _work(state, event.cycle, event.agency)
+                work.escalation_level = max(work.escalation_level, event.level)
+            else:
+                cycle_state = state.cycles[event.cycle]
+                cycle_state.consolidation_escalation_level = max(
+                    cycle_state.consolidation_escalation_level, event.level
+                )
+        case ev.NotificationSent():
+            state.notifications[event.key] = Notification(
+                event.key, event.kind, event.recipient, "sent", event.at, event.message_id
+            )
+        case ev.NotificationFailed():
+            state.notifications[event.key] = Notification(
+                event.key, event.kind, event.recipient, "failed", event.at, event.error
+            )
+        case ev.NoticeSent():
+            pass
+        case ev.ConsolidationRequested():
+            cycle_state = state.cycles[event.cycle]
+            cycle_state.consolidation_requested_at = event.at
+            if cycle_state.status == "open":
+                cycle_state.status = "consolidation_requested"
+        case ev.ConsolidatedReportSubmitted():
+            cycle_state = state.cycles[event.cycle]
+            cycle_state.status = "consolidated"
+            cycle_state.consolidated_at = event.at
+            cycle_state.consolidated_text = event.text
+        case ev.CycleClosed():
+            cycle_state = state.cycles[event.cycle]
+            cycle_state.status = "closed"
+            cycle_state.closed_at = event.at
+        case ev.DirectiveClosed():
+            state.status = "closed"
+            state.closed_at = event.at
+
+
+def evolve(state: DirectiveState, event: Event) -> DirectiveState:
+    """The state after `event`; `state` itself is left as it was."""
+    new_state = copy.deepcopy(state)
+    apply(new_state, event)
+    return new_state
+
+
+def replay(events: Iterable[Event]) -> DirectiveState:
+    """The state a sequence of events leads to, from nothing."""
+    state = DirectiveState()
+    for event in events:
+        apply(state, event)
+    return state
