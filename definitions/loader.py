@@ -19,7 +19,13 @@ from pydantic import BaseModel, ValidationError
 from definitions.checks import check_directive, check_directory
 from definitions.errors import DefinitionError, Problem
 from definitions.schema import Directive, Directory
-from definitions.yaml_reader import Positions, YamlPath, position_of, read_yaml
+from definitions.yaml_reader import (
+    Positions,
+    YamlPath,
+    key_position_of,
+    position_of,
+    read_yaml,
+)
 
 PACKAGE_DIR = Path(__file__).parent
 DIRECTORY_DIR = PACKAGE_DIR / "agencies"
@@ -109,16 +115,23 @@ def problems_from_validation(
     problems: dict[tuple[str, str], Problem] = {}
     for item in error.errors():
         path = _data_path(data, item["loc"])
-        line, column = position_of(positions, path)
+        if item["type"] == "extra_forbidden":
+            line, column = key_position_of(positions, path)  # the misspelt key itself
+        else:
+            line, column = position_of(positions, path)
         dotted = ".".join(str(p) for p in path)
         message = _describe(item, root, data, path)
         problems.setdefault((dotted, message), Problem(file, line, column, dotted, message))
-    return list(problems.values())
+    return sorted(problems.values(), key=lambda p: (p.line, p.column))
 
 
 def _validate(model: type[BaseModel], data: Any, positions: Positions, file: str) -> Any:
     if not isinstance(data, dict):
-        raise DefinitionError([Problem(file, 1, 1, "", "expected a mapping of keys at the top")])
+        line, column = position_of(positions, ())
+        kind = "a list" if isinstance(data, list) else "a single value"
+        raise DefinitionError(
+            [Problem(file, line, column, "", f"expected a mapping of keys at the top, not {kind}")]
+        )
     try:
         return model.model_validate(data)
     except ValidationError as e:
@@ -191,7 +204,7 @@ def load_definition(path: Path, directory: Directory | None = None) -> Directive
             problems.append(
                 Problem(file, line, column, ".".join(str(p) for p in field_path), message)
             )
-        raise DefinitionError(problems)
+        raise DefinitionError(sorted(problems, key=lambda p: (p.line, p.column)))
     return directive
 
 

@@ -21,6 +21,8 @@ MAX_DEPTH = 40
 
 YamlPath = tuple[str | int, ...]
 Positions = dict[YamlPath, tuple[int, int]]
+# `positions[(*path, KEY)]` is where the key of `path` is written (YAML text cannot hold a NUL).
+KEY = "\x00key"
 
 
 class _StrictResolver(yaml.resolver.BaseResolver):
@@ -138,6 +140,10 @@ def _convert(
                 raise DefinitionError(
                     [_problem(file, key_node.start_mark, f"key '{key}' appears twice", dotted)]
                 )
+            positions[(*path, key, KEY)] = (
+                key_node.start_mark.line + 1,
+                key_node.start_mark.column + 1,
+            )
             result[key] = _convert(value_node, loader, (*path, key), positions, file)
         return result
     if isinstance(node, yaml.SequenceNode):
@@ -212,6 +218,11 @@ def parse_yaml(raw: bytes, file: str) -> tuple[Any, Positions]:
     finally:
         loader.dispose()
     return data, positions
+
+
+def key_position_of(positions: Positions, path: YamlPath) -> tuple[int, int]:
+    """Where the key of `path` is written, or the place of its value if it has no key."""
+    return positions.get((*path, KEY)) or position_of(positions, path)
 
 
 def position_of(positions: Positions, path: YamlPath) -> tuple[int, int]:
