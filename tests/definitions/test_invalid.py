@@ -146,7 +146,7 @@ def test_file_over_the_size_limit(tmp_path: Path) -> None:
 
 def test_not_utf8_points_at_the_byte(tmp_path: Path) -> None:
     path = tmp_path / "latin1.yaml"
-    path.write_bytes("id: x\nsubject: Quảng\n".encode("utf-8").replace("ả".encode(), b"\xe1"))
+    path.write_bytes("id: x\nsubject: Quảng\n".encode().replace("ả".encode(), b"\xe1"))
     (problem,) = _problems(path)
     assert (problem.line, problem.column) == (2, 12)
     assert problem.message == "not UTF-8 text (byte 0xe1)"
@@ -211,7 +211,12 @@ def test_directory_unknown_member_and_answers_to_are_located(tmp_path: Path) -> 
             "agencies.0.answers_to",
             "'so-a' answers to unknown agency 'ubnd-tnh'; did you mean 'ubnd-tinh'?",
         ),
-        (7, 21, "groups.0.members.1", "group 'nhom' has unknown member 'so-b'; did you mean 'so-a'?"),
+        (
+            7,
+            21,
+            "groups.0.members.1",
+            "group 'nhom' has unknown member 'so-b'; did you mean 'so-a'?",
+        ),
     }
 
 
