@@ -11,11 +11,11 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from lifecycle import AnyCommand, DirectiveState, Event, apply, decide, parse_event
-from lifecycle.events import SCHEMA_VERSION
 from ledger.errors import ConcurrencyConflict, IdempotencyConflict, LedgerError
 from ledger.store import EventStore, NewEvent, StoredEvent
 from ledger.upcast import Upcasters
+from lifecycle import AnyCommand, DirectiveState, Event, apply, decide, parse_event
+from lifecycle.events import SCHEMA_VERSION
 
 DEFAULT_RETRIES = 5
 
@@ -100,8 +100,12 @@ class Directives:
             recorded = self.store.find(key)
             if recorded is not None:
                 if recorded.stream != directive_id:
-                    raise IdempotencyConflict(key, f"it was recorded on directive {recorded.stream}")
-                return Outcome(self._recorded_batch(directive_id, key), self._state_or_new(directive_id), True)
+                    raise IdempotencyConflict(
+                        key, f"it was recorded on directive {recorded.stream}"
+                    )
+                return Outcome(
+                    self._recorded_batch(directive_id, key), self._state_or_new(directive_id), True
+                )
             state = self._state_or_new(directive_id)
             events = decide(state, command, at)
             if not events:
@@ -125,6 +129,7 @@ class Directives:
 
     def _recorded_batch(self, directive_id: str, key: str) -> list[StoredEvent]:
         return [
-            e for e in self.store.read(directive_id)
+            e
+            for e in self.store.read(directive_id)
             if e.idempotency_key == key or e.idempotency_key.startswith(f"{key}#")
         ]

@@ -60,7 +60,9 @@ def _require_consolidator(state: DirectiveState, command: cmd.CommandBase) -> No
     if resolved.consolidator:
         allowed.add(resolved.consolidator)
     if command.actor not in allowed:
-        raise Forbidden(f"only {resolved.consolidator or resolved.reporting_to} reviews reports of {state.id}")
+        raise Forbidden(
+            f"only {resolved.consolidator or resolved.reporting_to} reviews reports of {state.id}"
+        )
 
 
 def _require_issuer(state: DirectiveState, command: cmd.CommandBase) -> None:
@@ -71,12 +73,19 @@ def _require_issuer(state: DirectiveState, command: cmd.CommandBase) -> None:
 
 def _issue(state: DirectiveState, command: cmd.Issue, at: dt.datetime) -> list[Event]:
     if state.status != "new":
-        raise InvalidTransition(f"directive {state.id} was already issued on {state.issued_at:%d/%m/%Y}")
+        raise InvalidTransition(
+            f"directive {state.id} was already issued on {state.issued_at:%d/%m/%Y}"
+        )
     resolved = ResolvedDirective.model_validate(command.resolved)
     if not resolved.cycles:
         raise InvalidTransition(f"directive {resolved.definition.id} has no reporting cycle")
     return [
-        ev.DirectiveIssued(at=at, actor=command.actor, directive_id=resolved.definition.id, resolved=command.resolved),
+        ev.DirectiveIssued(
+            at=at,
+            actor=command.actor,
+            directive_id=resolved.definition.id,
+            resolved=command.resolved,
+        ),
         ev.CycleOpened(at=at, actor=command.actor, cycle=resolved.cycles[0].id),
     ]
 
@@ -88,26 +97,44 @@ def _perform(state: DirectiveState, command: cmd.PerformAction, at: dt.datetime)
     actor = command.actor
     match action.kind:
         case "issue_notice":
-            return [ev.IssuanceNotified(at=at, actor=actor, agency=action.agency or "", key=action.key)]
+            return [
+                ev.IssuanceNotified(at=at, actor=actor, agency=action.agency or "", key=action.key)
+            ]
         case "remind":
             return [
                 ev.ReminderSent(
-                    at=at, actor=actor, agency=action.agency or "", cycle=action.cycle or "",
-                    obligation=action.obligation or "report", due=action.due or at.date(), key=action.key,
+                    at=at,
+                    actor=actor,
+                    agency=action.agency or "",
+                    cycle=action.cycle or "",
+                    obligation=action.obligation or "report",
+                    due=action.due or at.date(),
+                    key=action.key,
                 )
             ]
         case "escalate":
             return [
                 ev.EscalationRaised(
-                    at=at, actor=actor, agency=action.agency or "", cycle=action.cycle or "",
-                    obligation=action.obligation or "report", level=action.level, repeat=action.repeat,
-                    to=action.recipient or "", due=action.due or at.date(), key=action.key,
+                    at=at,
+                    actor=actor,
+                    agency=action.agency or "",
+                    cycle=action.cycle or "",
+                    obligation=action.obligation or "report",
+                    level=action.level,
+                    repeat=action.repeat,
+                    to=action.recipient or "",
+                    due=action.due or at.date(),
+                    key=action.key,
                 )
             ]
         case "request_consolidation":
             return [
                 ev.ConsolidationRequested(
-                    at=at, actor=actor, cycle=action.cycle or "", consolidator=action.recipient or "", key=action.key
+                    at=at,
+                    actor=actor,
+                    cycle=action.cycle or "",
+                    consolidator=action.recipient or "",
+                    key=action.key,
                 )
             ]
         case "close_cycle":
@@ -120,11 +147,16 @@ def _perform(state: DirectiveState, command: cmd.PerformAction, at: dt.datetime)
                 return []
             return [ev.CycleOpened(at=at, actor=actor, cycle=action.cycle or "")]
         case "close_directive":
-            return [ev.DirectiveClosed(at=at, actor=actor, reason="every reporting cycle is closed")]
+            return [
+                ev.DirectiveClosed(at=at, actor=actor, reason="every reporting cycle is closed")
+            ]
         case "notice" | "delivery_failed":
             return [
                 ev.NoticeSent(
-                    at=at, actor=actor, kind=action.notice_kind or action.kind, agency=action.agency or "",
+                    at=at,
+                    actor=actor,
+                    kind=action.notice_kind or action.kind,
+                    agency=action.agency or "",
                     key=action.key,
                 )
             ]
@@ -153,7 +185,11 @@ def decide(state: DirectiveState, command: cmd.AnyCommand, at: dt.datetime) -> l
                 raise InvalidTransition(
                     f"the amendment is for {resolved.definition.id}, not {state.id}"
                 )
-            return [ev.DefinitionAmended(at=at, actor=actor, resolved=command.resolved, reason=command.reason)]
+            return [
+                ev.DefinitionAmended(
+                    at=at, actor=actor, resolved=command.resolved, reason=command.reason
+                )
+            ]
         case cmd.Acknowledge():
             _require_agency(state, command.agency)
             _require_self(command, command.agency)
@@ -171,7 +207,11 @@ def decide(state: DirectiveState, command: cmd.AnyCommand, at: dt.datetime) -> l
                 )
             if command.item in state.agencies[command.agency].items_done:
                 return []
-            return [ev.ItemCompleted(at=at, actor=actor, agency=command.agency, item=command.item, note=command.note)]
+            return [
+                ev.ItemCompleted(
+                    at=at, actor=actor, agency=command.agency, item=command.item, note=command.note
+                )
+            ]
         case cmd.SubmitReport():
             _require_self(command, command.agency)
             work = _work(state, command.agency, command.cycle)
@@ -185,14 +225,22 @@ def decide(state: DirectiveState, command: cmd.AnyCommand, at: dt.datetime) -> l
                     f"the report of {command.agency} for cycle {command.cycle} was already accepted"
                 )
             tracked = _resolved(state).agency(command.agency)
-            item_ids = {i.id for i in tracked.items} if tracked else set()
-            unknown = sorted(set(command.items) - item_ids)
+            own_items = {i.id for i in tracked.items} if tracked else set()
+            unknown = sorted(set(command.items) - own_items)
             if unknown:
-                raise NotFound(f"items {', '.join(unknown)} are not among the items of {command.agency}")
+                raise NotFound(
+                    f"items {', '.join(unknown)} are not among the items of {command.agency}"
+                )
             return [
                 ev.ReportSubmitted(
-                    at=at, actor=actor, agency=command.agency, cycle=command.cycle, text=command.text,
-                    items=dict(command.items), figures=dict(command.figures), attachment=command.attachment,
+                    at=at,
+                    actor=actor,
+                    agency=command.agency,
+                    cycle=command.cycle,
+                    text=command.text,
+                    items=dict(command.items),
+                    figures=dict(command.figures),
+                    attachment=command.attachment,
                 )
             ]
         case cmd.AcceptReport() | cmd.ReturnReport():
@@ -209,9 +257,19 @@ def decide(state: DirectiveState, command: cmd.AnyCommand, at: dt.datetime) -> l
                     f"can't {verb} the report of {command.agency} for cycle {command.cycle}: {why}"
                 )
             if isinstance(command, cmd.AcceptReport):
-                return [ev.ReportAccepted(at=at, actor=actor, agency=command.agency, cycle=command.cycle)]
+                return [
+                    ev.ReportAccepted(
+                        at=at, actor=actor, agency=command.agency, cycle=command.cycle
+                    )
+                ]
             return [
-                ev.ReportReturned(at=at, actor=actor, agency=command.agency, cycle=command.cycle, reason=command.reason)
+                ev.ReportReturned(
+                    at=at,
+                    actor=actor,
+                    agency=command.agency,
+                    cycle=command.cycle,
+                    reason=command.reason,
+                )
             ]
         case cmd.RequestExtension():
             _require_self(command, command.agency)
@@ -231,7 +289,11 @@ def decide(state: DirectiveState, command: cmd.AnyCommand, at: dt.datetime) -> l
                 )
             return [
                 ev.ExtensionRequested(
-                    at=at, actor=actor, agency=command.agency, cycle=command.cycle, reason=command.reason,
+                    at=at,
+                    actor=actor,
+                    agency=command.agency,
+                    cycle=command.cycle,
+                    reason=command.reason,
                     proposed_due=command.proposed_due,
                 )
             ]
@@ -246,13 +308,23 @@ def decide(state: DirectiveState, command: cmd.AnyCommand, at: dt.datetime) -> l
             if isinstance(command, cmd.RefuseExtension):
                 return [
                     ev.ExtensionRefused(
-                        at=at, actor=actor, agency=command.agency, cycle=command.cycle, reason=command.reason
+                        at=at,
+                        actor=actor,
+                        agency=command.agency,
+                        cycle=command.cycle,
+                        reason=command.reason,
                     )
                 ]
             new_due = command.new_due or pending.proposed_due
             if new_due <= work.due:
-                raise InvalidTransition(f"the new date {new_due:%d/%m/%Y} is not after {work.due:%d/%m/%Y}")
-            return [ev.ExtensionGranted(at=at, actor=actor, agency=command.agency, cycle=command.cycle, new_due=new_due)]
+                raise InvalidTransition(
+                    f"the new date {new_due:%d/%m/%Y} is not after {work.due:%d/%m/%Y}"
+                )
+            return [
+                ev.ExtensionGranted(
+                    at=at, actor=actor, agency=command.agency, cycle=command.cycle, new_due=new_due
+                )
+            ]
         case cmd.MoveDeadline():
             _require_issuer(state, command)
             cycle_state = _open_cycle(state, command.cycle)
@@ -264,7 +336,11 @@ def decide(state: DirectiveState, command: cmd.AnyCommand, at: dt.datetime) -> l
                 )
             return [
                 ev.DeadlineMoved(
-                    at=at, actor=actor, cycle=command.cycle, agency=command.agency, new_due=command.new_due,
+                    at=at,
+                    actor=actor,
+                    cycle=command.cycle,
+                    agency=command.agency,
+                    new_due=command.new_due,
                     reason=command.reason,
                 )
             ]
@@ -273,33 +349,54 @@ def decide(state: DirectiveState, command: cmd.AnyCommand, at: dt.datetime) -> l
             _require_agency(state, command.agency)
             if state.agencies[command.agency].withdrawn_at is not None:
                 return []
-            return [ev.TaskWithdrawn(at=at, actor=actor, agency=command.agency, reason=command.reason)]
+            return [
+                ev.TaskWithdrawn(at=at, actor=actor, agency=command.agency, reason=command.reason)
+            ]
         case cmd.SubmitConsolidatedReport():
             resolved = _resolved(state)
             if actor not in (resolved.consolidator, cmd.OPERATOR):
-                raise Forbidden(f"only the consolidator ({resolved.consolidator}) submits the consolidated report")
+                raise Forbidden(
+                    f"only the consolidator ({resolved.consolidator}) submits the consolidated report"
+                )
             cycle_state = _open_cycle(state, command.cycle)
             if cycle_state.status == "consolidated":
-                raise InvalidTransition(f"the consolidated report of cycle {command.cycle} was already submitted")
+                raise InvalidTransition(
+                    f"the consolidated report of cycle {command.cycle} was already submitted"
+                )
             return [
                 ev.ConsolidatedReportSubmitted(
-                    at=at, actor=actor, cycle=command.cycle, text=command.text, attachment=command.attachment
+                    at=at,
+                    actor=actor,
+                    cycle=command.cycle,
+                    text=command.text,
+                    attachment=command.attachment,
                 )
             ]
         case cmd.RecordDelivery():
-            if command.key in state.notifications and state.notifications[command.key].status == "sent":
+            if (
+                command.key in state.notifications
+                and state.notifications[command.key].status == "sent"
+            ):
                 return []
             if command.ok:
                 return [
                     ev.NotificationSent(
-                        at=at, actor=actor, key=command.key, kind=command.notification,
-                        recipient=command.recipient, message_id=command.detail,
+                        at=at,
+                        actor=actor,
+                        key=command.key,
+                        kind=command.notification,
+                        recipient=command.recipient,
+                        message_id=command.detail,
                     )
                 ]
             return [
                 ev.NotificationFailed(
-                    at=at, actor=actor, key=command.key, kind=command.notification,
-                    recipient=command.recipient, error=command.detail[:2000],
+                    at=at,
+                    actor=actor,
+                    key=command.key,
+                    kind=command.notification,
+                    recipient=command.recipient,
+                    error=command.detail[:2000],
                 )
             ]
         case cmd.CloseDirective():

@@ -238,6 +238,7 @@ def parse_event(type_: str, payload: dict[str, Any], at: dt.datetime, actor: str
         return _ADAPTER.validate_python({**payload, "type": type_, "at": at, "actor": actor})
     except ValidationError as e:
         problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc'][1:]) or type_}: {err['msg']}" for err in e.errors()
+            f"{'.'.join(str(p) for p in err['loc'][1:]) or type_}: {err['msg']}"
+            for err in e.errors()
         )
         raise InvalidEvent(f"event {type_} does not fit its schema: {problems}") from e

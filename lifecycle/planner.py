@@ -73,7 +73,9 @@ class Action(BaseModel):
     event_version: int | None = None
 
 
-def action_key(directive: str, cycle: str | None, agency: str | None, action: str, level: str | int) -> str:
+def action_key(
+    directive: str, cycle: str | None, agency: str | None, action: str, level: str | int
+) -> str:
     return f"{directive}:{cycle or '-'}:{agency or '-'}:{action}:{level}"
 
 
@@ -81,7 +83,9 @@ def _at_office(day: dt.date) -> dt.datetime:
     return start_of_day(day) + OFFICE_HOUR
 
 
-def _escalation_target(level: EscalationLevel, agency: TrackedAgency | None, agency_id: str) -> str | None:
+def _escalation_target(
+    level: EscalationLevel, agency: TrackedAgency | None, agency_id: str
+) -> str | None:
     if level.to == "agency":
         return agency_id
     if level.to == "answers_to":
@@ -109,13 +113,22 @@ def _ladder(
     for reminder in directive.escalation.reminders:
         day = calendar.shift(due, -reminder.before, working=reminder.unit == "working_days")
         tag = f"{reminder.before}{'wd' if reminder.unit == 'working_days' else 'd'}"
-        key = action_key(directive.id, cycle.id, agency_id, f"remind{suffix}@{due.isoformat()}", tag)
+        key = action_key(
+            directive.id, cycle.id, agency_id, f"remind{suffix}@{due.isoformat()}", tag
+        )
         if key in done or _at_office(day) < cycle.opened_at - dt.timedelta(days=1):
             continue
         found.append(
             Action(
-                kind="remind", key=key, directive=directive.id, due_at=max(_at_office(day), cycle.opened_at),
-                cycle=cycle.id, agency=agency_id, recipient=agency_id, obligation=obligation, due=due,
+                kind="remind",
+                key=key,
+                directive=directive.id,
+                due_at=max(_at_office(day), cycle.opened_at),
+                cycle=cycle.id,
+                agency=agency_id,
+                recipient=agency_id,
+                obligation=obligation,
+                due=due,
             )
         )
     if requested_only:
@@ -130,18 +143,31 @@ def _ladder(
         if level.after == 0:
             first_day = due + dt.timedelta(days=1)
         for repeat in range(level.times):
-            day = calendar.shift(first_day, repeat * (level.every or 0), working=level.unit == "working_days")
+            day = calendar.shift(
+                first_day, repeat * (level.every or 0), working=level.unit == "working_days"
+            )
             key = action_key(
-                directive.id, cycle.id, agency_id, f"escalate{suffix}@{due.isoformat()}", f"{level.level}.{repeat + 1}"
+                directive.id,
+                cycle.id,
+                agency_id,
+                f"escalate{suffix}@{due.isoformat()}",
+                f"{level.level}.{repeat + 1}",
             )
             if key in done:
                 continue
             found.append(
                 Action(
-                    kind="escalate", key=key, directive=directive.id,
+                    kind="escalate",
+                    key=key,
+                    directive=directive.id,
                     due_at=max(_at_office(day), deadline_instant(due)),
-                    cycle=cycle.id, agency=agency_id, recipient=target, obligation=obligation, due=due,
-                    level=level.level, repeat=repeat + 1,
+                    cycle=cycle.id,
+                    agency=agency_id,
+                    recipient=target,
+                    obligation=obligation,
+                    due=due,
+                    level=level.level,
+                    repeat=repeat + 1,
                 )
             )
     return found
@@ -169,8 +195,14 @@ def _cycle_actions(
         tracked = resolved.agency(work.agency)
         found.extend(
             _ladder(
-                resolved, calendar, cycle=cycle, agency_id=work.agency, obligation="report", due=work.due,
-                done=done, requested_only=bool(tracked and tracked.requested_only),
+                resolved,
+                calendar,
+                cycle=cycle,
+                agency_id=work.agency,
+                obligation="report",
+                due=work.due,
+                done=done,
+                requested_only=bool(tracked and tracked.requested_only),
             )
         )
     consolidator = resolved.consolidator
@@ -184,29 +216,45 @@ def _cycle_actions(
                 due_at = min(due_at, max(c for c in completions if c is not None))
             found.append(
                 Action(
-                    kind="request_consolidation", key=key, directive=directive_id,
-                    due_at=max(due_at, cycle.opened_at), cycle=cycle.id,
-                    agency=consolidator, recipient=consolidator, due=cycle.consolidation_due,
+                    kind="request_consolidation",
+                    key=key,
+                    directive=directive_id,
+                    due_at=max(due_at, cycle.opened_at),
+                    cycle=cycle.id,
+                    agency=consolidator,
+                    recipient=consolidator,
+                    due=cycle.consolidation_due,
                 )
             )
         if cycle.consolidation_due is not None:
             found.extend(
                 _ladder(
-                    resolved, calendar, cycle=cycle, agency_id=consolidator, obligation="consolidation",
-                    due=cycle.consolidation_due, done=done, requested_only=False,
+                    resolved,
+                    calendar,
+                    cycle=cycle,
+                    agency_id=consolidator,
+                    obligation="consolidation",
+                    due=cycle.consolidation_due,
+                    done=done,
+                    requested_only=False,
                 )
             )
-    consolidated = cycle.status == "consolidated" or (consolidator is None and all(
-        not _work_open(w) for w in cycle.works.values()
-    ))
+    consolidated = cycle.status == "consolidated" or (
+        consolidator is None and all(not _work_open(w) for w in cycle.works.values())
+    )
     if consolidated:
         key = action_key(directive_id, cycle.id, None, "close_cycle", 0)
         closing_at = cycle.consolidated_at or max(
-            (w.completed_at for w in cycle.works.values() if w.completed_at), default=cycle.opened_at
+            (w.completed_at for w in cycle.works.values() if w.completed_at),
+            default=cycle.opened_at,
         )
         found.append(
             Action(
-                kind="close_cycle", key=key, directive=directive_id, due_at=closing_at, cycle=cycle.id,
+                kind="close_cycle",
+                key=key,
+                directive=directive_id,
+                due_at=closing_at,
+                cycle=cycle.id,
                 recipient=resolved.issuer.id,
             )
         )
@@ -225,8 +273,11 @@ def _next_cycle_actions(resolved: ResolvedDirective, state: DirectiveState) -> l
             closed_at = max(c.closed_at for c in state.cycles.values() if c.closed_at)
             return [
                 Action(
-                    kind="close_directive", key=action_key(directive_id, None, None, "close_directive", 0),
-                    directive=directive_id, due_at=closed_at, recipient=resolved.issuer.id,
+                    kind="close_directive",
+                    key=action_key(directive_id, None, None, "close_directive", 0),
+                    directive=directive_id,
+                    due_at=closed_at,
+                    recipient=resolved.issuer.id,
                 )
             ]
         return []
@@ -237,8 +288,11 @@ def _next_cycle_actions(resolved: ResolvedDirective, state: DirectiveState) -> l
         due_at = min(due_at, previous.closed_at)
     return [
         Action(
-            kind="open_cycle", key=action_key(directive_id, nxt.id, None, "open_cycle", 0),
-            directive=directive_id, due_at=max(due_at, previous.opened_at), cycle=nxt.id,
+            kind="open_cycle",
+            key=action_key(directive_id, nxt.id, None, "open_cycle", 0),
+            directive=directive_id,
+            due_at=max(due_at, previous.opened_at),
+            cycle=nxt.id,
         )
     ]
 
@@ -256,8 +310,14 @@ def _notice_actions(resolved: ResolvedDirective, state: DirectiveState) -> list[
             continue
         found.append(
             Action(
-                kind="notice", key=key, directive=directive_id, due_at=at,
-                cycle=cycle, agency=recipient, recipient=recipient, notice_kind=notice_kind,
+                kind="notice",
+                key=key,
+                directive=directive_id,
+                due_at=at,
+                cycle=cycle,
+                agency=recipient,
+                recipient=recipient,
+                notice_kind=notice_kind,
                 event_version=version,
             )
         )
@@ -276,9 +336,14 @@ def _delivery_failed_actions(resolved: ResolvedDirective, state: DirectiveState)
         tracked = resolved.agency(notification.recipient)
         found.append(
             Action(
-                kind="delivery_failed", key=key, directive=directive_id, due_at=notification.at,
+                kind="delivery_failed",
+                key=key,
+                directive=directive_id,
+                due_at=notification.at,
                 agency=notification.recipient,
-                recipient=(tracked.answers_to if tracked and tracked.answers_to else resolved.issuer.id),
+                recipient=(
+                    tracked.answers_to if tracked and tracked.answers_to else resolved.issuer.id
+                ),
                 notice_kind=notification.kind,
             )
         )
@@ -299,8 +364,12 @@ def pending_actions(state: DirectiveState, calendar: WorkingCalendar) -> list[Ac
         if key not in state.done_keys and not (agency_state and agency_state.withdrawn_at):
             found.append(
                 Action(
-                    kind="issue_notice", key=key, directive=resolved.definition.id,
-                    due_at=issued_at, agency=agency.id, recipient=agency.id,
+                    kind="issue_notice",
+                    key=key,
+                    directive=resolved.definition.id,
+                    due_at=issued_at,
+                    agency=agency.id,
+                    recipient=agency.id,
                 )
             )
     for cycle in state.cycles.values():
@@ -308,7 +377,9 @@ def pending_actions(state: DirectiveState, calendar: WorkingCalendar) -> list[Ac
     found.extend(_next_cycle_actions(resolved, state))
     found.extend(_notice_actions(resolved, state))
     found.extend(_delivery_failed_actions(resolved, state))
-    return sorted((a for a in found if a.key not in state.done_keys), key=lambda a: (a.due_at, a.key))
+    return sorted(
+        (a for a in found if a.key not in state.done_keys), key=lambda a: (a.due_at, a.key)
+    )
 
 
 def due_actions(state: DirectiveState, now: dt.datetime, calendar: WorkingCalendar) -> list[Action]:
@@ -316,7 +387,9 @@ def due_actions(state: DirectiveState, now: dt.datetime, calendar: WorkingCalend
     return [a for a in pending_actions(state, calendar) if a.due_at <= now]
 
 
-def next_wakeup(state: DirectiveState, now: dt.datetime, calendar: WorkingCalendar) -> dt.datetime | None:
+def next_wakeup(
+    state: DirectiveState, now: dt.datetime, calendar: WorkingCalendar
+) -> dt.datetime | None:
     """When the next action after `now` falls due; None when nothing more is planned."""
     later = [a.due_at for a in pending_actions(state, calendar) if a.due_at > now]
     return min(later) if later else None

@@ -111,7 +111,9 @@ class DirectiveState:
     notifications: dict[str, Notification] = field(default_factory=dict)
     last_event_at: dt.datetime | None = None
     # (version, type, agency, cycle, business time) of every event, for the planner's notices
-    history: list[tuple[int, str, str | None, str | None, dt.datetime]] = field(default_factory=list)
+    history: list[tuple[int, str, str | None, str | None, dt.datetime]] = field(
+        default_factory=list
+    )
 
     @property
     def definition(self) -> ResolvedDirective:
@@ -225,14 +227,22 @@ def apply(state: DirectiveState, event: Event) -> None:
             work = _work(state, event.cycle, event.agency)
             pending = work.pending_extension
             if pending is not None:
-                pending.decision, pending.decided_at, pending.new_due = "granted", event.at, event.new_due
+                pending.decision, pending.decided_at, pending.new_due = (
+                    "granted",
+                    event.at,
+                    event.new_due,
+                )
             work.due = event.new_due
             _touch(work, event)
         case ev.ExtensionRefused():
             work = _work(state, event.cycle, event.agency)
             pending = work.pending_extension
             if pending is not None:
-                pending.decision, pending.decided_at, pending.refusal = "refused", event.at, event.reason
+                pending.decision, pending.decided_at, pending.refusal = (
+                    "refused",
+                    event.at,
+                    event.reason,
+                )
             _touch(work, event)
         case ev.DeadlineMoved():
             cycle_state = state.cycles[event.cycle]
