@@ -1,0 +1,295 @@
+"""Matching agency names in (possibly damaged) text against the agency directory.
+
+Names are compared on folded keys (no accents, OCR confusions undone) with rapidfuzz, so
+`S& Giao duc va Pao tao` finds `so-gddt`. A match carries its score, so the draft can say how
+sure it is; what matches nothing is proposed as a new directory entry, never forced onto one.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+from rapidfuzz import fuzz, process
+
+from definitions.schema import Directory
+from importer.errors import ImportFailed
+from importer.normalize import collapse_spaces, fold, squash
+
+SURE = 92.0  # at or above: the draft calls the match sure
+ACCEPT = 80.0  # below: no match at all
+SYNONYM_CONFIDENCE = 0.75
+
+# Generic phrases the documents use for a group, keyed by the group's own folded name.
+# Accepted only when the directory has that group; reported as a reading, not a certainty.
+GROUP_SYNONYMS: dict[str, tuple[str, ...]] = {
+    "ubnd cac huyen thi xa thanh pho": (
+        "ubnd cac huyen", "ubnd cac huyen co lien quan", "ubnd huyen thi xa thanh pho",
+        "cac dia phuong", "dia phuong", "dia phuong lien quan", "cac dia phuong lien quan",
+        "ubnd cap huyen",
+    ),
+    "cac so ban nganh tinh": (
+        "cac so ban nganh", "cac so nganh", "cac so nganh co lien quan", "cac so ban nganh lien quan",
+        "cac so ban nganh co lien quan", "cac so nganh lien quan", "cac so ban nganh tinh lien quan",
+        "cac co quan chuyen mon thuoc ubnd tinh",
+    ),
+}
+
+_CANON = (
+    (re.compile(r"\buy ban nhan dan\b"), "ubnd"),
+    (re.compile(r"\bhoi dong nhan dan\b"), "hdnd"),
+    (re.compile(r"\bmat tran to quoc viet nam\b"), "mttqvn"),
+)
+_TOKEN = re.compile(r"\w+")
+# Words that may trail a name in a list without being part of it.
+_TRAILERS = (("co", "lien", "quan"), ("lien", "quan"), ("tinh",))
+_AGENCY_WORDS = (
+    "so", "ban", "bo", "hoi", "ubnd", "uy", "cong", "dai", "bao", "trung", "cuc", "chi", "van",
+    "thanh", "kho", "ngan", "lien", "tinh", "doan", "vien", "truong", "benh", "cang", "tong",
+    "ho", "quy", "toa", "vks",
+)
+
+
+def canonical(key: str) -> str:
+    """A squashed folded key with long official words shortened as documents abbreviate them."""
+    key = squash(key)
+    for pattern, short in _CANON:
+        key = pattern.sub(short, key)
+    return key
+
+
+@dataclass(frozen=True)
+class Alias:
+    id: str
+    text: str  # the proper Vietnamese words of this alias
+    name: str  # the directory's name of the agency or group
+    key: str
+    is_group: bool
+    synonym: bool = False
+
+
+@dataclass(frozen=True)
+class Match:
+    id: str
+    text: str  # proper text to write in the draft
+    name: str
+    score: float
+    is_group: bool
+    start: int  # span in the searched string
+    end: int
+    synonym: bool = False
+    source_text: str = ""
+
+    @property
+    def confidence(self) -> float:
+        if self.synonym:
+            return SYNONYM_CONFIDENCE
+        return round(min(self.score, 100.0) / 100.0, 2)
+
+    @property
+    def sure(self) -> bool:
+        return not self.synonym and self.score >= SURE
+
+    def note(self) -> str:
+        if self.synonym:
+            return f'read "{self.source_text}" as {self.id} ({self.name})'
+        if self.score >= 99.5:
+            return f"{self.id} ({self.name})"
+        return f'matched "{self.source_text}" → {self.id} ({self.name}) at {self.score:.0f}%'
+
+
+@dataclass
+class ListResult:
+    matches: list[Match] = field(default_factory=list)
+    end: int = 0  # where in the string the list stopped
+    rest: str = ""  # what followed, unread
+
+
+def load_directory_file(path: Path | None = None) -> Directory:
+    """The agency directory: through the definitions loader, or one YAML file given by path."""
+    try:
+        if path is None:
+            from definitions.loader import load_directory
+
+            return load_directory()
+        if path.is_dir():
+            from definitions.loader import load_directory
+
+            return load_directory(path)
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        return Directory.model_validate(data)
+    except ImportFailed:
+        raise
+    except Exception as e:  # a broken directory is the user's input too
+        raise ImportFailed(f"cannot read the agency directory: {str(e).splitlines()[0]}") from e
+
+
+def _province_suffix(directory: Directory) -> str | None:
+    for agency in directory.agencies:
+        if agency.kind == "issuer":
+            m = re.search(r"\b(tỉnh|thành phố)\s+.+$", agency.name)
+            if m:
+                return m.group(0)
+    return None
+
+
+class AgencyMatcher:
+    """Finds directory agencies and groups in text; built once per directory."""
+
+    def __init__(self, directory: Directory) -> None:
+        self.directory = directory
+        self.names: dict[str, str] = {a.id: a.name for a in directory.agencies}
+        self.names.update({g.id: g.name for g in directory.groups})
+        self.groups = {g.id for g in directory.groups}
+        self.province_suffix = _province_suffix(directory)
+        aliases: list[Alias] = []
+        suffix_key = canonical(fold(self.province_suffix)) if self.province_suffix else ""
+        for agency in directory.agencies:
+            texts = [agency.name, *agency.abbreviations]
+            for text in texts:
+                aliases.append(Alias(agency.id, text, agency.name, canonical(fold(text)), False))
+            key = canonical(fold(agency.name))
+            if suffix_key and not key.endswith(suffix_key.split(" ", 1)[-1]):
+                aliases.append(
+                    Alias(agency.id, agency.name, agency.name, f"{key} {suffix_key}", False)
+                )
+        for group in directory.groups:
+            texts = [group.name, *group.abbreviations]
+            for text in texts:
+                aliases.append(Alias(group.id, text, group.name, canonical(fold(text)), True))
+            own = {canonical(fold(t)) for t in texts}
+            for template, phrases in GROUP_SYNONYMS.items():
+                if template in own:
+                    for phrase in phrases:
+                        aliases.append(Alias(group.id, phrase, group.name, phrase, True, True))
+        # one entry per key; the texts sharing it ("Ủy ban nhân dân …" and "UBND …") are kept
+        # so the draft can write the one the document itself used
+        seen: dict[str, Alias] = {}
+        self.spellings: dict[str, list[str]] = {}
+        for alias in aliases:
+            seen.setdefault(alias.key, alias)
+            texts = self.spellings.setdefault(alias.key, [])
+            if alias.text not in texts:
+                texts.append(alias.text)
+        self.aliases = list(seen.values())
+        self.keys = [a.key for a in self.aliases]
+        self.max_tokens = max((len(k.split()) for k in self.keys), default=1) + 2
+
+    # --- whole strings ------------------------------------------------------------
+
+    def best(self, text: str) -> Match | None:
+        """The directory entry a whole string names, or None below the acceptance threshold."""
+        key = canonical(fold(text))
+        if not key:
+            return None
+        found = self._lookup(key)
+        if found is None:
+            return None
+        alias, score = found
+        return self._match(alias, score, 0, len(text), text)
+
+    def _lookup(self, key: str) -> tuple[Alias, float] | None:
+        """Best alias for a canonical key whose first word also agrees (Bộ … is not Sở …)."""
+        first = key.split(" ", 1)[0]
+        for _, score, index in process.extract(
+            key, self.keys, scorer=fuzz.ratio, score_cutoff=ACCEPT, limit=4
+        ):
+            alias = self.aliases[index]
+            alias_first = alias.key.split(" ", 1)[0]
+            short_alike = first[:1] == alias_first[:1] and max(len(first), len(alias_first)) <= 3
+            if short_alike or fuzz.ratio(first, alias_first) >= 66:
+                return alias, float(score)
+        return None
+
+    def _match(self, alias: Alias, score: float, start: int, end: int, source: str) -> Match:
+        text = alias.text
+        spellings = self.spellings.get(alias.key, [text])
+        if alias.synonym:
+            text = collapse_spaces(source)
+        elif len(spellings) > 1:
+            source_key = squash(fold(source))
+            text = max(spellings, key=lambda t: fuzz.ratio(squash(fold(t)), source_key))
+        return Match(
+            id=alias.id, text=text, name=alias.name, score=score, is_group=alias.is_group,
+            start=start, end=end, synonym=alias.synonym, source_text=collapse_spaces(source),
+        )
+
+    # --- lists at the start of a string ------------------------------------------
+
+    def read_list(self, text: str, *, whole: bool = False) -> ListResult:
+        """Agencies named one after another (`A, B và C …`) from the start of `text`.
+
+        Stops at the first words that name no agency (the task that follows the list). With
+        `whole`, the caller expects only names; the unread rest is returned for a proposal.
+        """
+        key = fold(text)
+        tokens = [(m.start(), m.end(), m.group()) for m in _TOKEN.finditer(key)]
+        result = ListResult()
+        i = 0
+        while i < len(tokens):
+            best: tuple[float, int, Alias] | None = None
+            for j in range(i + 1, min(len(tokens), i + self.max_tokens) + 1):
+                chunk = canonical(" ".join(t[2] for t in tokens[i:j]))
+                found = self._lookup(chunk)
+                if found is None:
+                    continue
+                alias, score = found
+                if best is None or score > best[0] or (score == best[0] and j > best[1]):
+                    best = (score, j, alias)
+            if best is None:
+                break
+            score, j, alias = best
+            start, end = tokens[i][0], tokens[j - 1][1]
+            result.matches.append(self._match(alias, score, start, end, text[start:end]))
+            # trailing "có liên quan" belongs to the list, not to what follows
+            for trailer in _TRAILERS:
+                words = tuple(t[2] for t in tokens[j : j + len(trailer)])
+                if words == trailer and not (trailer == ("tinh",) and alias.key.endswith("tinh")):
+                    j += len(trailer)
+                    end = tokens[j - 1][1]
+                    break
+            result.end = end
+            if j >= len(tokens):
+                i = j
+                break
+            gap = key[end : tokens[j][0]]
+            if tokens[j][2] == "va" and not gap.strip(" ,"):
+                i = j + 1
+            elif gap.strip() == "," or gap.strip() == ", -" or gap.strip() == "-":
+                i = j
+            else:
+                i = j
+                break
+        rest_start = tokens[i][0] if i < len(tokens) and result.matches else (
+            0 if not result.matches else len(text)
+        )
+        result.rest = text[rest_start:].strip(" ,;.:") if whole else text[result.end :]
+        return result
+
+
+def looks_like_agency(text: str) -> bool:
+    """Whether unmatched words look like the name of a body (worth proposing as a new entry)."""
+    words = canonical(fold(text)).split()
+    return bool(words) and words[0] in _AGENCY_WORDS and 1 < len(words) <= 16
+
+
+def slug_for(text: str) -> str:
+    key = canonical(fold(text))
+    words = [w for w in key.split() if w not in ("va", "cac")]
+    slug = "-".join(words)[:60].strip("-")
+    return slug or "agency"
+
+
+def guess_kind(text: str) -> str:
+    key = canonical(fold(text))
+    for prefix, kind in (
+        ("so ", "department"), ("ban ", "board"), ("bo ", "ministry"), ("hoi ", "association"),
+        ("dai ", "media"), ("bao ", "media"), ("ubnd huyen", "district_committee"),
+        ("ubnd thanh pho", "district_committee"), ("ubnd thi xa", "district_committee"),
+        ("van phong", "office"), ("tinh uy", "party"), ("hdnd", "council"),
+    ):
+        if key.startswith(prefix):
+            return kind
+    return "national_body"
