@@ -108,7 +108,7 @@ def _scalar(node: yaml.Node, loader: _StrictLoader, path: YamlPath, file: str) -
         return loader.construct_object(node)
     except yaml.YAMLError:
         raise
-    except (ValueError, TypeError, AttributeError, OverflowError) as e:
+    except (ValueError, TypeError, AttributeError, OverflowError, IndexError, KeyError) as e:
         kind = _tag_name(node.tag)
         detail = f": {e}" if isinstance(e, ValueError) else ""
         raise DefinitionError(
