@@ -198,7 +198,8 @@ class AgencyMatcher:
         ):
             alias = self.aliases[index]
             alias_first = alias.key.split(" ", 1)[0]
-            short_alike = first[:1] == alias_first[:1] and max(len(first), len(alias_first)) <= 3
+            # "Sở" is the word OCR mangles most (S&, S¢, Sé, S6); nothing else gets this slack
+            short_alike = alias_first == "so" and len(first) == 2 and first[:1] == "s"
             if short_alike or fuzz.ratio(first, alias_first) >= 66:
                 return alias, float(score)
         return None

@@ -63,7 +63,7 @@ _STRAY = (
 _KINH_GUI = re.compile(r"^\s*k\w{2,3}h\s+g\w{1,2}i\s*:?")
 _NOI_NHAN = re.compile(r"^\s*n\w{1,2}i\s+nh\w{1,2}n\s*:?")
 _NUMBER = re.compile(
-    r"^\s*(s\w{0,2})\s*[:.;]\s*(\d{1,6})\s*(/)?\s*([a-z0-9d][a-z0-9&\-]*)", re.I
+    r"^\s*(s\w{0,2})\s*[:.;]\s*(\d{1,6})\s*(/)?\s*([a-z0-9đ][a-z0-9đ&\-]*)", re.I
 )
 _DATE = re.compile(
     r"ng\w{1,2}y\s+(\d{1,2})\s+th\w{1,3}ng\s+(\d{1,2})\s+n\w{1,2}m\s+(\d{4})"
@@ -207,8 +207,38 @@ class _Text:
         return bisect.bisect_right(self.starts, offset)  # 1-based
 
 
+_COMMA_GLUED = re.compile(r"(?<=[^\W\d_]),(?=[^\W\d_])")
+
+
+def _unglue(line: str) -> str:
+    """Split words OCR glued together (`SởThông`, `vàTruyền`, `chủ trì,phối hợp`)."""
+    out: list[str] = []
+    word_start = 0
+    for i, ch in enumerate(line):
+        if not ch.isalpha():
+            word_start = i + 1
+        elif (
+            0 < i < len(line) - 1 and ch.isupper() and line[i - 1].islower()
+            and line[i + 1].islower()
+        ):
+            word = line[word_start:i]
+            # only after a Vietnamese word (diacritics or a short function word): keeps "iOffice"
+            if not word.isascii() or fold(word) in ("va", "so", "cua", "voi", "ve"):
+                out.append(" ")
+                word_start = i
+        out.append(ch)
+    return _COMMA_GLUED.sub(", ", "".join(out))
+
+
 def _is_stray(line: str) -> bool:
     return any(p.match(line) for p in _STRAY)
+
+
+def _before_cue(text: str) -> str:
+    """The words of a heading before its task begins (`… chủ trì, …`, `…:`)."""
+    key = fold(text)
+    m = re.search(r"\s(?:chiu trach nhiem|chu tri|phoi hop|thuc hien|to chuc)\b|[,:;]", key)
+    return text[: m.start()] if m else text
 
 
 def _restore_phrase(key: str, original: str) -> str:
@@ -227,7 +257,7 @@ class DocumentReader:
 
     def __init__(self, raw: str, matcher: AgencyMatcher) -> None:
         self.matcher = matcher
-        lines = [strip_markup(line).rstrip() for line in clean(raw).split("\n")]
+        lines = [_unglue(strip_markup(line).rstrip()) for line in clean(raw).split("\n")]
         self.doc = ParsedDocument(lines=lines)
         for i, line in enumerate(lines):
             if line.strip() and _is_stray(line):
@@ -275,6 +305,17 @@ class DocumentReader:
         body_end = noi_nhan if noi_nhan is not None else self._signature_start(body_start)
         self._read_body(body_start, body_end)
         self._read_tail(body_end)
+        if kinh_gui is None and self.doc.sections:
+            seen: set[str] = set()
+            for section in self.doc.sections:
+                for ref in section.agencies:
+                    if ref.id not in seen:
+                        seen.add(ref.id)
+                        self.doc.recipients.append(AgencyRef(
+                            ref.id, ref.text, ref.line, min(ref.confidence, 0.6),
+                            "no “Kính gửi” in the text: taken from the section headings",
+                            ref.is_group, ref.new,
+                        ))
         self._read_cited()
         self._read_duties()
         return self.doc
@@ -319,6 +360,7 @@ class DocumentReader:
             m = _NUMBER.search(line)
             if m:
                 head = line[m.end() : date_at].rstrip(" ,")
+        head = re.split(r"\s{2,}", head.strip())[-1]  # the right column of a two-column line
         head = collapse_spaces(head.strip(" ,-*"))
         if not head:
             return
@@ -358,6 +400,9 @@ class DocumentReader:
             if m is not None and not m.is_group:
                 self.doc.issuer = AgencyRef(m.id, m.name, parts[0][1], m.confidence,
                                             f'matched "{collapse_spaces(text)}" → {m.id} ({m.name}) at {m.score:.0f}%')
+                return
+            if looks_like_agency(text):
+                self.doc.issuer = self._proposal(text, parts[0][1])
                 return
         # No header block (a clean extract often starts at "Số:"): fall back to the symbol.
         if self.doc.symbol is not None:
@@ -402,7 +447,18 @@ class DocumentReader:
                     break
             else:
                 blank_run = 0
-                words.append(line)
+                if self.doc.issued_on is not None and i + 1 == self.doc.issued_on.line:
+                    d = _DATE.search(self.keys[i])
+                    left = self.t.lines[i][: d.start()] if d else ""
+                    left = re.split(r"\s{2,}", left.strip())[0] if "  " in left.strip() else ""
+                    if left.strip():
+                        words.append(left.strip())
+                    if kinh_gui is None or not left.strip():
+                        if words:
+                            i += 1
+                            break
+                else:
+                    words.append(line)
             i += 1
         if words:
             text = collapse_spaces(" ".join(words))
@@ -598,8 +654,8 @@ class DocumentReader:
             out = " ".join(p for p in (prefix_text, names, suffix_text) if p)
             if tail and not sm:
                 out = collapse_spaces(raw)
-        elif looks_like_agency(rest):
-            refs = [self._proposal(rest, line)]
+        elif looks_like_agency(_before_cue(rest)):
+            refs = [self._proposal(_before_cue(rest), line)]
             out = collapse_spaces(raw)
         else:
             out = collapse_spaces(raw)

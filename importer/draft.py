@@ -174,6 +174,11 @@ class _Builder:
         for line in doc.stray_lines:
             d.warnings.append(f"line {line}: ignored as a stray line (page number or file path)")
         d.warnings.extend(doc.notes)
+        if doc.issuer is not None and doc.issuer.new:
+            d.warnings.append(
+                "the issuer is not in the agency directory (another province or ministry?): "
+                "every agency match below was made against this directory; check each"
+            )
         d.warnings[:0] = [f"TODO {t}" for t in d.todos]
         d.proposed_agencies = list(self.proposed.values())
         return d
