@@ -325,10 +325,7 @@ class DocumentReader:
             line, key = self.t.lines[i], self.keys[i]
             if self.doc.number is None:
                 m = _NUMBER.search(line)
-                if m and fold(m.group(1)) in ("so", "s", "so.") or (
-                    m and fold(m.group(1)).startswith("s")
-                ):
-                    assert m is not None
+                if m and fold(m.group(1)).startswith("s"):
                     prefix_ok = fold(m.group(1)) == "so"
                     slash = bool(m.group(3))
                     symbol = m.group(4).upper().strip("-")
@@ -382,13 +379,13 @@ class DocumentReader:
             line, key = self.t.lines[i], self.keys[i]
             if not line.strip():
                 continue
-            if self.doc.number is not None and i + 1 >= self.doc.number.line:
+            if self.doc.number is not None and i + 1 >= (self.doc.number.line or 0):
                 break
             cut = len(line)
             for pattern in (r"c\w{1,2}ng\s+h\w{1,2}a\s+x", r"\w{0,2}\w?c\s+l\w{1,2}p\s*-", r"\bt\w\s+do\s*-"):
-                m = re.search(pattern, key)
-                if m:
-                    cut = min(cut, m.start())
+                motto = re.search(pattern, key)
+                if motto:
+                    cut = min(cut, motto.start())
             left = line[:cut].strip(" -")
             if left:
                 parts.append((left, i + 1))
@@ -628,7 +625,7 @@ class DocumentReader:
             if squash(pm.group(1)) == "de nghi":
                 role = "requested"
             rest = raw[pm.end() :]
-        refs, unread = self._refs_from_list(rest, line, whole=False)
+        refs, _ = self._refs_from_list(rest, line, whole=False)
         tail = ""
         suffix_text = ""
         if refs:
@@ -830,14 +827,16 @@ class DocumentReader:
             deadlines.append((m.start(), m.end(), {"d": int(m.group(1)), "m": int(m.group(2))},
                               "", year))
         for m in _WITHIN.finditer(key):
-            rule = {"days_after_issue": int(m.group(1)), "working": bool(m.group(2))}
-            deadlines.append((m.start(), m.end(), rule, "", None))
+            deadlines.append((m.start(), m.end(),
+                              {"days_after_issue": int(m.group(1)), "working": bool(m.group(2))},
+                              "", None))
         for m in _BEFORE_DAY.finditer(key):
             deadlines.append((m.start(), m.end(), None,
                               f'"{text[m.start():m.end()]}" names a day but no month', None))
         deadlines.sort(key=lambda d: d[0])
         prev_end = 0
-        for start, end, rule, note, year in deadlines:
+        for start, end, found_rule, note, year in deadlines:
+            rule = found_rule
             clause_start = max(key.rfind(";", prev_end, start), key.rfind(". ", prev_end, start), prev_end)
             clause = key[clause_start:start]
             report = list(_REPORT.finditer(clause))
