@@ -1,0 +1,1 @@
+"""Tests of the importer: from a directive's text or edXML message to a draft definition."""
