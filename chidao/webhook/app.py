@@ -1,0 +1,577 @@
+"""The FastAPI application of the agency webhook.
+
+Every path under `/v1` is signed with the Standard Webhooks scheme by the agency named in the
+`x-chidao-agency` header; that agency becomes the actor of the command. A pure ASGI middleware
+checks the size, then the signature, before anything else looks at the request, so an unsigned
+request is a 401 whatever its body and a body over the limit is a 413 before it is read whole.
+`/healthz`, `/readyz`, `/docs` and `/openapi.json` are open.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+import re
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import Annotated, Any
+
+from fastapi import Body, FastAPI, Path, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.utils import get_openapi
+from fastapi.responses import JSONResponse
+from sqlalchemy import Engine
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from chidao.webhook import auth, schemas
+from chidao.webhook.errors import (
+    Forbidden,
+    PayloadTooLarge,
+    Unauthorized,
+    Unavailable,
+    WebhookError,
+)
+from chidao.webhook.secrets import SecretStore
+from chidao.webhook.service import (
+    RESERVED_ACTORS,
+    Answer,
+    Caller,
+    Service,
+    error_body,
+    request_digest,
+)
+from lifecycle import commands as cmd
+from lifecycle.events import Attachment as LedgerAttachment
+
+log = logging.getLogger("chidao.webhook")
+
+AGENCY_HEADER = "x-chidao-agency"
+REPLAYED_HEADER = "x-chidao-replayed"
+SIGNED_PREFIX = "/v1/"
+_AGENCY = re.compile(schemas.ID_PATTERN)
+Waker = Callable[[str], Awaitable[None]]
+
+
+# --- the signature gate ---------------------------------------------------------------------
+
+
+def _error_response(error: WebhookError) -> JSONResponse:
+    return JSONResponse(error_body(error.code, error.detail), status_code=error.status_code)
+
+
+class SignatureGate:
+    """ASGI middleware: size limit and Standard Webhooks verification for every /v1 request.
+
+    The verified body is handed on unchanged to the application, with the `Caller` in
+    `scope["state"]["caller"]`.
+    """
+
+    def __init__(
+        self, app: ASGIApp, *, secrets: SecretStore, max_body_bytes: int, now: Callable[[], float]
+    ) -> None:
+        self.app = app
+        self.secrets = secrets
+        self.max_body_bytes = max_body_bytes
+        self.now = now
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not scope["path"].startswith(SIGNED_PREFIX):
+            await self.app(scope, receive, send)
+            return
+        try:
+            caller, body = await self._authenticate(scope, receive)
+        except WebhookError as e:
+            await _error_response(e)(scope, receive, send)
+            return
+        scope.setdefault("state", {})["caller"] = caller
+        delivered = False
+
+        async def replay() -> Message:
+            nonlocal delivered
+            if not delivered:
+                delivered = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)
+
+    async def _read_body(self, scope: Scope, receive: Receive, headers: dict[str, str]) -> bytes:
+        declared = headers.get("content-length")
+        if declared is not None:
+            if not declared.isdigit():
+                raise PayloadTooLarge("Content-Length is not a number")
+            if int(declared) > self.max_body_bytes:
+                raise PayloadTooLarge(f"the body is over the limit of {self.max_body_bytes} bytes")
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                raise Unauthorized("the client went away before sending its body")
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            # Counted while streaming: a chunked body, or one lying about its length, stops
+            # being read as soon as it passes the limit.
+            if size > self.max_body_bytes:
+                raise PayloadTooLarge(f"the body is over the limit of {self.max_body_bytes} bytes")
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                return b"".join(chunks)
+
+    async def _authenticate(self, scope: Scope, receive: Receive) -> tuple[Caller, bytes]:
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        body = await self._read_body(scope, receive, headers)
+        agency = headers.get(AGENCY_HEADER, "")
+        if not agency:
+            raise Unauthorized(
+                f"missing {AGENCY_HEADER} header: say which agency signs the request"
+            )
+        if not _AGENCY.match(agency) or len(agency) > schemas.ID_MAX or agency in RESERVED_ACTORS:
+            raise Unauthorized("the signature does not match the agency's secret")
+        # Checked before the secret is looked up, so unsigned noise costs no database read.
+        auth.check_webhook_id(headers.get("webhook-id"))
+        auth.check_timestamp(headers.get("webhook-timestamp"), self.now())
+        try:
+            secrets = await run_in_threadpool(self.secrets.secrets_for, agency)
+        except WebhookError as e:
+            log.error("secret store failed for %s: %s", agency, e.detail)
+            raise Unavailable("signatures cannot be checked right now") from e
+        except Exception as e:
+            log.exception("secret store failed")
+            raise Unavailable("signatures cannot be checked right now") from e
+        webhook_id = auth.verify(
+            secrets,
+            msg_id=headers.get("webhook-id"),
+            timestamp=headers.get("webhook-timestamp"),
+            signature=headers.get("webhook-signature"),
+            body=body,
+            now=self.now(),
+        )
+        query = scope.get("query_string", b"").decode("latin-1")
+        digest = request_digest(scope["method"], scope["path"], query, body)
+        return Caller(agency=agency, webhook_id=webhook_id, request_sha256=digest), body
+
+
+# --- waking the flow ------------------------------------------------------------------------
+
+
+class Wakeups:
+    """Runs the waker in the background, at most one run per directive at a time.
+
+    A burst of calls on one directive while a wake is under way leads to one more wake after
+    it, not one each: the flow reconciles from the ledger, so one run sees them all.
+    """
+
+    def __init__(self, waker: Waker | None) -> None:
+        self.waker = waker
+        self._running: dict[str, asyncio.Task[None]] = {}
+        self._again: set[str] = set()
+
+    def poke(self, directive: str) -> None:
+        if self.waker is None:
+            return
+        if directive in self._running:
+            self._again.add(directive)
+            return
+        self._running[directive] = asyncio.get_running_loop().create_task(self._run(directive))
+
+    async def _run(self, directive: str) -> None:
+        assert self.waker is not None
+        try:
+            while True:
+                self._again.discard(directive)
+                try:
+                    await self.waker(directive)
+                except Exception:
+                    # The event is in the ledger; the flow catches up on its next run.
+                    log.warning("waking the flow of %s failed", directive, exc_info=True)
+                if directive not in self._again:
+                    return
+        finally:
+            self._running.pop(directive, None)
+
+    async def drain(self, timeout: float = 5.0) -> None:
+        tasks = list(self._running.values())
+        if not tasks:
+            return
+        _done, pending = await asyncio.wait(tasks, timeout=timeout)
+        for task in pending:
+            task.cancel()
+
+
+# --- the application ------------------------------------------------------------------------
+
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"model": schemas.ErrorBody, "description": "Missing, wrong or expired signature."},
+    403: {"model": schemas.ErrorBody, "description": "Another agency's work, or a role it lacks."},
+    404: {"model": schemas.ErrorBody, "description": "Unknown directive, agency, cycle or item."},
+    409: {
+        "model": schemas.ErrorBody,
+        "description": "Refused by the lifecycle, or a reused webhook-id.",
+    },
+    413: {"model": schemas.ErrorBody, "description": "Body over the size limit."},
+    422: {"model": schemas.ErrorBody, "description": "Malformed JSON or an invalid field."},
+    503: {"model": schemas.ErrorBody, "description": "The ledger is unavailable."},
+}
+_COMMAND_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {"model": schemas.Recorded, "description": "Nothing new: it was already done."},
+    **_ERRORS,
+}
+
+DirectiveId = Annotated[str, Path(pattern=schemas.ID_PATTERN, max_length=schemas.ID_MAX)]
+AgencyId = Annotated[str, Path(pattern=schemas.ID_PATTERN, max_length=schemas.ID_MAX)]
+CycleId = Annotated[str, Path(pattern=schemas.CYCLE_PATTERN, max_length=20)]
+ItemId = Annotated[str, Path(pattern=schemas.ITEM_PATTERN, max_length=5)]
+
+DESCRIPTION = """
+Agencies acknowledge directives, complete items, submit reports and ask for extensions; the
+consolidating department reviews reports; the issuer decides extensions.
+
+**Signing.** Every `/v1` request is signed with [Standard Webhooks](https://www.standardwebhooks.com):
+headers `webhook-id` (unique per call; also the idempotency key), `webhook-timestamp` (Unix
+seconds, within 5 minutes of the server clock) and `webhook-signature` (`v1,<base64 HMAC-SHA256
+of "{id}.{timestamp}.{body}">` under the agency's `whsec_` secret), plus `x-chidao-agency`
+naming the agency whose secret signed. GET requests sign an empty body.
+
+**Idempotency.** Repeating a call with the same `webhook-id` and the same request returns the
+first answer (header `x-chidao-replayed: true`) and records nothing; the same id with a different
+request is a 409.
+"""
+
+
+def _attachment(value: schemas.Attachment | None) -> LedgerAttachment | None:
+    return LedgerAttachment(url=value.url, sha256=value.sha256) if value is not None else None
+
+
+def create_app(
+    *,
+    engine: Engine,
+    secrets: SecretStore,
+    waker: Waker | None = None,
+    clock: Callable[[], dt.datetime] | None = None,
+    max_body_bytes: int = 1_000_000,
+) -> FastAPI:
+    """The webhook over the ledger in `engine`, verifying with `secrets`.
+
+    `waker(directive_id)` is awaited in the background after each recorded event; `clock` gives
+    the business time of each call (default: the real time, UTC).
+    """
+    service = Service(engine, clock or (lambda: dt.datetime.now(dt.UTC)))
+    wakeups = Wakeups(waker)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+        await wakeups.drain()
+
+    app = FastAPI(
+        title="chidao agency webhook",
+        version="1",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+    )
+    app.state.service = service
+    app.state.wakeups = wakeups
+    app.add_middleware(SignatureGate, secrets=secrets, max_body_bytes=max_body_bytes, now=time.time)
+
+    @app.exception_handler(WebhookError)
+    async def _webhook_error(_request: Request, exc: WebhookError) -> JSONResponse:
+        return _error_response(exc)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        fields = []
+        for problem in exc.errors():
+            where = ".".join(str(part) for part in problem.get("loc", ()))
+            # The message only: pydantic's `input` would echo the request back.
+            fields.append({"field": where, "message": str(problem.get("msg", "invalid"))})
+        detail = "; ".join(f"{f['field']}: {f['message']}" for f in fields) or "invalid request"
+        return JSONResponse(
+            {"error": "invalid", "detail": detail[:2_000], "fields": fields[:50]}, status_code=422
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "error")
+        return JSONResponse(
+            error_body(code, str(exc.detail)), status_code=exc.status_code, headers=exc.headers
+        )
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        # Logged here with its traceback; the agency gets no trace of the internals.
+        log.error("unexpected error on %s %s", request.method, request.url.path, exc_info=exc)
+        return JSONResponse(error_body("internal", "internal error"), status_code=500)
+
+    def caller_of(request: Request) -> Caller:
+        caller = getattr(request.state, "caller", None)
+        if not isinstance(caller, Caller):  # only if the gate was bypassed: refuse, don't guess
+            raise Unauthorized("the request is not signed")
+        return caller
+
+    def own_work(caller: Caller, agency: str) -> None:
+        if caller.agency != agency:
+            raise Forbidden(f"signed by {caller.agency}: cannot act for {agency}")
+
+    async def run(request: Request, directive: str, command: cmd.AnyCommand) -> JSONResponse:
+        caller = caller_of(request)
+        answer: Answer = await run_in_threadpool(service.handle, caller, directive, command)
+        if answer.status == 201 and not answer.replayed:
+            wakeups.poke(directive)
+        headers = {REPLAYED_HEADER: "true"} if answer.replayed else None
+        return JSONResponse(answer.body, status_code=answer.status, headers=headers)
+
+    signed: dict[str, Any] = {"responses": _COMMAND_RESPONSES, "status_code": 201}
+
+    # --- an agency's own work ---
+
+    @app.post(
+        "/v1/directives/{directive}/agencies/{agency}/acknowledge",
+        response_model=schemas.Recorded,
+        summary="Acknowledge receipt (tiếp nhận)",
+        **signed,
+    )
+    async def acknowledge(
+        request: Request,
+        directive: DirectiveId,
+        agency: AgencyId,
+        body: Annotated[schemas.Empty | None, Body()] = None,
+    ) -> JSONResponse:
+        caller = caller_of(request)
+        own_work(caller, agency)
+        return await run(request, directive, cmd.Acknowledge(actor=caller.agency, agency=agency))
+
+    @app.post(
+        "/v1/directives/{directive}/agencies/{agency}/items/{item}/done",
+        response_model=schemas.Recorded,
+        summary="Mark an item done",
+        **signed,
+    )
+    async def item_done(
+        request: Request,
+        directive: DirectiveId,
+        agency: AgencyId,
+        item: ItemId,
+        body: Annotated[schemas.ItemDone | None, Body()] = None,
+    ) -> JSONResponse:
+        caller = caller_of(request)
+        own_work(caller, agency)
+        note = body.note if body is not None else ""
+        command = cmd.CompleteItem(actor=caller.agency, agency=agency, item=item, note=note)
+        return await run(request, directive, command)
+
+    @app.post(
+        "/v1/directives/{directive}/agencies/{agency}/cycles/{cycle}/report",
+        response_model=schemas.Recorded,
+        summary="Submit the cycle report (báo cáo kết quả)",
+        **signed,
+    )
+    async def submit_report(
+        request: Request,
+        directive: DirectiveId,
+        agency: AgencyId,
+        cycle: CycleId,
+        body: schemas.ReportIn,
+    ) -> JSONResponse:
+        caller = caller_of(request)
+        own_work(caller, agency)
+        command = cmd.SubmitReport(
+            actor=caller.agency,
+            agency=agency,
+            cycle=cycle,
+            text=body.text,
+            items=dict(body.items),
+            figures=dict(body.figures),
+            attachment=_attachment(body.attachment),
+        )
+        return await run(request, directive, command)
+
+    @app.post(
+        "/v1/directives/{directive}/agencies/{agency}/cycles/{cycle}/extension",
+        response_model=schemas.Recorded,
+        summary="Request an extension (gia hạn)",
+        **signed,
+    )
+    async def request_extension(
+        request: Request,
+        directive: DirectiveId,
+        agency: AgencyId,
+        cycle: CycleId,
+        body: schemas.ExtensionIn,
+    ) -> JSONResponse:
+        caller = caller_of(request)
+        own_work(caller, agency)
+        command = cmd.RequestExtension(
+            actor=caller.agency,
+            agency=agency,
+            cycle=cycle,
+            reason=body.reason,
+            proposed_due=body.proposed_due,
+        )
+        return await run(request, directive, command)
+
+    # --- the consolidator ---
+
+    @app.post(
+        "/v1/directives/{directive}/cycles/{cycle}/reports/{agency}/accept",
+        response_model=schemas.Recorded,
+        summary="Accept a report (consolidator only)",
+        **signed,
+    )
+    async def accept_report(
+        request: Request,
+        directive: DirectiveId,
+        cycle: CycleId,
+        agency: AgencyId,
+        body: Annotated[schemas.Empty | None, Body()] = None,
+    ) -> JSONResponse:
+        caller = caller_of(request)
+        command = cmd.AcceptReport(actor=caller.agency, agency=agency, cycle=cycle)
+        return await run(request, directive, command)
+
+    @app.post(
+        "/v1/directives/{directive}/cycles/{cycle}/reports/{agency}/return",
+        response_model=schemas.Recorded,
+        summary="Return a report for more (consolidator only)",
+        **signed,
+    )
+    async def return_report(
+        request: Request,
+        directive: DirectiveId,
+        cycle: CycleId,
+        agency: AgencyId,
+        body: schemas.ReturnIn,
+    ) -> JSONResponse:
+        caller = caller_of(request)
+        command = cmd.ReturnReport(
+            actor=caller.agency, agency=agency, cycle=cycle, reason=body.reason
+        )
+        return await run(request, directive, command)
+
+    @app.post(
+        "/v1/directives/{directive}/cycles/{cycle}/consolidated",
+        response_model=schemas.Recorded,
+        summary="Submit the consolidated report (consolidator only)",
+        **signed,
+    )
+    async def submit_consolidated(
+        request: Request,
+        directive: DirectiveId,
+        cycle: CycleId,
+        body: schemas.ConsolidatedIn,
+    ) -> JSONResponse:
+        caller = caller_of(request)
+        command = cmd.SubmitConsolidatedReport(
+            actor=caller.agency,
+            cycle=cycle,
+            text=body.text,
+            attachment=_attachment(body.attachment),
+        )
+        return await run(request, directive, command)
+
+    # --- the issuer ---
+
+    @app.post(
+        "/v1/directives/{directive}/cycles/{cycle}/extensions/{agency}/grant",
+        response_model=schemas.Recorded,
+        summary="Grant an extension (issuer only)",
+        **signed,
+    )
+    async def grant_extension(
+        request: Request,
+        directive: DirectiveId,
+        cycle: CycleId,
+        agency: AgencyId,
+        body: Annotated[schemas.GrantIn | None, Body()] = None,
+    ) -> JSONResponse:
+        caller = caller_of(request)
+        new_due = body.new_due if body is not None else None
+        command = cmd.GrantExtension(
+            actor=caller.agency, agency=agency, cycle=cycle, new_due=new_due
+        )
+        return await run(request, directive, command)
+
+    @app.post(
+        "/v1/directives/{directive}/cycles/{cycle}/extensions/{agency}/refuse",
+        response_model=schemas.Recorded,
+        summary="Refuse an extension (issuer only)",
+        **signed,
+    )
+    async def refuse_extension(
+        request: Request,
+        directive: DirectiveId,
+        cycle: CycleId,
+        agency: AgencyId,
+        body: schemas.RefuseIn,
+    ) -> JSONResponse:
+        caller = caller_of(request)
+        command = cmd.RefuseExtension(
+            actor=caller.agency, agency=agency, cycle=cycle, reason=body.reason
+        )
+        return await run(request, directive, command)
+
+    # --- reads ---
+
+    @app.get(
+        "/v1/agencies/{agency}/inbox",
+        response_model=schemas.Inbox,
+        responses=_ERRORS,
+        summary="An agency's open work across all directives",
+    )
+    async def inbox(request: Request, agency: AgencyId) -> schemas.Inbox:
+        result: schemas.Inbox = await run_in_threadpool(service.inbox, caller_of(request), agency)
+        return result
+
+    @app.get(
+        "/v1/directives/{directive}/status",
+        response_model=schemas.DirectiveStatus,
+        responses=_ERRORS,
+        summary="The four-way status of the current cycle",
+    )
+    async def status(request: Request, directive: DirectiveId) -> schemas.DirectiveStatus:
+        result: schemas.DirectiveStatus = await run_in_threadpool(
+            service.status, caller_of(request), directive
+        )
+        return result
+
+    @app.get("/healthz", response_model=schemas.Health, summary="The process is up")
+    async def healthz() -> schemas.Health:
+        return schemas.Health(status="ok")
+
+    @app.get(
+        "/readyz",
+        response_model=schemas.Health,
+        responses={503: {"model": schemas.ErrorBody, "description": "The ledger does not answer."}},
+        summary="The ledger answers",
+    )
+    async def readyz() -> schemas.Health:
+        if not await run_in_threadpool(service.ready):
+            raise Unavailable("the ledger does not answer")
+        return schemas.Health(status="ok")
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema:
+            return app.openapi_schema
+        document = get_openapi(
+            title=app.title, version=app.version, description=app.description, routes=app.routes
+        )
+        schemes = {
+            "agency": {"type": "apiKey", "in": "header", "name": AGENCY_HEADER},
+            "webhookId": {"type": "apiKey", "in": "header", "name": "webhook-id"},
+            "webhookTimestamp": {"type": "apiKey", "in": "header", "name": "webhook-timestamp"},
+            "webhookSignature": {"type": "apiKey", "in": "header", "name": "webhook-signature"},
+        }
+        document.setdefault("components", {})["securitySchemes"] = schemes
+        for path, operations in document.get("paths", {}).items():
+            if path.startswith(SIGNED_PREFIX):
+                for operation in operations.values():
+                    operation["security"] = [{name: [] for name in schemes}]
+        app.openapi_schema = document
+        return document
+
+    app.openapi = openapi  # type: ignore[method-assign]
+    return app

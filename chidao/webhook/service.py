@@ -1,0 +1,384 @@
+"""The webhook's work against the database, synchronous (the app runs it in a thread pool).
+
+`Service.handle` turns one authenticated call into a ledger command exactly once:
+
+1. it *claims* the call's `webhook-id` in `webhook_requests` (a row with status 0), so a
+   repeat waits for, then returns, the first answer, and the same id with another request is
+   refused — even when both arrive at the same moment;
+2. it runs the command through `Directives.execute`, which decides it on the stored state and
+   appends under optimistic concurrency, with the ledger idempotency key
+   `wh:{agency}:{webhook-id}` as a second line of defence (a crash between the ledger write and
+   step 3 cannot record the event twice);
+3. it stores the answer. Decided answers (success and lifecycle refusals) are kept; transient
+   failures release the claim so the agency can retry with the same id.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Engine, delete, insert, select, text, update
+from sqlalchemy.exc import DBAPIError, IntegrityError
+
+from chidao.webhook import schemas
+from chidao.webhook.errors import Conflict, Forbidden, NotFound, Unavailable
+from definitions.calendar import local_date
+from ledger.directives import DirectiveNotFound, Directives, Outcome
+from ledger.errors import ConcurrencyConflict, IdempotencyConflict, LedgerError, LedgerUnavailable
+from ledger.store import EventStore
+from ledger.tables import webhook_requests
+from lifecycle import AnyCommand, DirectiveState
+from lifecycle import errors as lifecycle_errors
+from lifecycle.status import agency_rows, counts, current_cycle, standing
+
+log = logging.getLogger("chidao.webhook")
+
+PENDING = 0
+STALE_CLAIM = dt.timedelta(seconds=60)
+WAIT_FOR_FIRST = 10.0  # seconds a repeat waits for the first call with its id to finish
+RESERVED_ACTORS = frozenset({"operator", "system"})
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who signed a request, and what identifies the request for idempotency."""
+
+    agency: str
+    webhook_id: str
+    request_sha256: str
+
+    @property
+    def key(self) -> str:
+        return f"wh:{self.agency}:{self.webhook_id}"
+
+
+def request_digest(method: str, path: str, query: str, body: bytes) -> str:
+    """SHA-256 of what makes two requests the same: method, path, query and raw body."""
+    head = f"{method.upper()} {path}?{query}\n".encode()
+    return hashlib.sha256(head + body).hexdigest()
+
+
+def _utc_now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def error_body(code: str, detail: str) -> dict[str, Any]:
+    return {"error": code, "detail": detail, "fields": []}
+
+
+@dataclass(frozen=True)
+class Answer:
+    status: int
+    body: dict[str, Any]
+    replayed: bool = False
+
+
+class Service:
+    """Commands and reads of the webhook over one ledger database."""
+
+    def __init__(self, engine: Engine, clock: Callable[[], dt.datetime]) -> None:
+        self.engine = engine
+        self.directives = Directives(EventStore(engine))
+        self.clock = clock
+        self._locks: dict[str, threading.Lock] = {}
+        self._locks_guard = threading.Lock()
+
+    def now(self) -> dt.datetime:
+        moment = self.clock()
+        return moment if moment.tzinfo is not None else moment.replace(tzinfo=dt.UTC)
+
+    def _lock(self, directive: str) -> threading.Lock:
+        # One writer per directive inside this process: racing calls queue here instead of
+        # replaying the stream, losing the append and replaying again. Other processes are
+        # still kept honest by the ledger's optimistic concurrency.
+        with self._locks_guard:
+            return self._locks.setdefault(directive, threading.Lock())
+
+    # --- commands ---------------------------------------------------------------------------
+
+    def handle(self, caller: Caller, directive: str, command: AnyCommand) -> Answer:
+        earlier = self._claim(caller)
+        if earlier is not None:
+            return earlier
+        try:
+            answer = self._execute(caller, directive, command)
+        except BaseException:
+            self._release(caller)
+            raise
+        self._finish(caller, answer)
+        return answer
+
+    def _execute(self, caller: Caller, directive: str, command: AnyCommand) -> Answer:
+        try:
+            with self._lock(directive):
+                outcome = self.directives.execute(directive, command, self.now(), key=caller.key)
+        except lifecycle_errors.NotFound as e:
+            return Answer(404, error_body("not_found", str(e)))
+        except lifecycle_errors.Forbidden as e:
+            return Answer(403, error_body("forbidden", str(e)))
+        except lifecycle_errors.Refused as e:
+            return Answer(409, error_body("conflict", str(e)))
+        except IdempotencyConflict as e:
+            return Answer(
+                409, error_body("conflict", f"webhook-id {caller.webhook_id} was already used: {e}")
+            )
+        except ConcurrencyConflict as e:
+            raise Conflict(
+                f"directive {directive} kept changing while this call was decided; "
+                "send it again with the same webhook-id"
+            ) from e
+        except LedgerUnavailable as e:
+            raise Unavailable("the ledger is unavailable; send the call again later") from e
+        return Answer(201 if outcome.events else 200, self._recorded(directive, caller, outcome))
+
+    @staticmethod
+    def _recorded(directive: str, caller: Caller, outcome: Outcome) -> dict[str, Any]:
+        # Built only from the stored events, so the first answer and a repeat (or a retry that
+        # found the ledger key already recorded) are the same document.
+        events = [
+            schemas.RecordedEvent(type=e.type, version=e.version, business_time=e.business_time)
+            for e in outcome.events
+        ]
+        detail = (
+            "recorded: " + ", ".join(e.type for e in events)
+            if events
+            else "nothing new to record: this was already done"
+        )
+        return schemas.Recorded(
+            directive=directive, actor=caller.agency, events=events, detail=detail
+        ).model_dump(mode="json")
+
+    # --- idempotency ------------------------------------------------------------------------
+
+    def _claim(self, caller: Caller) -> Answer | None:
+        """None if this call now owns its webhook-id; the earlier answer if it was answered."""
+        deadline = time.monotonic() + WAIT_FOR_FIRST
+        while True:
+            try:
+                with self.engine.begin() as conn:
+                    conn.execute(
+                        insert(webhook_requests).values(
+                            webhook_id=caller.key,
+                            agency_id=caller.agency,
+                            body_sha256=caller.request_sha256,
+                            status_code=PENDING,
+                            response={},
+                            created_at=_utc_now(),
+                        )
+                    )
+                return None
+            except IntegrityError:
+                pass
+            except DBAPIError as e:
+                raise Unavailable("the ledger is unavailable; send the call again later") from e
+            with self.engine.connect() as conn:
+                row = conn.execute(
+                    select(webhook_requests).where(webhook_requests.c.webhook_id == caller.key)
+                ).first()
+            if row is None:
+                continue  # released by a call that failed: claim it again
+            if row.body_sha256 != caller.request_sha256:
+                raise Conflict(
+                    f"webhook-id {caller.webhook_id} was already used for a different request; "
+                    "each call needs its own id"
+                )
+            if row.status_code != PENDING:
+                return Answer(row.status_code, dict(row.response), replayed=True)
+            if _utc_now() - row.created_at > STALE_CLAIM:
+                # The process that claimed it died before answering. Taking over is safe: the
+                # ledger key makes a second execution return what the first one recorded.
+                with self.engine.begin() as conn:
+                    conn.execute(
+                        delete(webhook_requests)
+                        .where(webhook_requests.c.webhook_id == caller.key)
+                        .where(webhook_requests.c.status_code == PENDING)
+                        .where(webhook_requests.c.created_at == row.created_at)
+                    )
+                continue
+            if time.monotonic() > deadline:
+                raise Conflict(
+                    f"a call with webhook-id {caller.webhook_id} is still being processed; "
+                    "send it again shortly"
+                )
+            time.sleep(0.05)
+
+    def _finish(self, caller: Caller, answer: Answer) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(webhook_requests)
+                .where(webhook_requests.c.webhook_id == caller.key)
+                .values(status_code=answer.status, response=answer.body)
+            )
+
+    def _release(self, caller: Caller) -> None:
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(
+                    delete(webhook_requests)
+                    .where(webhook_requests.c.webhook_id == caller.key)
+                    .where(webhook_requests.c.status_code == PENDING)
+                )
+        except DBAPIError:
+            # The claim goes stale and is taken over after STALE_CLAIM.
+            log.warning("could not release the claim of a failed webhook call %s", caller.key)
+
+    # --- reads ------------------------------------------------------------------------------
+
+    def ready(self) -> bool:
+        try:
+            with self.engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+        except DBAPIError:
+            return False
+        return True
+
+    def _state(self, directive: str) -> DirectiveState:
+        try:
+            return self.directives.state(directive)
+        except DirectiveNotFound as e:
+            raise NotFound(f"no directive {directive}") from e
+        except LedgerUnavailable as e:
+            raise Unavailable("the ledger is unavailable") from e
+
+    def status(self, caller: Caller, directive: str) -> schemas.DirectiveStatus:
+        """The four-way status of the current cycle: everyone for the issuer and the
+        consolidator, only its own row for a tracked agency, nothing for anyone else."""
+        state = self._state(directive)
+        resolved = state.definition
+        overseers = {resolved.issuer.id, resolved.reporting_to}
+        overseers.update(a for a in (resolved.consolidator, resolved.consolidation_to) if a)
+        if caller.agency not in overseers and resolved.agency(caller.agency) is None:
+            raise Forbidden(f"{caller.agency} has no part in directive {directive}")
+        now = self.now()
+        cycle = current_cycle(state)
+        rows = agency_rows(state, cycle, now) if cycle else []
+        if caller.agency not in overseers:
+            rows = [r for r in rows if r.agency == caller.agency]
+        return schemas.DirectiveStatus(
+            directive=directive,
+            directive_status=state.status,
+            cycle=cycle,
+            as_of=now,
+            rows=[schemas.StatusRow.model_validate(r.model_dump()) for r in rows],
+            counts=counts(rows),
+        )
+
+    def inbox(self, caller: Caller, agency: str) -> schemas.Inbox:
+        """Everything `agency` is expected to do now, across every directive in the ledger."""
+        if agency != caller.agency:
+            raise Forbidden(f"signed by {caller.agency}: cannot read the inbox of another agency")
+        now = self.now()
+        entries: list[schemas.InboxEntry] = []
+        try:
+            ids = self.directives.ids()
+        except LedgerError as e:
+            raise Unavailable("the ledger is unavailable") from e
+        for directive in ids:
+            try:
+                state = self.directives.state(directive)
+            except DirectiveNotFound:
+                continue
+            if state.status == "active":
+                entries.extend(_inbox_entries(state, agency, now))
+        return schemas.Inbox(agency=agency, as_of=now, entries=entries)
+
+
+def _inbox_entries(
+    state: DirectiveState, agency: str, now: dt.datetime
+) -> list[schemas.InboxEntry]:
+    resolved = state.definition
+    found: list[schemas.InboxEntry] = []
+    tracked = resolved.agency(agency)
+    mine = state.agencies.get(agency)
+    if tracked is not None and mine is not None and mine.withdrawn_at is None:
+        if mine.acknowledged_at is None:
+            found.append(
+                schemas.InboxEntry(
+                    directive=state.id,
+                    kind="acknowledge",
+                    agency=agency,
+                    detail="confirm receipt of the directive",
+                )
+            )
+        open_items = [i.id for i in tracked.items if i.id not in mine.items_done]
+        if open_items:
+            found.append(
+                schemas.InboxEntry(
+                    directive=state.id,
+                    kind="complete_items",
+                    agency=agency,
+                    detail="items not marked done: " + ", ".join(open_items),
+                )
+            )
+    for cycle in state.cycles.values():
+        if cycle.status == "closed":
+            continue
+        work = cycle.works.get(agency)
+        if work is not None and work.status in ("assigned", "returned"):
+            detail = "submit the report of this cycle"
+            if work.status == "returned":
+                detail = f"the report was returned: {work.returned_reason}"
+            if work.pending_extension is not None:
+                detail += (
+                    f"; an extension to {work.pending_extension.proposed_due} awaits a decision"
+                )
+            found.append(
+                schemas.InboxEntry(
+                    directive=state.id,
+                    kind="report",
+                    cycle=cycle.id,
+                    agency=agency,
+                    due=work.due,
+                    standing=standing(work, now),
+                    detail=detail,
+                )
+            )
+        if agency in (resolved.consolidator, resolved.reporting_to):
+            for other in cycle.works.values():
+                if other.status == "reported":
+                    found.append(
+                        schemas.InboxEntry(
+                            directive=state.id,
+                            kind="review_report",
+                            cycle=cycle.id,
+                            agency=other.agency,
+                            due=None,
+                            detail=f"accept or return the report of {other.agency}",
+                        )
+                    )
+        if agency == resolved.consolidator and cycle.status == "consolidation_requested":
+            found.append(
+                schemas.InboxEntry(
+                    directive=state.id,
+                    kind="consolidate",
+                    cycle=cycle.id,
+                    agency=agency,
+                    due=cycle.consolidation_due,
+                    detail="submit the consolidated report of this cycle",
+                )
+            )
+        if agency == resolved.issuer.id:
+            for other in cycle.works.values():
+                pending = other.pending_extension
+                if pending is not None:
+                    found.append(
+                        schemas.InboxEntry(
+                            directive=state.id,
+                            kind="decide_extension",
+                            cycle=cycle.id,
+                            agency=other.agency,
+                            due=pending.proposed_due,
+                            detail=(
+                                f"{other.agency} asks to move {other.due} to {pending.proposed_due}, "
+                                f"asked on {local_date(pending.requested_at)}"
+                            ),
+                        )
+                    )
+    return found
