@@ -150,7 +150,7 @@ def run_replay(args: argparse.Namespace) -> int:
         raise CliError(str(e)) from e
     if state.status == "new":
         raise CliError(f"{args.directive} had not been issued by {as_of.isoformat()}")
-    cycles = {}
+    cycles: dict[str, dict[str, Any]] = {}
     for cycle_id, cycle in state.cycles.items():
         rows = agency_rows(state, cycle_id, as_of)
         cycles[cycle_id] = {
