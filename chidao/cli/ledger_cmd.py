@@ -19,7 +19,7 @@ from ledger.verify import verify
 from lifecycle.status import STANDING_VI, agency_rows
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(subparsers: argparse._SubParsersAction) -> None:
     history = subparsers.add_parser("history", help="every event of a directive, in order")
     history.add_argument("directive")
     fmt = history.add_mutually_exclusive_group()
