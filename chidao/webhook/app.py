@@ -296,6 +296,14 @@ def create_app(
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if exc.status_code == 400:
+            # FastAPI's answer to a body it cannot decode at all: to the agency that is one more
+            # malformed body, answered like the rest.
+            problem = {"field": "body", "message": str(exc.detail)}
+            return JSONResponse(
+                {"error": "invalid", "detail": f"body: {exc.detail}", "fields": [problem]},
+                status_code=422,
+            )
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "error")
         return JSONResponse(
             error_body(code, str(exc.detail)), status_code=exc.status_code, headers=exc.headers

@@ -24,7 +24,11 @@ from tests.webhook.conftest import DIRECTIVE, Clock, Signer, Wakes, dumps, event
 pytestmark = pytest.mark.anyio
 
 D = f"/v1/directives/{DIRECTIVE}"
-REPORT = {"text": "Báo cáo kết quả thực hiện năm 2023.", "items": {"4a": "done"}, "figures": {"lớp": "12"}}
+REPORT = {
+    "text": "Báo cáo kết quả thực hiện năm 2023.",
+    "items": {"4a": "done"},
+    "figures": {"lớp": "12"},
+}
 
 
 def total(engine: Engine) -> int:
@@ -107,9 +111,13 @@ async def test_refused_signatures_are_401_and_record_nothing(
     assert total(engine) == before
 
 
-async def test_several_signatures_one_valid_is_enough(signer: Signer, client: httpx.AsyncClient) -> None:
+async def test_several_signatures_one_valid_is_enough(
+    signer: Signer, client: httpx.AsyncClient
+) -> None:
     headers = signer.headers("ubnd-ba-to", b"")
-    other = signer.headers("ubnd-ba-to", b"", secret="whsec_" + "QUFB" * 11, webhook_id=headers["webhook-id"])
+    other = signer.headers(
+        "ubnd-ba-to", b"", secret="whsec_" + "QUFB" * 11, webhook_id=headers["webhook-id"]
+    )
     headers["webhook-signature"] = f"{other['webhook-signature']} {headers['webhook-signature']}"
     r = await client.post(f"{D}/agencies/ubnd-ba-to/acknowledge", content=b"", headers=headers)
     assert r.status_code == 201, r.text
@@ -141,23 +149,33 @@ async def test_readyz_is_503_when_the_ledger_does_not_answer(
 
 
 async def test_acknowledge_twice_records_once(signer: Signer, engine: Engine) -> None:
-    assert (await signer.post("ubnd-ba-to", f"{D}/agencies/ubnd-ba-to/acknowledge", {})).status_code == 201
+    assert (
+        await signer.post("ubnd-ba-to", f"{D}/agencies/ubnd-ba-to/acknowledge", {})
+    ).status_code == 201
     again = await signer.post("ubnd-ba-to", f"{D}/agencies/ubnd-ba-to/acknowledge")
     assert again.status_code == 200 and again.json()["events"] == []
     assert event_counts(engine)["Acknowledged"] == 1
 
 
 async def test_item_done_with_a_note(signer: Signer, engine: Engine) -> None:
-    r = await signer.post("ubnd-ba-to", f"{D}/agencies/ubnd-ba-to/items/4a/done", {"note": "Đã ban hành kế hoạch."})
+    r = await signer.post(
+        "ubnd-ba-to", f"{D}/agencies/ubnd-ba-to/items/4a/done", {"note": "Đã ban hành kế hoạch."}
+    )
     assert r.status_code == 201, r.text
     state = Directives(EventStore(engine)).state(DIRECTIVE)
     assert state.agencies["ubnd-ba-to"].item_notes["4a"] == "Đã ban hành kế hoạch."
-    assert (await signer.post("ubnd-ba-to", f"{D}/agencies/ubnd-ba-to/items/4b/done")).status_code == 201
-    body = assert_error(await signer.post("ubnd-ba-to", f"{D}/agencies/ubnd-ba-to/items/1a/done"), 404)
+    assert (
+        await signer.post("ubnd-ba-to", f"{D}/agencies/ubnd-ba-to/items/4b/done")
+    ).status_code == 201
+    body = assert_error(
+        await signer.post("ubnd-ba-to", f"{D}/agencies/ubnd-ba-to/items/1a/done"), 404
+    )
     assert "1a" in body["detail"]
 
 
-async def test_report_then_a_second_report_is_a_409_with_the_lifecycle_reason(signer: Signer, engine: Engine) -> None:
+async def test_report_then_a_second_report_is_a_409_with_the_lifecycle_reason(
+    signer: Signer, engine: Engine
+) -> None:
     path = f"{D}/agencies/ubnd-ba-to/cycles/2023/report"
     payload = {**REPORT, "attachment": {"url": "https://ba-to.example/bc.pdf", "sha256": "a" * 64}}
     r = await signer.post("ubnd-ba-to", path, payload)
@@ -172,10 +190,20 @@ async def test_report_then_a_second_report_is_a_409_with_the_lifecycle_reason(si
 
 async def test_unknown_directive_cycle_or_item_is_404(signer: Signer, engine: Engine) -> None:
     before = total(engine)
-    assert_error(await signer.post("ubnd-ba-to", "/v1/directives/qn-1-x-2020/agencies/ubnd-ba-to/acknowledge"), 404)
-    assert_error(await signer.post("ubnd-ba-to", f"{D}/agencies/ubnd-ba-to/cycles/2099/report", REPORT), 404)
+    assert_error(
+        await signer.post(
+            "ubnd-ba-to", "/v1/directives/qn-1-x-2020/agencies/ubnd-ba-to/acknowledge"
+        ),
+        404,
+    )
+    assert_error(
+        await signer.post("ubnd-ba-to", f"{D}/agencies/ubnd-ba-to/cycles/2099/report", REPORT), 404
+    )
     bad_item = {**REPORT, "items": {"9z": "done"}}
-    assert_error(await signer.post("ubnd-ba-to", f"{D}/agencies/ubnd-ba-to/cycles/2023/report", bad_item), 404)
+    assert_error(
+        await signer.post("ubnd-ba-to", f"{D}/agencies/ubnd-ba-to/cycles/2023/report", bad_item),
+        404,
+    )
     # an agency with a secret but no work on the directive
     assert_error(await signer.post("so-y-te", f"{D}/agencies/so-y-te/acknowledge"), 404)
     # the consolidator reviewing an agency the directive does not track
@@ -183,13 +211,27 @@ async def test_unknown_directive_cycle_or_item_is_404(signer: Signer, engine: En
     assert total(engine) == before
 
 
-async def test_a_cycle_not_open_or_closed_is_409(signer: Signer, engine: Engine, clock: Clock) -> None:
-    body = assert_error(await signer.post("ubnd-ba-to", f"{D}/agencies/ubnd-ba-to/cycles/2024/report", REPORT), 409)
+async def test_a_cycle_not_open_or_closed_is_409(
+    signer: Signer, engine: Engine, clock: Clock
+) -> None:
+    body = assert_error(
+        await signer.post("ubnd-ba-to", f"{D}/agencies/ubnd-ba-to/cycles/2024/report", REPORT), 409
+    )
     assert "not open yet" in body["detail"]
-    action = Action(kind="close_cycle", key="close-2023", directive=DIRECTIVE, due_at=at(2023, 12, 20), cycle="2023")
-    Directives(EventStore(engine)).execute(DIRECTIVE, PerformAction(actor=SYSTEM, action=action), at(2023, 12, 20), key="close-2023")
+    action = Action(
+        kind="close_cycle",
+        key="close-2023",
+        directive=DIRECTIVE,
+        due_at=at(2023, 12, 20),
+        cycle="2023",
+    )
+    Directives(EventStore(engine)).execute(
+        DIRECTIVE, PerformAction(actor=SYSTEM, action=action), at(2023, 12, 20), key="close-2023"
+    )
     before = total(engine)
-    body = assert_error(await signer.post("ubnd-ba-to", f"{D}/agencies/ubnd-ba-to/cycles/2023/report", REPORT), 409)
+    body = assert_error(
+        await signer.post("ubnd-ba-to", f"{D}/agencies/ubnd-ba-to/cycles/2023/report", REPORT), 409
+    )
     assert "closed" in body["detail"]
     assert total(engine) == before
 
@@ -200,7 +242,10 @@ async def test_another_agencys_work_is_403(signer: Signer, engine: Engine) -> No
         (f"{D}/agencies/ubnd-ba-to/acknowledge", None),
         (f"{D}/agencies/ubnd-ba-to/items/4a/done", {"note": ""}),
         (f"{D}/agencies/ubnd-ba-to/cycles/2023/report", REPORT),
-        (f"{D}/agencies/ubnd-ba-to/cycles/2023/extension", {"reason": "x", "proposed_due": "2023-12-10"}),
+        (
+            f"{D}/agencies/ubnd-ba-to/cycles/2023/extension",
+            {"reason": "x", "proposed_due": "2023-12-10"},
+        ),
     ):
         body = assert_error(await signer.post("ubnd-ly-son", path, payload), 403, "forbidden")
         assert "ubnd-ly-son" in body["detail"]
@@ -209,9 +254,13 @@ async def test_another_agencys_work_is_403(signer: Signer, engine: Engine) -> No
     assert total(engine) == before
 
 
-async def test_extension_requested_granted_by_the_issuer_only(signer: Signer, engine: Engine) -> None:
+async def test_extension_requested_granted_by_the_issuer_only(
+    signer: Signer, engine: Engine
+) -> None:
     ask = {"reason": "Chờ số liệu của các xã.", "proposed_due": "2023-12-10"}
-    assert (await signer.post("ubnd-ba-to", f"{D}/agencies/ubnd-ba-to/cycles/2023/extension", ask)).status_code == 201
+    assert (
+        await signer.post("ubnd-ba-to", f"{D}/agencies/ubnd-ba-to/cycles/2023/extension", ask)
+    ).status_code == 201
     again = await signer.post("ubnd-ba-to", f"{D}/agencies/ubnd-ba-to/cycles/2023/extension", ask)
     assert "awaits a decision" in assert_error(again, 409)["detail"]
     grant = f"{D}/cycles/2023/extensions/ubnd-ba-to/grant"
@@ -224,18 +273,28 @@ async def test_extension_requested_granted_by_the_issuer_only(signer: Signer, en
     assert_error(await signer.post("ubnd-tinh", grant), 409)  # nothing pending any more
 
 
-async def test_extension_refused_needs_a_reason_and_the_issuer(signer: Signer, engine: Engine) -> None:
+async def test_extension_refused_needs_a_reason_and_the_issuer(
+    signer: Signer, engine: Engine
+) -> None:
     ask = {"reason": "Thiếu nhân lực.", "proposed_due": "2023-12-20"}
-    assert (await signer.post("ubnd-ly-son", f"{D}/agencies/ubnd-ly-son/cycles/2023/extension", ask)).status_code == 201
+    assert (
+        await signer.post("ubnd-ly-son", f"{D}/agencies/ubnd-ly-son/cycles/2023/extension", ask)
+    ).status_code == 201
     refuse = f"{D}/cycles/2023/extensions/ubnd-ly-son/refuse"
     assert_error(await signer.post("ubnd-tinh", refuse, {}), 422)
     assert_error(await signer.post("so-gddt", refuse, {"reason": "Không."}), 403)
     r = await signer.post("ubnd-tinh", refuse, {"reason": "Thời hạn đã đủ."})
     assert r.status_code == 201 and r.json()["events"][0]["type"] == "ExtensionRefused"
     bad = {"reason": "x", "proposed_due": "2023-11-01"}
-    assert "not after" in assert_error(
-        await signer.post("ubnd-ly-son", f"{D}/agencies/ubnd-ly-son/cycles/2023/extension", bad), 409
-    )["detail"]
+    assert (
+        "not after"
+        in assert_error(
+            await signer.post(
+                "ubnd-ly-son", f"{D}/agencies/ubnd-ly-son/cycles/2023/extension", bad
+            ),
+            409,
+        )["detail"]
+    )
 
 
 async def test_accept_and_return_are_for_the_consolidator(signer: Signer, engine: Engine) -> None:
@@ -265,7 +324,10 @@ async def test_consolidated_report_by_the_consolidator_only(signer: Signer, engi
     assert_error(await signer.post("ubnd-tinh", path, payload), 403)
     r = await signer.post("so-gddt", path, payload)
     assert r.status_code == 201, r.text
-    assert "already submitted" in assert_error(await signer.post("so-gddt", path, payload), 409)["detail"]
+    assert (
+        "already submitted"
+        in assert_error(await signer.post("so-gddt", path, payload), 409)["detail"]
+    )
     assert event_counts(engine)["ConsolidatedReportSubmitted"] == 1
 
 
@@ -296,8 +358,11 @@ async def test_inbox_lists_open_work_for_each_role(signer: Signer) -> None:
     assert {e["kind"] for e in inbox["entries"]} == {"acknowledge", "complete_items", "report"}
     await signer.post("ubnd-ba-to", f"{D}/agencies/ubnd-ba-to/acknowledge")
     await signer.post("ubnd-ba-to", f"{D}/agencies/ubnd-ba-to/cycles/2023/report", REPORT)
-    await signer.post("ubnd-ly-son", f"{D}/agencies/ubnd-ly-son/cycles/2023/extension",
-                      {"reason": "x", "proposed_due": "2023-12-05"})
+    await signer.post(
+        "ubnd-ly-son",
+        f"{D}/agencies/ubnd-ly-son/cycles/2023/extension",
+        {"reason": "x", "proposed_due": "2023-12-05"},
+    )
     inbox = (await signer.get("ubnd-ba-to", "/v1/agencies/ubnd-ba-to/inbox")).json()
     assert {e["kind"] for e in inbox["entries"]} == {"complete_items"}
     gddt = (await signer.get("so-gddt", "/v1/agencies/so-gddt/inbox")).json()
@@ -305,14 +370,18 @@ async def test_inbox_lists_open_work_for_each_role(signer: Signer) -> None:
         e for e in gddt["entries"] if e["kind"] == "review_report"
     ).items()
     tinh = (await signer.get("ubnd-tinh", "/v1/agencies/ubnd-tinh/inbox")).json()
-    assert [(e["kind"], e["agency"]) for e in tinh["entries"]] == [("decide_extension", "ubnd-ly-son")]
+    assert [(e["kind"], e["agency"]) for e in tinh["entries"]] == [
+        ("decide_extension", "ubnd-ly-son")
+    ]
     assert (await signer.get("so-y-te", "/v1/agencies/so-y-te/inbox")).json()["entries"] == []
 
 
 # --- bad input -------------------------------------------------------------------------------------
 
 
-async def test_bad_json_and_bad_fields_are_422_naming_the_field(signer: Signer, engine: Engine) -> None:
+async def test_bad_json_and_bad_fields_are_422_naming_the_field(
+    signer: Signer, engine: Engine
+) -> None:
     path = f"{D}/agencies/ubnd-ba-to/cycles/2023/report"
     before = total(engine)
     cases: list[tuple[bytes, str]] = [
@@ -322,8 +391,14 @@ async def test_bad_json_and_bad_fields_are_422_naming_the_field(signer: Signer, 
         (dumps({"text": "a" * 50_001}), "body.text"),
         (dumps({"text": "a\u0000b"}), "body.text"),
         (dumps({"text": "a", "items": {"4a": "finished"}}), "body.items.4a"),
-        (dumps({"text": "a", "attachment": {"url": "ftp://x", "sha256": "0" * 64}}), "body.attachment.url"),
-        (dumps({"text": "a", "attachment": {"url": "https://x", "sha256": "XYZ"}}), "body.attachment.sha256"),
+        (
+            dumps({"text": "a", "attachment": {"url": "ftp://x", "sha256": "0" * 64}}),
+            "body.attachment.url",
+        ),
+        (
+            dumps({"text": "a", "attachment": {"url": "https://x", "sha256": "XYZ"}}),
+            "body.attachment.sha256",
+        ),
         (dumps({"text": "a", "figures": {"k": "v" * 201}}), "body.figures.k"),
         (b"", "body"),
     ]
@@ -339,16 +414,22 @@ async def test_bad_json_and_bad_fields_are_422_naming_the_field(signer: Signer, 
     ):
         body = assert_error(await signer.post("ubnd-ba-to", ext, payload), 422)
         assert body["fields"][0]["field"] == field
-    body = assert_error(await signer.post("ubnd-ba-to", f"{D}/agencies/ubnd-ba-to/acknowledge", {"why": 1}), 422)
+    body = assert_error(
+        await signer.post("ubnd-ba-to", f"{D}/agencies/ubnd-ba-to/acknowledge", {"why": 1}), 422
+    )
     assert body["fields"][0]["field"] == "body.why"
-    body = assert_error(await signer.post("ubnd-ba-to", f"{D}/agencies/ubnd-ba-to/items/zz/done"), 422)
+    body = assert_error(
+        await signer.post("ubnd-ba-to", f"{D}/agencies/ubnd-ba-to/items/zz/done"), 422
+    )
     assert body["fields"][0]["field"] == "path.item"
     assert total(engine) == before
 
 
 async def test_text_is_stored_nfc(signer: Signer, engine: Engine) -> None:
     decomposed = "Hoa\u0300n tha\u0300nh"  # "Hoàn thành" with combining accents
-    r = await signer.post("ubnd-ba-to", f"{D}/agencies/ubnd-ba-to/cycles/2023/report", {"text": decomposed})
+    r = await signer.post(
+        "ubnd-ba-to", f"{D}/agencies/ubnd-ba-to/cycles/2023/report", {"text": decomposed}
+    )
     assert r.status_code == 201
     assert Directives(EventStore(engine)).events(DIRECTIVE)[-1].payload["text"] == "Hoàn thành"
 
@@ -401,10 +482,15 @@ async def test_the_same_id_with_another_request_is_409(signer: Signer, engine: E
     body = assert_error(await signer.post("ubnd-ba-to", path, other, webhook_id="msg_x"), 409)
     assert "different request" in body["detail"]
     body = assert_error(
-        await signer.post("ubnd-ba-to", f"{D}/agencies/ubnd-ba-to/acknowledge", webhook_id="msg_x"), 409
+        await signer.post("ubnd-ba-to", f"{D}/agencies/ubnd-ba-to/acknowledge", webhook_id="msg_x"),
+        409,
     )
     # another agency may use the same id: ids are per agency
-    assert (await signer.post("ubnd-ly-son", f"{D}/agencies/ubnd-ly-son/acknowledge", webhook_id="msg_x")).status_code == 201
+    assert (
+        await signer.post(
+            "ubnd-ly-son", f"{D}/agencies/ubnd-ly-son/acknowledge", webhook_id="msg_x"
+        )
+    ).status_code == 201
     assert event_counts(engine)["ReportSubmitted"] == 1
 
 
@@ -412,7 +498,10 @@ async def test_the_same_id_with_another_request_is_409(signer: Signer, engine: E
 
 
 async def test_a_waker_that_fails_does_not_fail_the_call(
-    engine: Engine, secrets: SecretStore, agency_secrets: dict[str, str], caplog: pytest.LogCaptureFixture
+    engine: Engine,
+    secrets: SecretStore,
+    agency_secrets: dict[str, str],
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     async def broken(directive: str) -> None:
         raise ConnectionError("prefect is down")

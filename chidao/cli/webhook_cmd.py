@@ -1,0 +1,188 @@
+"""`chidao serve` runs the agency webhook; `chidao agencies secret ID [--rotate]` manages secrets.
+
+A secret is printed once, on stdout alone (so it can be piped into the agency's system), when it
+is made; it is stored encrypted and never shown again. `--rotate` makes a new one and keeps the
+old one valid for a grace period so the agency can switch without failed calls.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import importlib
+import inspect
+import sys
+from collections.abc import Awaitable, Callable
+from typing import Any
+from urllib.parse import urlsplit
+
+from chidao.cli.common import CliError, settings
+from chidao.settings import Settings
+from chidao.webhook.errors import SecretStoreError
+from chidao.webhook.secrets import DEFAULT_GRACE, SecretStore, encryption_key
+from chidao.webhook.service import RESERVED_ACTORS
+
+Waker = Callable[[str], Awaitable[None]]
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    defaults = urlsplit(Settings.model_fields["webhook_base_url"].default)
+    serve = subparsers.add_parser("serve", help="run the agency webhook (uvicorn)")
+    serve.add_argument(
+        "--host", default=None, help=f"default: from CHIDAO_WEBHOOK_BASE_URL ({defaults.hostname})"
+    )
+    serve.add_argument(
+        "--port",
+        type=int,
+        default=None,
+        help=f"default: from CHIDAO_WEBHOOK_BASE_URL ({defaults.port})",
+    )
+    serve.add_argument(
+        "--max-body-bytes", type=int, default=1_000_000, help="larger bodies get 413"
+    )
+    serve.set_defaults(func=run_serve)
+
+    agencies = subparsers.add_parser("agencies", help="agencies' webhook secrets")
+    commands = agencies.add_subparsers(dest="agencies_command", metavar="COMMAND")
+    secret = commands.add_parser(
+        "secret", help="make an agency's webhook secret (printed once) or rotate it"
+    )
+    secret.add_argument("agency", metavar="ID", help="agency id from the directory, e.g. so-gddt")
+    secret.add_argument("--rotate", action="store_true", help="replace the secret with a new one")
+    secret.add_argument(
+        "--grace-hours",
+        type=float,
+        default=DEFAULT_GRACE.total_seconds() / 3600,
+        help="with --rotate: hours the old secret stays valid (default 24; 0 ends it at once)",
+    )
+    secret.set_defaults(func=run_secret)
+    agencies.set_defaults(func=lambda _args: _usage(agencies))
+
+
+def _usage(parser: argparse.ArgumentParser) -> int:
+    parser.print_help(sys.stderr)
+    return 2
+
+
+def _ledger(config: Settings) -> Any:
+    from ledger.db import ensure_schema, make_engine
+    from ledger.errors import LedgerError
+
+    try:
+        engine = make_engine(config.resolved_database_url)
+        ensure_schema(engine)
+    except LedgerError as e:
+        raise CliError(str(e)) from e
+    return engine
+
+
+def _secret_store(config: Settings, engine: Any) -> SecretStore:
+    key = config.secret_key.get_secret_value() if config.secret_key is not None else None
+    try:
+        return SecretStore(engine, encryption_key(key, config.ensure_home()))
+    except (OSError, SecretStoreError) as e:
+        raise CliError(f"cannot open the webhook secret key: {e}") from e
+
+
+def run_secret(args: argparse.Namespace) -> int:
+    from definitions.errors import DefinitionError
+    from definitions.loader import did_you_mean, load_directory
+
+    agency: str = args.agency
+    try:
+        known = {a.id for a in load_directory().agencies}
+    except DefinitionError as e:
+        raise CliError(f"the agency directory is invalid:\n{e}") from e
+    if agency in RESERVED_ACTORS or agency not in known:
+        raise CliError(f"no agency {agency} in the directory{did_you_mean(agency, known)}")
+    config = settings()
+    engine = _ledger(config)
+    try:
+        store = _secret_store(config, engine)
+        try:
+            if args.rotate:
+                if args.grace_hours < 0:
+                    raise CliError("--grace-hours cannot be negative", exit_code=2)
+                grace = dt.timedelta(hours=args.grace_hours)
+                value = store.rotate(agency, grace=grace)
+                note = (
+                    f"rotated the secret of {agency}; the previous one stays valid for {args.grace_hours:g} h"
+                    if grace
+                    else f"rotated the secret of {agency}; the previous one no longer works"
+                )
+            else:
+                value = store.generate(agency)
+                note = f"new webhook secret of {agency}; it is shown only now, keep it"
+        except SecretStoreError as e:
+            raise CliError(e.detail) from e
+    finally:
+        engine.dispose()
+    print(note, file=sys.stderr)
+    print(value)
+    return 0
+
+
+def find_waker() -> Waker | None:
+    """`flows.wake.wake_directive` if the flows package provides it, else None (no waking)."""
+    try:
+        module = importlib.import_module("flows.wake")
+    except ModuleNotFoundError as e:
+        if e.name in ("flows", "flows.wake"):
+            return None
+        raise
+    wake: Callable[..., Any] | None = getattr(module, "wake_directive", None)
+    if wake is None:
+        return None
+    if inspect.iscoroutinefunction(wake):
+        async_wake = wake
+
+        async def waker(directive_id: str) -> None:
+            await async_wake(directive_id)
+
+        return waker
+    from starlette.concurrency import run_in_threadpool
+
+    sync_wake = wake
+
+    async def threaded(directive_id: str) -> None:
+        await run_in_threadpool(sync_wake, directive_id)
+
+    return threaded
+
+
+def _prefect_api_url() -> str | None:
+    try:
+        from prefect.settings import PREFECT_API_URL
+
+        value = PREFECT_API_URL.value()
+    except Exception:  # Prefect's settings failing must not stop the webhook
+        return None
+    return str(value) if value else None
+
+
+def run_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from chidao.webhook import create_app
+    from ledger.db import mask_url
+
+    config = settings()
+    base = urlsplit(config.webhook_base_url)
+    host = args.host or base.hostname or "127.0.0.1"
+    port = args.port or base.port or 8765
+    engine = _ledger(config)
+    store = _secret_store(config, engine)
+    waker = find_waker()
+    app = create_app(engine=engine, secrets=store, waker=waker, max_body_bytes=args.max_body_bytes)
+    prefect = _prefect_api_url()
+    print(f"chidao webhook on http://{host}:{port} (API docs at /docs)", file=sys.stderr)
+    print(f"  ledger: {mask_url(config.resolved_database_url)}", file=sys.stderr)
+    print(
+        f"  flows: {'woken through ' + (prefect or 'the local Prefect profile') if waker else 'not woken (flows.wake not available)'}",
+        file=sys.stderr,
+    )
+    try:
+        uvicorn.run(app, host=host, port=port, log_level="info", proxy_headers=False)
+    finally:
+        engine.dispose()
+    return 0
