@@ -11,7 +11,6 @@ a message whose attempts reach `max_attempts` is failed for good and reported.
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import email.utils
 from collections.abc import Sequence
@@ -242,7 +241,7 @@ async def deliver_pending(
                         await client.connect()
                     connecting = False
                     await client.send_message(mime, sender=config.sender, recipients=[message.email])
-                except (aiosmtplib.SMTPException, OSError, asyncio.TimeoutError) as e:
+                except (TimeoutError, aiosmtplib.SMTPException, OSError) as e:
                     error, permanent = _describe(e), _permanent(e)
                     if connecting:
                         unreachable = f"{config.host}:{config.port} unreachable: {error}"
@@ -265,6 +264,6 @@ async def deliver_pending(
         if client is not None:
             try:
                 await client.quit()
-            except (aiosmtplib.SMTPException, OSError, asyncio.TimeoutError):
+            except (TimeoutError, aiosmtplib.SMTPException, OSError):
                 client.close()
     return results

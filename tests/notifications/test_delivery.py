@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from definitions.calendar import TIMEZONE
+from definitions.calendar import TIMEZONE, default_calendar
 from definitions.resolve import ResolvedDirective
 from ledger.directives import Directives
 from ledger.store import EventStore
@@ -20,8 +20,6 @@ from notifications.compose import Notice, compose
 from notifications.mailer import SmtpConfig, deliver_pending
 from notifications.outbox import Outbox, message_id_for, record_deliveries, settled
 from tests.notifications.conftest import ANSWER_URL, SmtpServer, due, issued_at, issued_state
-
-from definitions.calendar import default_calendar
 
 
 def issuance_notices(resolved: ResolvedDirective, at: dt.datetime | None = None) -> list[Notice]:
@@ -225,6 +223,8 @@ def test_from_settings_reads_the_chidao_settings(tmp_path: Path, monkeypatch: py
     assert "s3cret" not in repr(config)
 
 
+# aiosmtpd warns that AUTH without TLS is unsafe; on loopback in a test that is the point
+@pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")
 def test_authenticated_send(smtp_auth: SmtpServer, outbox: Outbox, r2810: ResolvedDirective) -> None:
     now = issued_at(r2810)
     outbox.enqueue(issuance_notices(r2810)[:2], now=now)
