@@ -1,0 +1,289 @@
+"""`chidao launch`, `status`, `amend` and `simulate`: running directives as flows."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from chidao.cli.common import CliError, print_json, settings
+from definitions.calendar import TIMEZONE, default_calendar
+from definitions.errors import DefinitionError
+from ledger.directives import DirectiveNotFound, Directives
+from ledger.errors import LedgerError
+from lifecycle import Refused, next_wakeup, pending_actions
+from lifecycle import commands as c
+from lifecycle.commands import OPERATOR
+from lifecycle.state import DirectiveState
+from lifecycle.status import STANDING_VI, agency_rows, counts, current_cycle
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    launch = subparsers.add_parser(
+        "launch", help="validate a definition, record issuance, start its flow"
+    )
+    launch.add_argument("definition", type=Path)
+    launch.add_argument(
+        "--no-run", action="store_true", help="record issuance only; start no flow run"
+    )
+    launch.set_defaults(func=run_launch)
+
+    status = subparsers.add_parser("status", help="every directive, or one: each agency's status")
+    status.add_argument("directive", nargs="?")
+    status.add_argument("--json", action="store_true")
+    status.add_argument(
+        "--as-of", type=dt.datetime.fromisoformat, help="business time to judge deadlines at"
+    )
+    status.set_defaults(func=run_status)
+
+    amend = subparsers.add_parser(
+        "amend", help="record a changed definition; it takes effect from the next run"
+    )
+    amend.add_argument("directive")
+    amend.add_argument("definition", type=Path)
+    amend.add_argument("--reason", default="Người vận hành cập nhật định nghĩa.")
+    amend.set_defaults(func=run_amend)
+
+    simulate = subparsers.add_parser("simulate", help="run a directive's flow in simulated time")
+    simulate.add_argument("definition", type=Path)
+    simulate.add_argument("--scenario", type=Path, help="scenario YAML (default: the packaged one)")
+    simulate.add_argument(
+        "--until", type=dt.date.fromisoformat, help="last simulated day (ISO date)"
+    )
+    simulate.add_argument("--json", action="store_true", help="print the ledger timeline as JSON")
+    simulate.add_argument(
+        "--database", help="ledger URL (default: a new SQLite file under CHIDAO_HOME/simulations)"
+    )
+    simulate.add_argument(
+        "--mail-dir",
+        type=Path,
+        help="write mail here instead of sending (default under the simulation folder)",
+    )
+    simulate.add_argument(
+        "--smtp", action="store_true", help="send mail through the configured SMTP server"
+    )
+    simulate.set_defaults(func=run_simulate)
+
+
+def _directives(database_url: str | None = None) -> Directives:
+    from tasks.runtime import directives_for
+
+    try:
+        return directives_for(database_url or settings().resolved_database_url)
+    except LedgerError as e:
+        raise CliError(str(e)) from e
+
+
+def _load_resolved(path: Path) -> Any:
+    from flows.launch import resolve_file
+
+    try:
+        return resolve_file(path)
+    except DefinitionError as e:
+        raise CliError(f"the definition is invalid; nothing was recorded:\n{e}") from e
+
+
+def _ui_url(run_id: str) -> str:
+    from prefect.settings import PREFECT_UI_URL
+
+    base = PREFECT_UI_URL.value() or "http://127.0.0.1:4200"
+    return f"{base.rstrip('/')}/runs/flow-run/{run_id}"
+
+
+def run_launch(args: argparse.Namespace) -> int:
+    from flows.launch import LaunchRefused, record_issuance, start_first_run
+
+    resolved = _load_resolved(args.definition)
+    try:
+        launched = record_issuance(_directives(), resolved, dt.datetime.now(dt.UTC))
+    except LaunchRefused as e:
+        raise CliError(str(e)) from e
+    print(f"directive: {launched.directive} ({launched.reference}) issued")
+    if args.no_run:
+        return 0
+    try:
+        run_id = asyncio.run(start_first_run(launched.directive, launched.reference))
+    except Exception as e:  # Prefect down: issuance is recorded, the first run comes later
+        print(
+            f"could not start its flow run through Prefect ({e.__class__.__name__}: {e}); issuance is "
+            "recorded and the directive runs when `chidao up` is running",
+            file=sys.stderr,
+        )
+        return 0
+    print(f"flow run: {run_id}\n{_ui_url(run_id)}")
+    return 0
+
+
+def status_as_json(state: DirectiveState, now: dt.datetime) -> dict[str, Any]:
+    cycle = current_cycle(state)
+    rows = agency_rows(state, cycle, now) if cycle else []
+    calendar = default_calendar()
+    upcoming = pending_actions(state, calendar)
+    wake = next_wakeup(state, now, calendar)
+    return {
+        "directive": state.id,
+        "reference": state.definition.definition.reference,
+        "status": state.status,
+        "as_of": now.isoformat(),
+        "cycle": cycle,
+        "cycles": {k: v.status for k, v in state.cycles.items()},
+        "counts": counts(rows),
+        "agencies": [r.model_dump(mode="json") for r in rows],
+        "failed_notifications": [
+            {"key": n.key, "kind": n.kind, "recipient": n.recipient, "error": n.detail}
+            for n in state.notifications.values()
+            if n.status == "failed"
+        ],
+        "next": {
+            "at": wake.isoformat() if wake else None,
+            "actions": [
+                {
+                    "kind": a.kind,
+                    "agency": a.agency,
+                    "cycle": a.cycle,
+                    "due_at": a.due_at.isoformat(),
+                }
+                for a in upcoming
+                if wake is not None and a.due_at == wake
+            ],
+        },
+    }
+
+
+def _print_status(data: dict[str, Any]) -> None:
+    print(f"{data['reference']} ({data['directive']}) — {data['status']}, cycle {data['cycle']}")
+    print("  " + ", ".join(f"{STANDING_VI[k]}: {v}" for k, v in data["counts"].items() if v))
+    for row in data["agencies"]:
+        print(
+            f"  {row['agency']:<24} {row['status']:<18} due {row['due']}  items {row['items_done']}/{row['items_assigned']}"
+            + (f"  escalation {row['escalation_level']}" if row["escalation_level"] else "")
+        )
+    for failed in data["failed_notifications"]:
+        print(f"  ! mail {failed['kind']} to {failed['recipient']} failed: {failed['error']}")
+    nxt = data["next"]
+    if nxt["at"]:
+        kinds = ", ".join(sorted({a["kind"] for a in nxt["actions"]}))
+        print(f"  next: {nxt['at']} ({kinds})")
+
+
+def run_status(args: argparse.Namespace) -> int:
+    directives = _directives()
+    now = args.as_of or dt.datetime.now(dt.UTC)
+    if now.tzinfo is None:
+        now = now.replace(tzinfo=TIMEZONE)
+    ids = [args.directive] if args.directive else directives.ids()
+    found = []
+    for directive_id in ids:
+        try:
+            state = directives.state(directive_id)
+        except DirectiveNotFound as e:
+            raise CliError(str(e)) from e
+        found.append(status_as_json(state, now))
+    if args.json:
+        print_json(found[0] if args.directive else found)
+    elif not found:
+        print("no directive in the ledger; launch one with `chidao launch DEFINITION`")
+    else:
+        for data in found:
+            _print_status(data)
+    return 0
+
+
+def run_amend(args: argparse.Namespace) -> int:
+    resolved = _load_resolved(args.definition)
+    if resolved.definition.id != args.directive:
+        raise CliError(f"{args.definition} defines {resolved.definition.id}, not {args.directive}")
+    directives = _directives()
+    now = dt.datetime.now(dt.UTC)
+    try:
+        outcome = directives.execute(
+            args.directive,
+            c.Amend(actor=OPERATOR, resolved=resolved.model_dump(mode="json"), reason=args.reason),
+            now,
+            key=f"amend:{args.directive}:{now.isoformat()}",
+        )
+    except (Refused, DirectiveNotFound) as e:
+        raise CliError(str(e)) from e
+    print(
+        f"{args.directive}: amendment recorded as event {outcome.state.version}; it takes effect from the next run"
+    )
+    return 0
+
+
+def run_simulate(args: argparse.Namespace) -> int:
+    from flows.simulate import load_scenario, packaged_scenario
+
+    resolved = _load_resolved(args.definition)
+    scenario_path = args.scenario or packaged_scenario(resolved.definition.id)
+    if not scenario_path.exists():
+        raise CliError(f"no scenario for {resolved.definition.id}: give one with --scenario")
+    try:
+        scenario = load_scenario(scenario_path)
+    except DefinitionError as e:
+        raise CliError(f"the scenario is invalid:\n{e}") from e
+    current = settings()
+    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    folder = current.ensure_home() / "simulations" / f"{resolved.definition.id}-{stamp}"
+    folder.mkdir(parents=True, exist_ok=True)
+    database_url = args.database or f"sqlite:///{folder / 'ledger.db'}"
+    os.environ["CHIDAO_DATABASE_URL"] = database_url
+    if not args.smtp:
+        os.environ["CHIDAO_MAIL_DRY_RUN_DIR"] = str(args.mail_dir or folder / "mail")
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    os.environ.setdefault("DO_NOT_TRACK", "1")
+    entries = asyncio.run(_simulate(resolved, scenario, database_url, args.until, quiet=args.json))
+    if args.json:
+        print_json([e.model_dump(mode="json") for e in entries])
+    else:
+        for entry in entries:
+            when = entry.at.astimezone(TIMEZONE).strftime("%d/%m/%Y %H:%M")
+            who = " ".join(x for x in (entry.cycle, entry.agency) if x)
+            print(f"{when}  {entry.kind:<7} {entry.type:<28} {who} {entry.detail}".rstrip())
+        print(
+            f"\nledger: {database_url}\nmail: {os.environ.get('CHIDAO_MAIL_DRY_RUN_DIR', 'sent by SMTP')}"
+        )
+    return 0
+
+
+async def _simulate(
+    resolved: Any, scenario: Any, database_url: str, until: dt.date | None, *, quiet: bool
+) -> Any:
+    from rich.progress import BarColumn, Progress, TextColumn
+
+    from flows.directive import directive
+    from flows.simulate import simulate
+
+    directives = _directives(database_url)
+    first = resolved.definition.issued_on
+    last = until or scenario.until or first
+    total = max((last - first).days, 1)
+
+    async def run_flow(directive_id: str, now: dt.datetime) -> Any:
+        return await directive(
+            directive_id=directive_id,
+            at=now,
+            schedule_next=False,
+            label=f"{resolved.definition.reference} · {now.astimezone(TIMEZONE):%d/%m/%Y}",
+        )
+
+    with Progress(
+        TextColumn("{task.description}"), BarColumn(), disable=quiet, transient=True
+    ) as progress:
+        bar = progress.add_task("simulating", total=total)
+
+        def on_tick(now: dt.datetime) -> None:
+            day = now.astimezone(TIMEZONE).date()
+            progress.update(
+                bar, completed=(day - first).days, description=f"simulated date {day:%d/%m/%Y}"
+            )
+
+        try:
+            return await simulate(
+                resolved, scenario, directives, run_flow, until=until, on_tick=on_tick
+            )
+        except Refused as e:
+            raise CliError(str(e)) from e

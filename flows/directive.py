@@ -1,0 +1,199 @@
+"""The directive flow: a reconciler that reads the ledger, does what is due, and sets its next wake-up.
+
+Every run does the same thing, however it was started (launched, woken by an agency's call,
+or by its own scheduled wake-up): rebuild the state from the ledger, ask the planner what is
+due at `now`, perform each action as a task (idempotent by its key), deliver the outbox,
+publish the status, and schedule the next run at the planner's next wake-up. No process
+waits for months; a crashed or repeated run is harmless because the ledger holds the keys.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+from prefect import flow, get_run_logger
+from prefect.runtime import flow_run
+from pydantic import BaseModel, ConfigDict
+
+from chidao.settings import Settings, load_settings
+from definitions.calendar import default_calendar
+from ledger.directives import Directives
+from lifecycle import DirectiveState, due_actions, next_wakeup
+from lifecycle.planner import Action, label
+from lifecycle.status import agency_rows, current_cycle, reported_share
+from notifications.mailer import SmtpConfig
+from tasks.actions import ActionInput, perform_action
+from tasks.mail import DeliverInput, deliver_mail
+from tasks.runtime import directives_for
+from tasks.schedule import WakeupInput, schedule_wakeup
+from tasks.status import LedgerEventRef, StatusInput, publish_status
+
+# Performing actions can make more fall due at once (a closed cycle opens the next).
+MAX_ROUNDS = 25
+# Ledger events re-emitted by each run, so agencies' own calls reach the event feed too;
+# Prefect stores an event id once.
+EVENT_WINDOW = 30
+
+
+class Runtime(BaseModel):
+    """What a run needs to know about where it runs, read from settings at the edge."""
+
+    model_config = ConfigDict(frozen=True)
+
+    database_url: str
+    smtp: SmtpConfig
+    answer_url: str
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Runtime:
+        return cls(
+            database_url=settings.resolved_database_url,
+            smtp=SmtpConfig.from_settings(settings),
+            answer_url=settings.webhook_base_url,
+        )
+
+
+@dataclass(frozen=True)
+class Reconciled:
+    directive: str
+    now: dt.datetime
+    performed: list[str]
+    next_wakeup: dt.datetime | None
+    version: int
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "directive": self.directive,
+            "now": self.now.isoformat(),
+            "performed": self.performed,
+            "next_wakeup": self.next_wakeup.isoformat() if self.next_wakeup else None,
+            "version": self.version,
+        }
+
+
+def reference_of(state: DirectiveState) -> str:
+    return state.definition.definition.reference if state.resolved else state.id
+
+
+def run_label(state: DirectiveState, action: Action | None) -> str:
+    """A run's name for people: `2810/UBND-KGVX · 2023 · nhắc hạn`."""
+    parts = [reference_of(state)]
+    if action is not None:
+        if action.cycle:
+            parts.append(action.cycle)
+        parts.append(label(action))
+    return " · ".join(parts)
+
+
+def _run_name() -> str:
+    parameters = flow_run.parameters
+    return str(parameters.get("label") or parameters.get("directive_id") or "directive")
+
+
+def _status_input(
+    state: DirectiveState, now: dt.datetime, start_version: int, events: list[Any]
+) -> StatusInput:
+    cycle = current_cycle(state)
+    rows = agency_rows(state, cycle, now) if cycle else []
+    return StatusInput(
+        directive=state.id,
+        reference=reference_of(state),
+        cycle=cycle,
+        rows=rows,
+        share_reported=reported_share(rows),
+        next_wakeup=next_wakeup(state, now, default_calendar()),
+        failed_notifications=sum(1 for n in state.notifications.values() if n.status == "failed"),
+        events=[
+            LedgerEventRef(
+                version=e.version,
+                type=e.type,
+                agency=e.payload.get("agency"),
+                cycle=e.payload.get("cycle"),
+                at=e.business_time,
+            )
+            for e in events
+            if e.version > min(start_version, state.version) - EVENT_WINDOW
+        ],
+    )
+
+
+async def reconcile(
+    directive_id: str,
+    now: dt.datetime,
+    runtime: Runtime,
+    *,
+    schedule_next: bool = True,
+) -> Reconciled:
+    """One reconciliation of a directive at business time `now`, its steps run as tasks."""
+    logger = get_run_logger()
+    directives: Directives = directives_for(runtime.database_url)
+    state = directives.state(directive_id)
+    start_version = state.version
+    calendar = default_calendar()
+    performed: list[str] = []
+    for _ in range(MAX_ROUNDS):
+        actions = due_actions(state, now, calendar)
+        if not actions:
+            break
+        for action in actions:
+            perform_action(
+                ActionInput(
+                    database_url=runtime.database_url,
+                    action=action,
+                    at=now,
+                    answer_url=runtime.answer_url,
+                )
+            )
+            performed.append(action.key)
+        state = directives.state(directive_id)
+    try:
+        await deliver_mail(
+            DeliverInput(
+                database_url=runtime.database_url, smtp=runtime.smtp, at=now, directive=directive_id
+            )
+        )
+    except Exception as e:  # the outbox keeps the messages; the next run tries again
+        logger.warning("mail for %s not delivered yet: %s", directive_id, e)
+    state = directives.state(directive_id)
+    publish_status(
+        _status_input(
+            state,
+            now,
+            start_version,
+            directives.events(directive_id)[-(EVENT_WINDOW + len(performed) + 1) :],
+        )
+    )
+    wake = next_wakeup(state, now, calendar)
+    if schedule_next and wake is not None:
+        upcoming = [a for a in due_actions(state, wake, calendar) if a.due_at == wake]
+        await schedule_wakeup(
+            WakeupInput(
+                directive=directive_id,
+                at=wake,
+                label=run_label(state, upcoming[0] if upcoming else None),
+            )
+        )
+    logger.info(
+        "%s reconciled at %s: %d actions, next wake-up %s",
+        directive_id,
+        now.isoformat(),
+        len(performed),
+        wake,
+    )
+    return Reconciled(directive_id, now, performed, wake, state.version)
+
+
+@flow(name="directive", flow_run_name=_run_name, persist_result=False, log_prints=True)
+async def directive(
+    directive_id: str,
+    label: str = "",
+    at: dt.datetime | None = None,
+    schedule_next: bool = True,
+) -> dict[str, Any]:
+    """Reconcile one directive now (or at the business time `at`, when simulating)."""
+    runtime = Runtime.from_settings(load_settings())
+    now = at or dt.datetime.now(dt.UTC)
+    result = await reconcile(directive_id, now, runtime, schedule_next=schedule_next)
+    return result.as_dict()

@@ -1,0 +1,150 @@
+"""The task that publishes a directive's status in the Prefect UI and its events to the event feed.
+
+Under a stable key per directive: a table artifact (one row per tracked agency) and a
+progress artifact (share of agencies reported this cycle). Ledger events are emitted as
+Prefect events with ids derived from their place in the ledger, so emitting one twice
+stores it once; the ledger, not these events, remains the record.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Any
+
+from prefect import task
+from prefect.artifacts import create_progress_artifact, create_table_artifact
+from prefect.cache_policies import NO_CACHE
+from prefect.events import emit_event
+from pydantic import BaseModel, ConfigDict
+
+from lifecycle.status import STANDING_VI, AgencyRow
+
+EVENT_NAMES = {
+    "DirectiveIssued": "chidao.directive.issued",
+    "CycleOpened": "chidao.cycle.opened",
+    "Acknowledged": "chidao.work.acknowledged",
+    "ItemCompleted": "chidao.item.completed",
+    "ReportSubmitted": "chidao.report.submitted",
+    "ReportAccepted": "chidao.report.accepted",
+    "ReportReturned": "chidao.report.returned",
+    "ExtensionRequested": "chidao.extension.requested",
+    "ExtensionGranted": "chidao.extension.granted",
+    "ExtensionRefused": "chidao.extension.refused",
+    "DeadlineMoved": "chidao.deadline.moved",
+    "TaskWithdrawn": "chidao.task.withdrawn",
+    "ReminderSent": "chidao.reminder.sent",
+    "EscalationRaised": "chidao.escalation.raised",
+    "NotificationFailed": "chidao.notification.failed",
+    "ConsolidationRequested": "chidao.consolidation.requested",
+    "ConsolidatedReportSubmitted": "chidao.consolidation.submitted",
+    "CycleClosed": "chidao.cycle.closed",
+    "DirectiveClosed": "chidao.directive.closed",
+}
+NAMESPACE = uuid.UUID("7b0f3c2e-5d3a-4c55-9a39-6c1d2f0e9a11")
+
+
+class LedgerEventRef(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    version: int
+    type: str
+    agency: str | None
+    cycle: str | None
+    at: dt.datetime
+
+
+class StatusInput(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    directive: str
+    reference: str
+    cycle: str | None
+    rows: list[AgencyRow]
+    share_reported: float
+    next_wakeup: dt.datetime | None
+    failed_notifications: int
+    events: list[LedgerEventRef]
+
+
+def artifact_key(directive: str, what: str) -> str:
+    return f"{directive}-{what}"
+
+
+def table_rows(rows: list[AgencyRow]) -> list[dict[str, Any]]:
+    return [
+        {
+            "agency": r.agency,
+            "name": r.name,
+            "role": r.role,
+            "items": f"{r.items_done}/{r.items_assigned}",
+            "due": r.due.isoformat(),
+            "status": r.status,
+            "trạng thái": STANDING_VI[r.status],
+            "escalation": r.escalation_level,
+            "last_event": r.last_event or "",
+            "last_event_at": r.last_event_at.isoformat() if r.last_event_at else "",
+        }
+        for r in rows
+    ]
+
+
+def _resource(directive: str) -> dict[str, str]:
+    return {
+        "prefect.resource.id": f"chidao.directive.{directive}",
+        "prefect.resource.name": directive,
+    }
+
+
+@task(name="publish-status", cache_policy=NO_CACHE)
+def publish_status(inp: StatusInput) -> None:
+    next_text = f"; next wake-up {inp.next_wakeup.isoformat()}" if inp.next_wakeup else ""
+    failed = (
+        f"; {inp.failed_notifications} notifications failed" if inp.failed_notifications else ""
+    )
+    create_table_artifact(
+        key=artifact_key(inp.directive, "status"),
+        table=table_rows(inp.rows),
+        description=f"{inp.reference} · cycle {inp.cycle}{next_text}{failed}",
+    )
+    create_progress_artifact(
+        key=artifact_key(inp.directive, "progress"),
+        progress=round(inp.share_reported * 100, 1),
+        description=f"{inp.reference} · share of agencies reported in cycle {inp.cycle}",
+    )
+    for ref in inp.events:
+        name = EVENT_NAMES.get(ref.type)
+        if name is None:
+            continue
+        related = []
+        if ref.agency:
+            related.append(
+                {
+                    "prefect.resource.id": f"chidao.agency.{ref.agency}",
+                    "prefect.resource.role": "agency",
+                }
+            )
+        emit_event(
+            event=name,
+            resource=_resource(inp.directive),
+            related=related,
+            occurred=ref.at,
+            payload={"cycle": ref.cycle, "version": ref.version},
+            id=uuid.uuid5(NAMESPACE, f"{inp.directive}:{ref.version}"),
+        )
+    for row in inp.rows:
+        if row.status == "overdue" and inp.cycle:
+            emit_event(
+                event="chidao.deadline.missed",
+                resource=_resource(inp.directive),
+                related=[
+                    {
+                        "prefect.resource.id": f"chidao.agency.{row.agency}",
+                        "prefect.resource.role": "agency",
+                    }
+                ],
+                payload={"cycle": inp.cycle, "due": row.due.isoformat()},
+                id=uuid.uuid5(
+                    NAMESPACE, f"{inp.directive}:{inp.cycle}:{row.agency}:{row.due}:missed"
+                ),
+            )
