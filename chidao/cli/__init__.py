@@ -21,6 +21,7 @@ COMMAND_MODULES = (
     "chidao.cli.notifications_cmd",
     "chidao.cli.webhook_cmd",
     "chidao.cli.flow_cmd",
+    "chidao.cli.up_cmd",
 )
 
 

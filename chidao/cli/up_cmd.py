@@ -1,0 +1,415 @@
+"""`chidao up [--demo]`: everything one machine needs, started together and stopped with one Ctrl-C.
+
+Three children, each in a session of its own (so a Ctrl-C in the terminal reaches `up` alone,
+which then stops them in order): the Prefect server on its embedded SQLite under PREFECT_HOME
+(unless PREFECT_API_URL names a server that answers, which is used instead), the runner that
+serves the `directive` and `launch` deployments (`python -m flows.serve`, polling every
+second), and the agency webhook (`chidao serve`) with PREFECT_API_URL set so an agency's call
+wakes its directive. Their output goes to log files under CHIDAO_HOME/logs; when one dies,
+`up` says which, shows the end of its log and stops the others.
+
+`--demo` also runs 2810 through its packaged scenario in simulated time against a ledger of its
+own (CHIDAO_HOME/demo/ledger.db, mail written to CHIDAO_HOME/demo/mail), with the Prefect server
+attached so every run shows in the UI.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import FrameType
+from typing import IO
+
+from chidao.cli.common import CliError, settings
+
+DEMO_DIRECTIVE = "qn-2810-ubnd-kgvx-2023"
+STARTUP_SECONDS = 90.0
+STOP_SECONDS = 10.0
+OFFLINE = {"PREFECT_SERVER_ANALYTICS_ENABLED": "false", "DO_NOT_TRACK": "1"}
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    up = subparsers.add_parser(
+        "up",
+        help="start the Prefect server, the deployments and the webhook; Ctrl-C stops all",
+        description=(
+            "Start what one machine needs: the Prefect server and UI (embedded SQLite under "
+            "PREFECT_HOME, or the server in PREFECT_API_URL if it answers), the runner serving "
+            "the directive and launch deployments, and the agency webhook. Ctrl-C stops all."
+        ),
+    )
+    up.add_argument(
+        "--demo",
+        action="store_true",
+        help="also run 2810 through its scenario in simulated time, shown in the UI",
+    )
+    up.add_argument("--port", type=int, default=4200, help="Prefect server and UI (default 4200)")
+    up.add_argument("--webhook-port", type=int, default=8765, help="agency webhook (default 8765)")
+    up.set_defaults(func=run_up)
+
+
+class _Stop(Exception):
+    """Ctrl-C or SIGTERM reached `up`."""
+
+
+@dataclass
+class Child:
+    name: str
+    process: subprocess.Popen[bytes]
+    log: Path
+    service: bool = True  # a service must keep running; a job (the demo) may end
+    _file: IO[bytes] | None = field(default=None, repr=False)
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def tail(self, lines: int = 15) -> str:
+        try:
+            text = self.log.read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            return ""
+        return "\n".join(text.splitlines()[-lines:])
+
+
+def _die_with_parent() -> None:
+    """In the child, before exec: its own session, and SIGTERM if `up` itself is killed."""
+    os.setsid()
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(Exception):
+            import ctypes
+
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
+class Supervisor:
+    """Starts children, watches them, and stops them all (SIGTERM, then SIGKILL) in reverse."""
+
+    def __init__(self, logs: Path) -> None:
+        self.logs = logs
+        self.children: list[Child] = []
+
+    def start(
+        self,
+        name: str,
+        argv: list[str],
+        env: dict[str, str],
+        *,
+        cwd: Path | None = None,
+        service: bool = True,
+    ) -> Child:
+        self.logs.mkdir(parents=True, exist_ok=True)
+        log = self.logs / f"{name}.log"
+        handle = log.open("ab")
+        process = subprocess.Popen(
+            argv,
+            env=env,
+            cwd=cwd,
+            stdin=subprocess.DEVNULL,
+            stdout=handle,
+            stderr=subprocess.STDOUT,
+            preexec_fn=_die_with_parent,
+        )
+        child = Child(name, process, log, service, handle)
+        self.children.append(child)
+        return child
+
+    def dead_service(self) -> Child | None:
+        return next((c for c in self.children if c.service and not c.alive()), None)
+
+    def stop_all(self, timeout: float = STOP_SECONDS) -> None:
+        for child in reversed(self.children):
+            if child.alive():
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(child.process.pid, signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        for child in reversed(self.children):
+            try:
+                child.process.wait(max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                print(f"  {child.name} did not stop within {timeout:g} s; killed", file=sys.stderr)
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(child.process.pid, signal.SIGKILL)
+                child.process.wait(5)
+            # Whatever it left behind in its session (a flow run's process) goes too.
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(child.process.pid, signal.SIGKILL)
+            if child._file is not None:
+                child._file.close()
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def _answers(url: str, timeout: float = 2.0) -> bool:
+    import httpx
+
+    try:
+        return httpx.get(url, timeout=timeout).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def _wait_for(
+    what: str, check: Callable[[], bool], supervisor: Supervisor, timeout: float = STARTUP_SECONDS
+) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        dead = supervisor.dead_service()
+        if dead is not None:
+            raise _ChildDied(dead)
+        if time.monotonic() > deadline:
+            raise CliError(f"{what} did not come up within {timeout:g} s; see {supervisor.logs}")
+        time.sleep(0.25)
+
+
+class _ChildDied(Exception):
+    def __init__(self, child: Child) -> None:
+        super().__init__(child.name)
+        self.child = child
+
+
+def _deployments_exist(api_url: str) -> Callable[[], bool]:
+    import asyncio
+
+    from prefect.client.orchestration import PrefectClient
+
+    from tasks.schedule import DIRECTIVE_DEPLOYMENT
+
+    async def check() -> bool:
+        async with PrefectClient(api_url) as client:
+            try:
+                for name in (DIRECTIVE_DEPLOYMENT, "launch/launch"):
+                    await client.read_deployment_by_name(name)
+            except Exception:
+                return False
+        return True
+
+    return lambda: asyncio.run(check())
+
+
+def _configured_api_url() -> str | None:
+    from prefect.settings import PREFECT_API_URL
+
+    value = PREFECT_API_URL.value()
+    return str(value).rstrip("/") if value else None
+
+
+def _python(code: str) -> list[str]:
+    return [sys.executable, "-c", code]
+
+
+CHIDAO = "from chidao.cli import main; raise SystemExit(main())"
+
+
+def _demo_state(database_url: str) -> bool:
+    """True when the demo ledger already holds the demo directive."""
+    from ledger.db import ensure_schema, make_engine
+    from ledger.directives import Directives
+    from ledger.store import EventStore
+
+    engine = make_engine(database_url)
+    try:
+        ensure_schema(engine)
+        return bool(Directives(EventStore(engine)).exists(DEMO_DIRECTIVE))
+    finally:
+        engine.dispose()
+
+
+@contextlib.contextmanager
+def _signals_raise_stop() -> Iterator[None]:
+    def stop(_signum: int, _frame: FrameType | None) -> None:
+        # Once: a second Ctrl-C while stopping must not cut the stopping short.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        raise _Stop
+
+    previous = {s: signal.signal(s, stop) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+
+
+def run_up(args: argparse.Namespace) -> int:
+    from ledger.db import mask_url
+
+    config = settings()
+    home = config.ensure_home()
+    supervisor = Supervisor(home / "logs")
+    repo = Path(__file__).resolve().parents[2]  # the parent of flows/, for the entrypoints
+
+    env = {**os.environ, **OFFLINE}
+    env.setdefault("CHIDAO_WEBHOOK_BASE_URL", f"http://127.0.0.1:{args.webhook_port}")
+    env["PYTHONUNBUFFERED"] = "1"
+
+    with _signals_raise_stop():
+        try:
+            api_url = _configured_api_url()
+            if api_url:
+                if not _answers(f"{api_url}/health"):
+                    raise CliError(
+                        f"PREFECT_API_URL={api_url} does not answer; start that server, or unset "
+                        "PREFECT_API_URL to run one here"
+                    )
+                ui_url = api_url.removesuffix("/api")
+                print(f"Prefect: using the server at {api_url}", flush=True)
+            else:
+                if not _port_free(args.port):
+                    raise CliError(
+                        f"port {args.port} is in use (another `chidao up` or Prefect server?); "
+                        "give another with --port, or set PREFECT_API_URL to use that server"
+                    )
+                api_url = f"http://127.0.0.1:{args.port}/api"
+                ui_url = f"http://127.0.0.1:{args.port}"
+                server_env = {k: v for k, v in env.items() if k != "PREFECT_API_URL"}
+                print(f"starting the Prefect server on port {args.port} …", flush=True)
+                supervisor.start(
+                    "prefect-server",
+                    [
+                        sys.executable,
+                        "-m",
+                        "prefect",
+                        "server",
+                        "start",
+                        "--host",
+                        "127.0.0.1",
+                        "--port",
+                        str(args.port),
+                    ],
+                    server_env,
+                )
+                _wait_for("the Prefect server", lambda: _answers(f"{api_url}/health"), supervisor)
+            if not _port_free(args.webhook_port):
+                raise CliError(
+                    f"port {args.webhook_port} is in use; give another with --webhook-port"
+                )
+            env["PREFECT_API_URL"] = api_url
+            env.setdefault("PREFECT_UI_URL", ui_url)
+            env.setdefault("PREFECT_RUNNER_POLL_FREQUENCY", "1")
+
+            supervisor.start("runner", [sys.executable, "-m", "flows.serve"], env, cwd=repo)
+            webhook_url = f"http://127.0.0.1:{args.webhook_port}"
+            supervisor.start(
+                "webhook",
+                [
+                    *_python(CHIDAO),
+                    "serve",
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    str(args.webhook_port),
+                ],
+                env,
+            )
+            _wait_for("the webhook", lambda: _answers(f"{webhook_url}/healthz"), supervisor)
+            _wait_for("the deployments", _deployments_exist(api_url), supervisor)
+
+            print(f"Prefect UI:  {ui_url}", flush=True)
+            print(f"webhook:     {webhook_url}  (API docs at {webhook_url}/docs)", flush=True)
+            print(f"ledger:      {mask_url(config.resolved_database_url)}", flush=True)
+            print(f"logs:        {supervisor.logs}", flush=True)
+            print(
+                f"in another terminal: export PREFECT_API_URL={api_url}   "
+                "then `chidao launch DEFINITION`, `chidao status`",
+                flush=True,
+            )
+            demo = _start_demo(supervisor, env, home) if args.demo else None
+            print("running; Ctrl-C stops everything", flush=True)
+            return _watch(supervisor, demo, ui_url)
+        except _Stop:
+            print("\nstopping …", flush=True)
+            supervisor.stop_all()
+            print("stopped", flush=True)
+            return 0
+        except _ChildDied as e:
+            _report_death(e.child)
+            supervisor.stop_all()
+            return 1
+        except BaseException:
+            supervisor.stop_all()
+            raise
+
+
+def _report_death(child: Child) -> None:
+    print(
+        f"chidao up: {child.name} exited (status {child.process.returncode}); stopping the rest. "
+        f"The end of {child.log}:",
+        file=sys.stderr,
+    )
+    print(child.tail(), file=sys.stderr, flush=True)
+
+
+def _start_demo(supervisor: Supervisor, env: dict[str, str], home: Path) -> Child | None:
+    import definitions
+
+    folder = home / "demo"
+    folder.mkdir(parents=True, exist_ok=True)
+    database_url = f"sqlite:///{folder / 'ledger.db'}"
+    if _demo_state(database_url):
+        print(
+            f"demo: {DEMO_DIRECTIVE} is already in the demo ledger ({folder / 'ledger.db'}); "
+            "not simulated again (delete that folder to start over)",
+            flush=True,
+        )
+        return None
+    definition = Path(definitions.__file__).parent / "directives" / f"{DEMO_DIRECTIVE}.yaml"
+    print(
+        f"demo: simulating {DEMO_DIRECTIVE} (2810/UBND-KGVX) through its 2023 cycle; its runs "
+        "appear in the UI as they happen",
+        flush=True,
+    )
+    return supervisor.start(
+        "demo",
+        [
+            *_python(CHIDAO),
+            "simulate",
+            str(definition),
+            "--database",
+            database_url,
+            "--mail-dir",
+            str(folder / "mail"),
+        ],
+        env,
+        service=False,
+    )
+
+
+def _watch(supervisor: Supervisor, demo: Child | None, ui_url: str) -> int:
+    while True:
+        dead = supervisor.dead_service()
+        if dead is not None:
+            raise _ChildDied(dead)
+        if demo is not None and not demo.alive():
+            if demo.process.returncode == 0:
+                print(
+                    f"demo: done; see the runs of {DEMO_DIRECTIVE} at {ui_url}/runs and its status "
+                    f"table at {ui_url}/artifacts; ledger timeline in {demo.log}",
+                    flush=True,
+                )
+            else:
+                print(
+                    f"demo: the simulation failed (status {demo.process.returncode}); the rest "
+                    f"keeps running. The end of {demo.log}:\n{demo.tail()}",
+                    file=sys.stderr,
+                    flush=True,
+                )
+            demo = None
+        time.sleep(0.25)
