@@ -28,6 +28,8 @@ class Settings(BaseSettings):
     smtp_security: str = "none"  # none | starttls | tls
     smtp_timeout_seconds: float = 10.0
     mail_dry_run_dir: Path | None = None
+    # First retry delay of a failed send; later ones grow exponentially (Prefect task retries).
+    mail_retry_base_seconds: float = 5.0
 
     webhook_base_url: str = "http://127.0.0.1:8765"
     secret_key: SecretStr | None = None

@@ -15,6 +15,7 @@ from typing import Any
 
 from prefect import flow, get_run_logger
 from prefect.runtime import flow_run
+from prefect.tasks import exponential_backoff
 from pydantic import BaseModel, ConfigDict
 
 from chidao.settings import Settings, load_settings
@@ -45,6 +46,7 @@ class Runtime(BaseModel):
     database_url: str
     smtp: SmtpConfig
     answer_url: str
+    mail_retry_base_seconds: float = 5.0
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Runtime:
@@ -52,6 +54,7 @@ class Runtime(BaseModel):
             database_url=settings.resolved_database_url,
             smtp=SmtpConfig.from_settings(settings),
             answer_url=settings.webhook_base_url,
+            mail_retry_base_seconds=settings.mail_retry_base_seconds,
         )
 
 
@@ -149,7 +152,10 @@ async def reconcile(
             performed.append(action.key)
         state = directives.state(directive_id)
     try:
-        await deliver_mail(
+        retrying = deliver_mail.with_options(
+            retry_delay_seconds=exponential_backoff(backoff_factor=runtime.mail_retry_base_seconds)
+        )
+        await retrying(
             DeliverInput(
                 database_url=runtime.database_url, smtp=runtime.smtp, at=now, directive=directive_id
             )
