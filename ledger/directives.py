@@ -11,6 +11,8 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
+from sqlalchemy import Engine
+
 from ledger.errors import ConcurrencyConflict, IdempotencyConflict, LedgerError
 from ledger.store import EventStore, NewEvent, StoredEvent
 from ledger.upcast import Upcasters
@@ -63,6 +65,11 @@ class Directives:
 
     def __init__(self, store: EventStore) -> None:
         self.store = store
+
+    @classmethod
+    def over(cls, engine: Engine) -> Directives:
+        """The directives of a ledger database, old event payloads upgraded as they are read."""
+        return cls(EventStore(engine, upcasters=lifecycle_upcasters()))
 
     def exists(self, directive_id: str) -> bool:
         return self.store.version(directive_id) > 0

@@ -8,7 +8,6 @@ from sqlalchemy import Engine
 
 from ledger.db import ensure_schema, make_engine
 from ledger.directives import Directives
-from ledger.store import EventStore
 
 _engines: dict[str, Engine] = {}
 _lock = threading.Lock()
@@ -25,7 +24,7 @@ def engine_for(database_url: str) -> Engine:
 
 
 def directives_for(database_url: str) -> Directives:
-    return Directives(EventStore(engine_for(database_url)))
+    return Directives.over(engine_for(database_url))
 
 
 def dispose_all() -> None:

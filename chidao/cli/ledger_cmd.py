@@ -85,7 +85,7 @@ def _summary(event: StoredEvent) -> str:
 
 
 def run_history(args: argparse.Namespace) -> int:
-    directives = Directives(EventStore(_engine()))
+    directives = Directives.over(_engine())
     _require(directives, args.directive)
     events = directives.events(args.directive)
     if args.json:
@@ -142,7 +142,7 @@ def _parse_moment(text: str) -> dt.datetime:
 
 def run_replay(args: argparse.Namespace) -> int:
     as_of = _parse_moment(args.as_of)
-    directives = Directives(EventStore(_engine()))
+    directives = Directives.over(_engine())
     _require(directives, args.directive)
     try:
         state = directives.state(args.directive, as_of=as_of)
@@ -184,7 +184,7 @@ def run_replay(args: argparse.Namespace) -> int:
 def run_verify(args: argparse.Namespace) -> int:
     engine = _engine()
     if args.directive:
-        _require(Directives(EventStore(engine)), args.directive)
+        _require(Directives.over(engine), args.directive)
     faults = verify(engine, args.directive)
     if faults:
         for fault in faults:

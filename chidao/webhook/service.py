@@ -32,7 +32,6 @@ from chidao.webhook.errors import Conflict, Forbidden, NotFound, Unavailable
 from definitions.calendar import local_date
 from ledger.directives import DirectiveNotFound, Directives, Outcome
 from ledger.errors import ConcurrencyConflict, IdempotencyConflict, LedgerError, LedgerUnavailable
-from ledger.store import EventStore
 from ledger.tables import webhook_requests
 from lifecycle import AnyCommand, DirectiveState
 from lifecycle import errors as lifecycle_errors
@@ -85,7 +84,7 @@ class Service:
 
     def __init__(self, engine: Engine, clock: Callable[[], dt.datetime]) -> None:
         self.engine = engine
-        self.directives = Directives(EventStore(engine))
+        self.directives = Directives.over(engine)
         self.clock = clock
         self._locks: dict[str, threading.Lock] = {}
         self._locks_guard = threading.Lock()
