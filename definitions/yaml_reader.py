@@ -1,8 +1,11 @@
 """Strict YAML reading that remembers where every value stands in the file.
 
-YAML 1.2 booleans only (`yes`, `no`, `on`, `off` stay strings), no anchors or aliases (so no
-alias bombs), no duplicate keys, bounded size and depth, UTF-8 only. Every value's path is
-mapped to its line and column so that later checks can point at it.
+YAML 1.2 core scalars: booleans are `true`/`false` only (`yes`, `no`, `on`, `off` stay
+strings); integers are decimal, `0o` octal or `0x` hex (`0710` is 710, not YAML 1.1's octal
+456; `1_000` stays a string); `1:30` stays a string, not YAML 1.1's sexagesimal 90. Dates
+(`2023-06-20`) are still read as dates. No anchors or aliases (so no alias bombs), no
+duplicate keys, bounded size and depth, UTF-8 only. Every value's path is mapped to its line
+and column so that later checks can point at it.
 """
 
 from __future__ import annotations
@@ -10,7 +13,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import yaml
 
@@ -29,15 +32,53 @@ class _StrictResolver(yaml.resolver.BaseResolver):
     pass
 
 
-# The safe resolvers, less YAML 1.1's yes/no/on/off booleans.
+BOOL_TAG = "tag:yaml.org,2002:bool"
+INT_TAG = "tag:yaml.org,2002:int"
+FLOAT_TAG = "tag:yaml.org,2002:float"
+
+# YAML 1.2 core schema (https://yaml.org/spec/1.2.2/#1032-tag-resolution).
+YAML12_BOOL = re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$")
+YAML12_INT = re.compile(r"^(?:[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+)$")
+YAML12_FLOAT = re.compile(
+    r"^(?:[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?"
+    r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$"
+)
+
+# The safe resolvers, less YAML 1.1's booleans, integers and floats, which YAML 1.2 replaces.
 for _first, _resolvers in yaml.resolver.Resolver.yaml_implicit_resolvers.items():
     for _tag, _regexp in _resolvers:
-        if _tag == "tag:yaml.org,2002:bool":
+        if _tag in (BOOL_TAG, INT_TAG, FLOAT_TAG):
             continue
         _StrictResolver.add_implicit_resolver(_tag, _regexp, [_first])
-_StrictResolver.add_implicit_resolver(
-    "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
-)
+_StrictResolver.add_implicit_resolver(BOOL_TAG, YAML12_BOOL, list("tTfF"))
+# int before float: "10" matches both patterns and is an int.
+_StrictResolver.add_implicit_resolver(INT_TAG, YAML12_INT, list("-+0123456789"))
+_StrictResolver.add_implicit_resolver(FLOAT_TAG, YAML12_FLOAT, list("-+0123456789."))
+
+
+def _yaml12_int(text: str) -> int:
+    """A YAML 1.2 core integer; ValueError for YAML 1.1 forms (`1:30`, `0b101`, `1_000`)."""
+    if not YAML12_INT.match(text):
+        raise ValueError("expected decimal digits, 0o octal or 0x hex")
+    if text.startswith("0o"):
+        return int(text[2:], 8)
+    if text.startswith("0x"):
+        return int(text[2:], 16)
+    return int(text, 10)
+
+
+def _yaml12_float(text: str) -> float:
+    """A YAML 1.2 core float; ValueError for YAML 1.1 forms (`1:30.5`, `1_000.5`)."""
+    if not (YAML12_FLOAT.match(text) or YAML12_INT.match(text)):
+        raise ValueError("expected a decimal number")
+    lowered = text.lower()
+    if lowered.endswith(".inf"):
+        return float("-inf") if lowered.startswith("-") else float("inf")
+    if lowered == ".nan":
+        return float("nan")
+    if YAML12_INT.match(text):
+        return float(_yaml12_int(text))
+    return float(text)
 
 
 class _StrictLoader(
@@ -56,6 +97,20 @@ class _StrictLoader(
         yaml.constructor.SafeConstructor.__init__(self)
         _StrictResolver.__init__(self)
         self._depth = 0
+
+    def construct_yaml12_int(self, node: yaml.ScalarNode) -> int:
+        return _yaml12_int(str(self.construct_scalar(node)))
+
+    def construct_yaml12_float(self, node: yaml.ScalarNode) -> float:
+        return _yaml12_float(str(self.construct_scalar(node)))
+
+    # SafeConstructor's table, with YAML 1.2 integers and floats (for explicit !!int and
+    # !!float tags too).
+    yaml_constructors: ClassVar[dict[Any, Any]] = {
+        **yaml.constructor.SafeConstructor.yaml_constructors,
+        INT_TAG: construct_yaml12_int,
+        FLOAT_TAG: construct_yaml12_float,
+    }
 
     def compose_node(self, parent: Any, index: Any) -> Any:
         if self.check_event(yaml.AliasEvent):
@@ -157,8 +212,13 @@ def _convert(
     return value
 
 
-def read_yaml(path: Path, *, display_name: str | None = None) -> tuple[Any, Positions]:
-    """The file's data and the line/column of every value, or a DefinitionError saying why not."""
+def read_yaml(
+    path: Path, *, display_name: str | None = None, allow_empty: bool = False
+) -> tuple[Any, Positions]:
+    """The file's data and the line/column of every value, or a DefinitionError saying why not.
+
+    With `allow_empty`, a file with no YAML document (blank, or comments only) reads as None.
+    """
     file = display_name or str(path)
     try:
         size = path.stat().st_size
@@ -176,10 +236,10 @@ def read_yaml(path: Path, *, display_name: str | None = None) -> tuple[Any, Posi
         raise DefinitionError(
             [Problem(file, 1, 1, "", f"cannot read the file: {e.strerror}")]
         ) from e
-    return parse_yaml(raw, file)
+    return parse_yaml(raw, file, allow_empty=allow_empty)
 
 
-def parse_yaml(raw: bytes, file: str) -> tuple[Any, Positions]:
+def parse_yaml(raw: bytes, file: str, *, allow_empty: bool = False) -> tuple[Any, Positions]:
     if len(raw) > MAX_BYTES:
         raise DefinitionError(
             [Problem(file, 1, 1, "", f"file is {len(raw)} bytes, over the limit of {MAX_BYTES}")]
@@ -195,6 +255,8 @@ def parse_yaml(raw: bytes, file: str) -> tuple[Any, Positions]:
     if text.startswith("\ufeff"):
         text = text[1:]
     if not text.strip():
+        if allow_empty:
+            return None, {}
         raise DefinitionError([Problem(file, 1, 1, "", "the file is empty")])
     try:
         loader = _StrictLoader(text)
@@ -203,6 +265,8 @@ def parse_yaml(raw: bytes, file: str) -> tuple[Any, Positions]:
     try:
         node = loader.get_single_node()
         if node is None:
+            if allow_empty:
+                return None, {}
             raise DefinitionError([Problem(file, 1, 1, "", "the file holds no YAML document")])
         positions: Positions = {}
         data = _convert(node, loader, (), positions, file)
