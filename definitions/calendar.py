@@ -18,8 +18,10 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import holidays
-import yaml
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from definitions.errors import DefinitionError, Problem
+from definitions.yaml_reader import key_position_of, position_of, read_yaml
 
 TIMEZONE = ZoneInfo("Asia/Ho_Chi_Minh")
 CALENDAR_FILE = Path(__file__).parent / "calendar" / "vn.yaml"
@@ -97,11 +99,35 @@ def local_date(instant: dt.datetime) -> dt.date:
 
 
 def load_overrides(path: Path = CALENDAR_FILE) -> CalendarOverrides:
+    """The swaps and extra days off of `path` (none if it is absent or empty).
+
+    Read strictly like a definition; a malformed file raises DefinitionError with every
+    problem as `file:line:col: path: message`.
+    """
     if not path.exists():
         return CalendarOverrides()
-    with path.open(encoding="utf-8") as f:
-        data = yaml.safe_load(f) or {}
-    return CalendarOverrides.model_validate(data)
+    data, positions = read_yaml(path, allow_empty=True)
+    if data is None:
+        return CalendarOverrides()
+    file = str(path)
+    if not isinstance(data, dict):
+        raise DefinitionError(
+            [Problem(file, 1, 1, "", "expected a mapping with days_off and working_days")]
+        )
+    try:
+        return CalendarOverrides.model_validate(data)
+    except ValidationError as e:
+        problems = []
+        for error in e.errors():
+            loc = tuple(error["loc"])
+            if error["type"] == "extra_forbidden":
+                line, column = key_position_of(positions, loc)
+                message = f"unknown key (expected {' or '.join(CalendarOverrides.model_fields)})"
+            else:
+                line, column = position_of(positions, loc)
+                message = error["msg"]
+            problems.append(Problem(file, line, column, ".".join(str(p) for p in loc), message))
+        raise DefinitionError(problems) from e
 
 
 @lru_cache(maxsize=1)
