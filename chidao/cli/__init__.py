@@ -1,12 +1,15 @@
 """The `chidao` command: one argparse parser, each command group registered by its own module.
 
 A user's mistake ends with a message on stderr and exit status 1 or 2, never a traceback.
+When the reader of stdout goes away (`chidao show … | head`), the command stops quietly
+with status 141 (128 + SIGPIPE), as a command killed by SIGPIPE would.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from collections.abc import Sequence
 
@@ -23,6 +26,7 @@ COMMAND_MODULES = (
     "chidao.cli.flow_cmd",
     "chidao.cli.up_cmd",
 )
+EXIT_BROKEN_PIPE = 128 + 13  # SIGPIPE: the reader of stdout went away
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -49,12 +53,27 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help(sys.stderr)
         return 2
     try:
-        return int(args.func(args) or 0)
+        status = int(args.func(args) or 0)
+        sys.stdout.flush()  # a closed pipe shows here, not at interpreter exit
+        return status
     except CliError as e:
         print(f"chidao: {e}", file=sys.stderr)
         return e.exit_code
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        _silence_stdout()
+        return EXIT_BROKEN_PIPE
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null, so the flush at exit does not fail on the closed pipe again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):
+        pass  # stdout is not a real file (a test's capture): nothing is flushed to a pipe
 
 
 if __name__ == "__main__":
