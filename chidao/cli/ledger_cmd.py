@@ -57,6 +57,19 @@ def _require(directives: Directives, directive_id: str) -> None:
         raise CliError(f"no directive {directive_id} in the ledger (known: {known})")
 
 
+CSV_COLUMNS = (
+    "version",
+    "position",
+    "type",
+    "business_time",
+    "recorded_at",
+    "actor",
+    "idempotency_key",
+    "hash",
+    "payload",
+)
+
+
 def event_row(event: StoredEvent) -> dict[str, Any]:
     return {
         "version": event.version,
@@ -91,40 +104,12 @@ def run_history(args: argparse.Namespace) -> int:
     if args.json:
         print_json([event_row(e) for e in events])
     elif args.csv:
-        writer = csv.writer(sys.stdout)
-        writer.writerow(
-            [
-                "version",
-                "position",
-                "type",
-                "business_time",
-                "recorded_at",
-                "actor",
-                "idempotency_key",
-                "hash",
-                "payload",
-            ]
-        )
+        writer = csv.DictWriter(sys.stdout, fieldnames=CSV_COLUMNS)
+        writer.writeheader()
         for e in events:
             row = event_row(e)
-            writer.writerow(
-                [
-                    *(
-                        row[k]
-                        for k in (
-                            "version",
-                            "position",
-                            "type",
-                            "business_time",
-                            "recorded_at",
-                            "actor",
-                            "idempotency_key",
-                            "hash",
-                        )
-                    ),
-                    json.dumps(e.payload, ensure_ascii=False, sort_keys=True),
-                ]
-            )
+            row["payload"] = json.dumps(e.payload, ensure_ascii=False, sort_keys=True)
+            writer.writerow({k: row[k] for k in CSV_COLUMNS})
     else:
         for e in events:
             when = e.business_time.astimezone(TIMEZONE).strftime("%d/%m/%Y %H:%M")

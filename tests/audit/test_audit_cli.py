@@ -11,12 +11,9 @@ import pytest
 from sqlalchemy import text
 
 from chidao.cli import main
-from ledger.db import ensure_schema, make_engine
 from ledger.directives import Directives
-from ledger.store import EventStore
 from lifecycle import commands as c
-from lifecycle.commands import OPERATOR
-from tests.lifecycle.helpers import at, resolved
+from tests.lifecycle.helpers import at, issued_ledger
 
 DIRECTIVE = "qn-2810-ubnd-kgvx-2023"
 
@@ -25,15 +22,7 @@ DIRECTIVE = "qn-2810-ubnd-kgvx-2023"
 def ledger(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Directives:
     monkeypatch.setenv("CHIDAO_HOME", str(tmp_path))
     monkeypatch.delenv("CHIDAO_DATABASE_URL", raising=False)
-    engine = make_engine(f"sqlite:///{tmp_path / 'chidao.db'}")
-    ensure_schema(engine)
-    directives = Directives(EventStore(engine))
-    directives.execute(
-        DIRECTIVE,
-        c.Issue(actor=OPERATOR, resolved=resolved().model_dump(mode="json")),
-        at(2023, 6, 20),
-        key="issue",
-    )
+    directives = issued_ledger(f"sqlite:///{tmp_path / 'chidao.db'}")
     directives.execute(
         DIRECTIVE,
         c.SubmitReport(actor="so-ldtbxh", agency="so-ldtbxh", cycle="2023", text="Báo cáo"),

@@ -19,15 +19,13 @@ from typing import Any
 
 import pytest
 
-from ledger.db import ensure_schema, make_engine
+from ledger.db import make_engine
 from ledger.directives import Directives
 from ledger.store import EventStore
-from lifecycle import commands as c
-from lifecycle.commands import OPERATOR
 from lifecycle.status import agency_rows, current_cycle
 from tasks.status import artifact_key, table_rows
 from tests.flows.smtp import Inbox, SmtpServer
-from tests.lifecycle.helpers import at, resolved
+from tests.lifecycle.helpers import issued_ledger
 
 pytestmark = [pytest.mark.prefect, pytest.mark.slow, pytest.mark.anyio]
 
@@ -43,15 +41,7 @@ FLOW = (
 
 def _issued_ledger(path: Path) -> str:
     url = f"sqlite:///{path}"
-    engine = make_engine(url)
-    ensure_schema(engine)
-    Directives(EventStore(engine)).execute(
-        DIRECTIVE,
-        c.Issue(actor=OPERATOR, resolved=resolved().model_dump(mode="json")),
-        at(2023, 6, 20),
-        key="issue",
-    )
-    engine.dispose()
+    issued_ledger(url).store.engine.dispose()
     return url
 
 

@@ -11,13 +11,8 @@ import pytest
 from chidao.cli.flow_cmd import status_as_json
 from definitions.calendar import TIMEZONE
 from flows.directive import directive
-from ledger.db import ensure_schema, make_engine
-from ledger.directives import Directives
-from ledger.store import EventStore
-from lifecycle import commands as c
-from lifecycle.commands import OPERATOR
 from tests.flows.smtp import Inbox, SmtpServer, free_port
-from tests.lifecycle.helpers import at, resolved
+from tests.lifecycle.helpers import issued_ledger
 
 pytestmark = [pytest.mark.prefect, pytest.mark.slow, pytest.mark.anyio]
 
@@ -28,15 +23,7 @@ async def test_failed_mail_is_recorded_shown_and_escalated(
     prefect_server: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     url = f"sqlite:///{tmp_path / 'ledger.db'}"
-    engine = make_engine(url)
-    ensure_schema(engine)
-    directives = Directives(EventStore(engine))
-    directives.execute(
-        DIRECTIVE,
-        c.Issue(actor=OPERATOR, resolved=resolved().model_dump(mode="json")),
-        at(2023, 6, 20),
-        key="issue",
-    )
+    directives = issued_ledger(url)
     port = free_port()  # nothing listens there: every connection is refused
     monkeypatch.setenv("CHIDAO_HOME", str(tmp_path))
     monkeypatch.setenv("CHIDAO_DATABASE_URL", url)

@@ -8,8 +8,10 @@ from pathlib import Path
 from definitions.calendar import TIMEZONE, default_calendar
 from definitions.loader import DIRECTIVES_DIR, load_definition, load_directory
 from definitions.resolve import ResolvedDirective, resolve
+from ledger.db import ensure_schema, make_engine
+from ledger.directives import Directives
 from lifecycle import DirectiveState, PerformAction, apply, decide, due_actions, next_wakeup
-from lifecycle.commands import SYSTEM
+from lifecycle.commands import OPERATOR, SYSTEM, Issue
 
 D2810 = DIRECTIVES_DIR / "qn-2810-ubnd-kgvx-2023.yaml"
 D5185 = DIRECTIVES_DIR / "qn-5185-ubnd-kgvx-2021.yaml"
@@ -26,7 +28,7 @@ def at(year: int, month: int, day: int, hour: int = 9) -> dt.datetime:
 
 def run_due(state: DirectiveState, now: dt.datetime) -> list[str]:
     """Perform every action due at `now` on `state` in place; the keys performed."""
-    done = []
+    done: list[str] = []
     while True:
         actions = due_actions(state, now, default_calendar())
         if not actions:
@@ -45,3 +47,17 @@ def advance(state: DirectiveState, until: dt.datetime) -> list[str]:
         if wake is None or wake > until:
             return done
         done.extend(run_due(state, wake))
+
+
+def issued_ledger(url: str, *, when: dt.datetime | None = None) -> Directives:
+    """A migrated ledger at `url` holding 2810, issued (at 20/06/2023 09:00 by default)."""
+    engine = make_engine(url)
+    ensure_schema(engine)
+    directives = Directives.over(engine)
+    directives.execute(
+        "qn-2810-ubnd-kgvx-2023",
+        Issue(actor=OPERATOR, resolved=resolved().model_dump(mode="json")),
+        when or at(2023, 6, 20),
+        key="issue",
+    )
+    return directives
