@@ -91,3 +91,19 @@ def test_amend_moves_a_deadline_and_adds_an_agency_without_restarting(
     assert "so-vhttdl" in works and works["so-vhttdl"].due.isoformat() == "2023-12-05"
     assert main(["amend", "qn-5185-ubnd-kgvx-2021", str(amended)]) == 1
     assert "defines qn-2810-ubnd-kgvx-2023" in capsys.readouterr().err
+
+
+@pytest.mark.prefect
+@pytest.mark.anyio
+async def test_the_launch_deployment_validates_before_recording_anything(
+    prefect_server: str, home: Path
+) -> None:
+    from definitions.errors import DefinitionError
+    from flows.launch import LaunchRefused, launch
+
+    text = D2810.read_text(encoding="utf-8").replace("to: so-gddt", "to: so-gdt", 1)
+    with pytest.raises(DefinitionError, match="did you mean 'so-gddt'"):
+        await launch(definition_yaml=text)
+    with pytest.raises(LaunchRefused, match="either definition_path or definition_yaml"):
+        await launch()
+    assert _directives(home).ids() == []
