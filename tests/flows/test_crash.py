@@ -156,3 +156,44 @@ async def test_sigkill_mid_run_then_rerun_equals_an_uninterrupted_run(
 
     expected = table_rows(agency_rows(state, cycle, dt.datetime.fromisoformat(RUN_AT)))
     assert await _artifact_rows(prefect_server) == expected
+
+
+async def _chidao_events(api_url: str) -> list[dict[str, Any]]:
+    import datetime as dt
+
+    import httpx
+    from prefect.events.filters import (
+        EventFilter,
+        EventNameFilter,
+        EventOccurredFilter,
+        EventResourceFilter,
+    )
+
+    query = EventFilter(
+        # business times are in 2023: the default window (the last day) would hide them
+        occurred=EventOccurredFilter(since=dt.datetime(2000, 1, 1, tzinfo=dt.UTC)),
+        event=EventNameFilter(prefix=["chidao."]),
+        resource=EventResourceFilter(id=[f"chidao.directive.{DIRECTIVE}"]),
+    )
+    async with httpx.AsyncClient(base_url=api_url, timeout=10) as client:
+        answer = await client.post(
+            "/events/filter", json={"filter": query.model_dump(mode="json"), "limit": 50}
+        )
+        answer.raise_for_status()
+        return list(answer.json()["events"])
+
+
+async def test_lifecycle_events_reach_the_prefect_event_feed(
+    prefect_server: str, tmp_path: Path
+) -> None:
+    url = _issued_ledger(tmp_path / "ledger.db")
+    with SmtpServer(Inbox()) as server:
+        _finish(_start_flow(url, server.port, prefect_server, tmp_path / "home"))
+    deadline = time.monotonic() + 20
+    names: set[str] = set()
+    while time.monotonic() < deadline:
+        names = {e["event"] for e in await _chidao_events(prefect_server)}
+        if {"chidao.directive.issued", "chidao.cycle.opened"} <= names:
+            break
+        time.sleep(0.5)
+    assert {"chidao.directive.issued", "chidao.cycle.opened"} <= names
