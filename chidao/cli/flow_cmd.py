@@ -252,6 +252,7 @@ def run_simulate(args: argparse.Namespace) -> int:
 async def _simulate(
     resolved: Any, scenario: Any, database_url: str, until: dt.date | None, *, quiet: bool
 ) -> Any:
+    from prefect import tags
     from rich.progress import BarColumn, Progress, TextColumn
 
     from flows.directive import directive
@@ -263,12 +264,14 @@ async def _simulate(
     total = max((last - first).days, 1)
 
     async def run_flow(directive_id: str, now: dt.datetime) -> Any:
-        return await directive(
-            directive_id=directive_id,
-            at=now,
-            schedule_next=False,
-            label=f"{resolved.definition.reference} · {now.astimezone(TIMEZONE):%d/%m/%Y}",
-        )
+        # tagged like the scheduled runs, so the UI filters one directive's whole simulated life
+        with tags(f"directive:{directive_id}", "simulated"):
+            return await directive(
+                directive_id=directive_id,
+                at=now,
+                schedule_next=False,
+                label=f"{resolved.definition.reference} · {now.astimezone(TIMEZONE):%d/%m/%Y}",
+            )
 
     with Progress(
         TextColumn("{task.description}"), BarColumn(), disable=quiet, transient=True
