@@ -111,6 +111,7 @@ def _status_input(
         events=[
             LedgerEventRef(
                 version=e.version,
+                hash=e.hash,
                 type=e.type,
                 agency=e.payload.get("agency"),
                 cycle=e.payload.get("cycle"),

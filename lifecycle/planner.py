@@ -116,7 +116,7 @@ def _ladder(
         key = action_key(
             directive.id, cycle.id, agency_id, f"remind{suffix}@{due.isoformat()}", tag
         )
-        if key in done or _at_office(day) < cycle.opened_at - dt.timedelta(days=1):
+        if _at_office(day) < cycle.opened_at - dt.timedelta(days=1):
             continue
         found.append(
             Action(
@@ -132,7 +132,9 @@ def _ladder(
             )
         )
     if requested_only:
-        return found  # a request (`đề nghị`) is not escalated past a reminder
+        return _not_superseded(
+            found, done
+        )  # a request (`đề nghị`) is not escalated past a reminder
     for level in directive.escalation.levels:
         target = _escalation_target(level, tracked, agency_id)
         if target is None and level.to == "answers_to":
@@ -153,8 +155,6 @@ def _ladder(
                 f"escalate{suffix}@{due.isoformat()}",
                 f"{level.level}.{repeat + 1}",
             )
-            if key in done:
-                continue
             found.append(
                 Action(
                     kind="escalate",
@@ -170,7 +170,15 @@ def _ladder(
                     repeat=repeat + 1,
                 )
             )
-    return found
+    return _not_superseded(found, done)
+
+
+def _not_superseded(steps: list[Action], done: set[str]) -> list[Action]:
+    """The steps of one ladder still to do: not recorded, and not earlier than one that was."""
+    latest_done = max((a.due_at for a in steps if a.key in done), default=None)
+    return [
+        a for a in steps if a.key not in done and (latest_done is None or a.due_at > latest_done)
+    ]
 
 
 def _answers_to_of_consolidator(resolved: ResolvedDirective) -> str | None:
@@ -383,8 +391,32 @@ def pending_actions(state: DirectiveState, calendar: WorkingCalendar) -> list[Ac
 
 
 def due_actions(state: DirectiveState, now: dt.datetime, calendar: WorkingCalendar) -> list[Action]:
-    """What must happen at `now`: every pending action whose time has come, earliest first."""
-    return [a for a in pending_actions(state, calendar) if a.due_at <= now]
+    """What must happen at `now`: every pending action whose time has come, earliest first.
+
+    When several steps of one ladder are due at once (a directive launched after its
+    deadlines, or a flow that was down for days), only the latest is done: it supersedes the
+    earlier ones, so an agency gets one current escalation, not a backlog of stale ones.
+    """
+    due = [a for a in pending_actions(state, calendar) if a.due_at <= now]
+    latest: dict[tuple[str | None, ...], Action] = {}
+    for action in due:
+        if action.kind in LADDER_KINDS:
+            ladder = _ladder_of(action)
+            if ladder not in latest or action.due_at > latest[ladder].due_at:
+                latest[ladder] = action
+    return [a for a in due if a.kind not in LADDER_KINDS or latest[_ladder_of(a)] is a]
+
+
+LADDER_KINDS = frozenset({"remind", "escalate"})
+
+
+def _ladder_of(action: Action) -> tuple[str | None, ...]:
+    return (
+        action.cycle,
+        action.agency,
+        action.obligation,
+        action.due.isoformat() if action.due else None,
+    )
 
 
 def next_wakeup(

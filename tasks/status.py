@@ -2,8 +2,8 @@
 
 Under a stable key per directive: a table artifact (one row per tracked agency) and a
 progress artifact (share of agencies reported this cycle). Ledger events are emitted as
-Prefect events with ids derived from their place in the ledger, so emitting one twice
-stores it once; the ledger, not these events, remains the record.
+Prefect events with ids derived from their place and hash in the ledger, so emitting one
+twice stores it once; the ledger, not these events, remains the record.
 """
 
 from __future__ import annotations
@@ -48,6 +48,7 @@ class LedgerEventRef(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     version: int
+    hash: str
     type: str
     agency: str | None
     cycle: str | None
@@ -130,7 +131,8 @@ def publish_status(inp: StatusInput) -> None:
             related=related,
             occurred=ref.at,
             payload={"cycle": ref.cycle, "version": ref.version},
-            id=uuid.uuid5(NAMESPACE, f"{inp.directive}:{ref.version}"),
+            # the chain hash tells two ledgers' events apart (a demo and a real one share ids)
+            id=uuid.uuid5(NAMESPACE, f"{inp.directive}:{ref.version}:{ref.hash}"),
         )
     for row in inp.rows:
         if row.status == "overdue" and inp.cycle:

@@ -8,8 +8,10 @@ equals the ledger's state.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
+import random
 import signal
 import subprocess
 import sys
@@ -152,15 +154,12 @@ async def test_sigkill_mid_run_then_rerun_equals_an_uninterrupted_run(
     engine.dispose()
     cycle = current_cycle(state)
     assert cycle == "2023"
-    import datetime as dt
 
     expected = table_rows(agency_rows(state, cycle, dt.datetime.fromisoformat(RUN_AT)))
     assert await _artifact_rows(prefect_server) == expected
 
 
-async def _chidao_events(api_url: str) -> list[dict[str, Any]]:
-    import datetime as dt
-
+async def _chidao_events(api_url: str, occurred: dt.datetime) -> list[dict[str, Any]]:
     import httpx
     from prefect.events.filters import (
         EventFilter,
@@ -170,8 +169,8 @@ async def _chidao_events(api_url: str) -> list[dict[str, Any]]:
     )
 
     query = EventFilter(
-        # business times are in 2023: the default window (the last day) would hide them
-        occurred=EventOccurredFilter(since=dt.datetime(2000, 1, 1, tzinfo=dt.UTC)),
+        # events occur at business time: only this test's issuance happened at `occurred`
+        occurred=EventOccurredFilter(since=occurred, until=occurred + dt.timedelta(seconds=1)),
         event=EventNameFilter(prefix=["chidao."]),
         resource=EventResourceFilter(id=[f"chidao.directive.{DIRECTIVE}"]),
     )
@@ -186,13 +185,15 @@ async def _chidao_events(api_url: str) -> list[dict[str, Any]]:
 async def test_lifecycle_events_reach_the_prefect_event_feed(
     prefect_server: str, tmp_path: Path
 ) -> None:
-    url = _issued_ledger(tmp_path / "ledger.db")
+    url = f"sqlite:///{tmp_path / 'ledger.db'}"
+    issued = dt.datetime(2023, 6, 20, 2, random.randrange(60), random.randrange(60), tzinfo=dt.UTC)
+    issued_ledger(url, when=issued).store.engine.dispose()
     with SmtpServer(Inbox()) as server:
         _finish(_start_flow(url, server.port, prefect_server, tmp_path / "home"))
     deadline = time.monotonic() + 20
     names: set[str] = set()
     while time.monotonic() < deadline:
-        names = {e["event"] for e in await _chidao_events(prefect_server)}
+        names = {e["event"] for e in await _chidao_events(prefect_server, issued)}
         if {"chidao.directive.issued", "chidao.cycle.opened"} <= names:
             break
         time.sleep(0.5)

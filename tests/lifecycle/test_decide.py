@@ -141,3 +141,32 @@ def test_the_planner_is_pure_of_the_clock() -> None:
     ]
     wake = next_wakeup(state, at(2023, 6, 21), calendar)
     assert wake is not None and wake.date() == dt.date(2023, 11, 16)  # 10 working days before 30/11
+
+
+def test_a_late_launch_sends_one_current_step_per_ladder_not_a_backlog() -> None:
+    from collections import Counter
+
+    from lifecycle import PerformAction, due_actions
+    from lifecycle.commands import SYSTEM
+
+    state = DirectiveState()
+    late = at(2024, 3, 1)  # 2810 launched after its 2023 deadlines had passed
+    for event in decide(
+        state, c.Issue(actor=OPERATOR, resolved=resolved().model_dump(mode="json")), late
+    ):
+        apply(state, event)
+    calendar = default_calendar()
+    due = due_actions(state, late, calendar)
+    per_ladder = Counter(
+        (a.cycle, a.agency, a.obligation) for a in due if a.kind in ("remind", "escalate")
+    )
+    assert per_ladder and max(per_ladder.values()) == 1
+    silent = [a for a in due if a.agency == "ubnd-ly-son" and a.kind == "escalate"]
+    assert [(a.level, a.repeat) for a in silent] == [
+        (2, 2)
+    ]  # the latest step, not 1.1, 2.1 and 2.2
+    for action in due:
+        for event in decide(state, PerformAction(actor=SYSTEM, action=action), late):
+            apply(state, event)
+    # the earlier steps are superseded, not left pending
+    assert not [a for a in due_actions(state, late, calendar) if a.kind in ("remind", "escalate")]
