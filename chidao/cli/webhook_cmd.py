@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import importlib
-import inspect
 import sys
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -122,32 +120,14 @@ def run_secret(args: argparse.Namespace) -> int:
     return 0
 
 
-def find_waker() -> Waker | None:
-    """`flows.wake.wake_directive` if the flows package provides it, else None (no waking)."""
-    try:
-        module = importlib.import_module("flows.wake")
-    except ModuleNotFoundError as e:
-        if e.name in ("flows", "flows.wake"):
-            return None
-        raise
-    wake: Callable[..., Any] | None = getattr(module, "wake_directive", None)
-    if wake is None:
-        return None
-    if inspect.iscoroutinefunction(wake):
-        async_wake = wake
+def find_waker() -> Waker:
+    """Wakes the directive's flow after an agency's call (a run at the next whole second)."""
+    from flows.wake import wake_directive
 
-        async def waker(directive_id: str) -> None:
-            await async_wake(directive_id)
+    async def waker(directive_id: str) -> None:
+        await wake_directive(directive_id, reason="cơ quan phản hồi")
 
-        return waker
-    from starlette.concurrency import run_in_threadpool
-
-    sync_wake = wake
-
-    async def threaded(directive_id: str) -> None:
-        await run_in_threadpool(sync_wake, directive_id)
-
-    return threaded
+    return waker
 
 
 def _prefect_api_url() -> str | None:
@@ -178,7 +158,7 @@ def run_serve(args: argparse.Namespace) -> int:
     print(f"chidao webhook on http://{host}:{port} (API docs at /docs)", file=sys.stderr)
     print(f"  ledger: {mask_url(config.resolved_database_url)}", file=sys.stderr)
     print(
-        f"  flows: {'woken through ' + (prefect or 'the local Prefect profile') if waker else 'not woken (flows.wake not available)'}",
+        f"  flows: woken through {prefect or 'the local Prefect profile'}",
         file=sys.stderr,
     )
     try:
