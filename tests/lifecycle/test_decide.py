@@ -170,3 +170,14 @@ def test_a_late_launch_sends_one_current_step_per_ladder_not_a_backlog() -> None
             apply(state, event)
     # the earlier steps are superseded, not left pending
     assert not [a for a in due_actions(state, late, calendar) if a.kind in ("remind", "escalate")]
+
+
+def test_a_stale_run_with_an_earlier_clock_finds_nothing_to_do() -> None:
+    from lifecycle import due_actions
+
+    state = issued()
+    advance(state, at(2023, 12, 20))
+    version = state.version
+    for earlier in (at(2023, 6, 20), at(2023, 11, 20), at(2023, 12, 1)):
+        assert due_actions(state, earlier, default_calendar()) == []
+    assert state.version == version
