@@ -21,6 +21,7 @@ from lifecycle.planner import Action
 from lifecycle.state import CycleState, DirectiveState, Work
 from lifecycle.status import STANDING_VI, agency_rows, counts, standing
 from notifications.errors import NotApplicable, UnknownRecipient
+from notifications.links import link_url, page_path
 from notifications.render import format_date, render
 
 Language = Literal["vi", "en"]
@@ -214,6 +215,8 @@ class _Composer:
         language: Language | None,
         now: dt.datetime,
         calendar: WorkingCalendar,
+        link_key: bytes | None = None,
+        link_expires: dt.datetime | None = None,
     ) -> None:
         self.action = action
         self.state = state
@@ -223,11 +226,18 @@ class _Composer:
         self.now = now
         self.today = local_date(now)
         self.calendar = calendar
+        self.link_key = link_key
+        self.link_expires = link_expires
 
     # --- shared pieces ------------------------------------------------------------
 
-    def link(self, agency_id: str) -> str:
-        return f"{self.answer_url}/v1/directives/{self.resolved.definition.id}/agencies/{agency_id}"
+    def link(self, agency_id: str, *, signed: bool = False) -> str:
+        """The agency's page on the webhook; with `signed`, carrying a token that lets the
+        reader answer for that agency (only ever given in mail to the agency itself)."""
+        directive = self.resolved.definition.id
+        if signed and self.link_key and self.link_expires is not None:
+            return link_url(self.answer_url, self.link_key, directive, agency_id, self.link_expires)
+        return f"{self.answer_url}{page_path(directive, agency_id)}"
 
     def directive_context(self, language: str) -> dict[str, Any]:
         d = self.resolved.definition
@@ -306,13 +316,14 @@ class _Composer:
         return work
 
     def base(self, recipient: Party, language: str) -> dict[str, Any]:
+        # only a tracked agency has its own page on the webhook to answer through
+        tracked = self.resolved.agency(recipient.id) is not None
         return {
             "directive": self.directive_context(language),
             "recipient": {"id": recipient.id, "name": recipient.named(language),
                           "email": recipient.email or ""},
-            "answer_link": self.link(recipient.id),
-            # only a tracked agency has its own page on the webhook to answer through
-            "tracked": self.resolved.agency(recipient.id) is not None,
+            "answer_link": self.link(recipient.id, signed=tracked),
+            "tracked": tracked,
             "key": self.action.key,
             "today": self.today,
         }
@@ -423,7 +434,7 @@ class _Composer:
             "repeat": action.repeat,
             "to_self": concerned.id == recipient.id,
             "concerned": {"id": concerned.id, "name": concerned.named(language),
-                          "link": self.link(concerned.id)},
+                          "link": self.link(concerned.id, signed=concerned.id == recipient.id)},
             "cycle": cycle,
             "due": due,
             "working_days_late": _working_days_between(self.calendar, due, self.today),
@@ -594,6 +605,8 @@ def compose(
     language: Language | None = None,
     now: dt.datetime | None = None,
     calendar: WorkingCalendar | None = None,
+    link_key: bytes | None = None,
+    link_expires: dt.datetime | None = None,
 ) -> list[Notice]:
     """The messages `action` calls for: [] when it tells nobody, else one, keyed by `action.key`.
 
@@ -601,6 +614,8 @@ def compose(
     `now` (default: the action's due time) is the moment days left or late are counted from.
     A recipient without an address still gets a Notice, with `email=""`: the outbox fails it
     at once, and the failure goes up the escalation path instead of stopping the flow.
+    With `link_key` and `link_expires`, the link a tracked agency gets to its own page carries
+    a signed token (`notifications.links`) valid until `link_expires`; without, a plain link.
     """
     kind = notice_kind(action)
     if kind is None:
@@ -615,6 +630,7 @@ def compose(
     composer = _Composer(
         action, state, answer_url=answer_url, language=language,
         now=now or action.due_at, calendar=calendar or default_calendar(),
+        link_key=link_key, link_expires=link_expires,
     )
     recipient = party(composer.resolved, recipient_id)
     chosen = composer.language_for(recipient)
