@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 from chidao.cli.common import CliError, settings
 from chidao.settings import Settings
 from chidao.webhook.errors import SecretStoreError
-from chidao.webhook.secrets import DEFAULT_GRACE, SecretStore, encryption_key
+from chidao.webhook.secrets import DEFAULT_GRACE, SecretStore
 from chidao.webhook.service import RESERVED_ACTORS
 
 Waker = Callable[[str], Awaitable[None]]
@@ -75,9 +75,9 @@ def _ledger(config: Settings) -> Any:
 
 
 def _secret_store(config: Settings, engine: Any) -> SecretStore:
-    key = config.secret_key.get_secret_value() if config.secret_key is not None else None
     try:
-        return SecretStore(engine, encryption_key(key, config.ensure_home()))
+        config.ensure_home()
+        return SecretStore(engine, config.encryption_key())
     except (OSError, SecretStoreError) as e:
         raise CliError(f"cannot open the webhook secret key: {e}") from e
 
@@ -153,7 +153,17 @@ def run_serve(args: argparse.Namespace) -> int:
     engine = _ledger(config)
     store = _secret_store(config, engine)
     waker = find_waker()
-    app = create_app(engine=engine, secrets=store, waker=waker, max_body_bytes=args.max_body_bytes)
+    try:
+        link_key = config.link_key()
+    except OSError as e:
+        raise CliError(f"cannot open the webhook secret key: {e}") from e
+    app = create_app(
+        engine=engine,
+        secrets=store,
+        waker=waker,
+        max_body_bytes=args.max_body_bytes,
+        link_key=link_key,
+    )
     prefect = _prefect_api_url()
     print(f"chidao webhook on http://{host}:{port} (API docs at /docs)", file=sys.stderr)
     print(f"  ledger: {mask_url(config.resolved_database_url)}", file=sys.stderr)

@@ -1,7 +1,8 @@
 """Each agency's signing secret, generated and rotated here, stored encrypted at rest.
 
 Secrets are encrypted with Fernet (AES-128-CBC + HMAC-SHA256, from `cryptography`) under one
-key: `CHIDAO_SECRET_KEY` if set, else a key file under CHIDAO_HOME created 0600 on first use.
+key: `CHIDAO_SECRET_KEY` if set, else a key file under CHIDAO_HOME created 0600 on first use
+(`chidao.settings.encryption_key`, which the mail links' key is derived from too).
 They are encrypted rather than hashed because verifying an HMAC signature needs the secret
 itself. A rotated secret stays valid for a grace period so the agency's system can switch
 over without failed calls. Nothing here logs a secret, and reprs never show one.
@@ -9,65 +10,37 @@ over without failed calls. Nothing here logs a secret, and reprs never show one.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import datetime as dt
-import hashlib
 import json
-import os
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from cryptography.fernet import Fernet, InvalidToken
 from sqlalchemy import Engine, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
+from chidao.settings import KEY_FILE_NAME, encryption_key, key_from_file
+from chidao.settings import as_fernet_key as _as_fernet_key
 from chidao.webhook.auth import new_secret
 from chidao.webhook.errors import SecretStoreError
 from ledger.tables import agency_secrets
 
-KEY_FILE_NAME = "webhook-secrets.key"
+# The key logic lives in chidao.settings (the mail links derive their key from the same
+# secret); these names stay importable from here.
+__all__ = [
+    "DEFAULT_GRACE",
+    "KEY_FILE_NAME",
+    "SecretInfo",
+    "SecretStore",
+    "encryption_key",
+    "key_from_file",
+]
+
 DEFAULT_GRACE = dt.timedelta(hours=24)
 
 
 def _utc_now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
-
-
-def _as_fernet_key(value: str | bytes) -> bytes:
-    """`value` if it is a Fernet key already; otherwise a Fernet key derived from it."""
-    raw = value.encode() if isinstance(value, str) else value
-    try:
-        if len(base64.urlsafe_b64decode(raw)) == 32:
-            return raw
-    except (binascii.Error, ValueError):
-        pass
-    # A passphrase-like setting: SHA-256 gives the 32 bytes Fernet wants. It is an operator's
-    # configured secret, not a user password, so no slow KDF is needed.
-    return base64.urlsafe_b64encode(hashlib.sha256(raw).digest())
-
-
-def key_from_file(home: Path) -> bytes:
-    """The key in CHIDAO_HOME/webhook-secrets.key, created 0600 if it does not exist yet."""
-    path = home / KEY_FILE_NAME
-    home.mkdir(parents=True, exist_ok=True)
-    try:
-        # O_EXCL: two processes starting at once must not both write a key and overwrite each
-        # other; the loser reads the winner's.
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        return path.read_bytes().strip()
-    with os.fdopen(fd, "wb") as f:
-        f.write(Fernet.generate_key())
-    return path.read_bytes().strip()
-
-
-def encryption_key(secret_key: str | None, home: Path) -> bytes:
-    """The Fernet key: from the setting if given, else from (or into) the key file."""
-    if secret_key:
-        return _as_fernet_key(secret_key)
-    return key_from_file(home)
 
 
 @dataclass(frozen=True)
