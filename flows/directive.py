@@ -10,13 +10,14 @@ waits for months; a crashed or repeated run is harmless because the ledger holds
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from dataclasses import dataclass
 from typing import Any
 
 from prefect import flow, get_run_logger
 from prefect.runtime import flow_run
 from prefect.tasks import exponential_backoff
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, SecretBytes
 
 from chidao.settings import Settings, load_settings
 from definitions.calendar import default_calendar
@@ -47,14 +48,24 @@ class Runtime(BaseModel):
     smtp: SmtpConfig
     answer_url: str
     mail_retry_base_seconds: float = 5.0
+    # The key the links in mail are signed with (None: plain links), and how long they last.
+    link_key: SecretBytes | None = None
+    link_days: int = 60
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Runtime:
+        try:
+            link_key: SecretBytes | None = SecretBytes(settings.link_key())
+        except OSError as e:  # the mail still goes, with plain links
+            logging.getLogger(__name__).warning("mail links go unsigned: no secret key (%s)", e)
+            link_key = None
         return cls(
             database_url=settings.resolved_database_url,
             smtp=SmtpConfig.from_settings(settings),
             answer_url=settings.webhook_base_url,
             mail_retry_base_seconds=settings.mail_retry_base_seconds,
+            link_key=link_key,
+            link_days=settings.link_days,
         )
 
 
@@ -148,6 +159,8 @@ async def reconcile(
                     action=action,
                     at=now,
                     answer_url=runtime.answer_url,
+                    link_key=runtime.link_key,
+                    link_days=runtime.link_days,
                 )
             )
             performed.append(action.key)

@@ -10,7 +10,7 @@ import datetime as dt
 
 from prefect import task
 from prefect.cache_policies import NO_CACHE
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, SecretBytes
 
 from lifecycle import Action, PerformAction
 from lifecycle.commands import SYSTEM
@@ -27,6 +27,16 @@ class ActionInput(BaseModel):
     action: Action
     at: dt.datetime
     answer_url: str
+    # Signs the link each tracked agency gets to its page (None: plain links). A SecretBytes,
+    # so the key shows as '**********' in reprs, logs and Prefect's task parameters.
+    link_key: SecretBytes | None = None
+    link_days: int = 60
+
+    def link_expires(self) -> dt.datetime:
+        """Links are opened by people in real time, so they expire `link_days` after the
+        later of now and the action's business time (a simulation may run ahead or behind)."""
+        start = max(self.at, dt.datetime.now(dt.UTC))
+        return start + dt.timedelta(days=self.link_days)
 
 
 class ActionResult(BaseModel):
@@ -56,7 +66,13 @@ def perform_action(inp: ActionInput) -> ActionResult:
     state = directives.state(action.directive)
     if action.key in state.done_keys:
         return ActionResult(key=action.key, recorded=False, messages=0)
-    notices = compose(action, state, answer_url=inp.answer_url)
+    notices = compose(
+        action,
+        state,
+        answer_url=inp.answer_url,
+        link_key=inp.link_key.get_secret_value() if inp.link_key is not None else None,
+        link_expires=inp.link_expires(),
+    )
     new_messages = Outbox(engine_for(inp.database_url)).enqueue(notices, now=inp.at)
     outcome = directives.execute(
         action.directive, PerformAction(actor=SYSTEM, action=action), inp.at, key=action.key
