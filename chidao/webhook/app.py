@@ -4,7 +4,9 @@ Every path under `/v1` is signed with the Standard Webhooks scheme by the agency
 `x-chidao-agency` header; that agency becomes the actor of the command. A pure ASGI middleware
 checks the size, then the signature, before anything else looks at the request, so an unsigned
 request is a 401 whatever its body and a body over the limit is a 413 before it is read whole.
-`/healthz`, `/readyz`, `/docs` and `/openapi.json` are open.
+`/healthz`, `/readyz`, `/docs` and `/openapi.json` are open. So are the browser form's page
+and posts (`chidao.webhook.form`), which carry a signed link token instead of a signature;
+their bodies are still held to the size limit.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from chidao.webhook.errors import (
     Unavailable,
     WebhookError,
 )
+from chidao.webhook.form import PAGE_PATH, POST_PATH, install_form
 from chidao.webhook.secrets import SecretStore
 from chidao.webhook.service import (
     RESERVED_ACTORS,
@@ -82,12 +85,37 @@ class SignatureGate:
         if scope["type"] != "http" or not scope["path"].startswith(SIGNED_PREFIX):
             await self.app(scope, receive, send)
             return
+        if _is_form(scope):
+            await self._form(scope, receive, send)
+            return
         try:
             caller, body = await self._authenticate(scope, receive)
         except WebhookError as e:
             await _error_response(e)(scope, receive, send)
             return
         scope.setdefault("state", {})["caller"] = caller
+        delivered = False
+
+        async def replay() -> Message:
+            nonlocal delivered
+            if not delivered:
+                delivered = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)
+
+    async def _form(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """A browser form request: no signature (the form checks its link token), size limit."""
+        if scope["method"] != "POST":
+            await self.app(scope, receive, send)
+            return
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        try:
+            body = await self._read_body(scope, receive, headers)
+        except WebhookError as e:
+            await _error_response(e)(scope, receive, send)
+            return
         delivered = False
 
         async def replay() -> Message:
@@ -154,6 +182,13 @@ class SignatureGate:
         query = scope.get("query_string", b"").decode("latin-1")
         digest = request_digest(scope["method"], scope["path"], query, body)
         return Caller(agency=agency, webhook_id=webhook_id, request_sha256=digest), body
+
+
+def _is_form(scope: Scope) -> bool:
+    path: str = scope["path"]
+    if scope["method"] in ("GET", "HEAD"):
+        return PAGE_PATH.match(path) is not None
+    return scope["method"] == "POST" and POST_PATH.match(path) is not None
 
 
 # --- waking the flow ------------------------------------------------------------------------
@@ -254,11 +289,13 @@ def create_app(
     waker: Waker | None = None,
     clock: Callable[[], dt.datetime] | None = None,
     max_body_bytes: int = 1_000_000,
+    link_key: bytes | None = None,
 ) -> FastAPI:
     """The webhook over the ledger in `engine`, verifying with `secrets`.
 
     `waker(directive_id)` is awaited in the background after each recorded event; `clock` gives
-    the business time of each call (default: the real time, UTC).
+    the business time of each call (default: the real time, UTC). `link_key` checks the
+    tokens of the mail links to the browser form; without it the form refuses every link.
     """
     service = Service(engine, clock or (lambda: dt.datetime.now(dt.UTC)))
     wakeups = Wakeups(waker)
@@ -582,4 +619,5 @@ def create_app(
         return document
 
     app.openapi = openapi  # type: ignore[method-assign]
+    install_form(app, service=service, poke=wakeups.poke, link_key=link_key)
     return app

@@ -246,6 +246,10 @@ class Service:
         except LedgerUnavailable as e:
             raise Unavailable("the ledger is unavailable") from e
 
+    def state(self, directive: str) -> DirectiveState:
+        """The directive's state from the ledger; NotFound or Unavailable as webhook errors."""
+        return self._state(directive)
+
     def status(self, caller: Caller, directive: str) -> schemas.DirectiveStatus:
         """The four-way status of the current cycle: everyone for the issuer and the
         consolidator, only its own row for a tracked agency, nothing for anyone else."""
