@@ -42,9 +42,14 @@ def _b64decode(text: str) -> bytes:
     if not _B64.match(text):
         raise LinkInvalid("the link token is not URL-safe base64")
     try:
-        return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+        raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
     except (binascii.Error, ValueError) as e:
         raise LinkInvalid("the link token is not URL-safe base64") from e
+    # Only the one canonical spelling: otherwise the unused low bits of the last character
+    # would let several tokens stand for the same bytes.
+    if _b64encode(raw) != text:
+        raise LinkInvalid("the link token is not URL-safe base64")
+    return raw
 
 
 def _mac(key: bytes, payload: bytes) -> bytes:
