@@ -11,6 +11,7 @@ import re
 import unicodedata
 from collections.abc import AsyncIterator
 from html import unescape
+from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
@@ -18,14 +19,18 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy import Engine
 
+from chidao.settings import KEY_FILE_NAME, Settings
 from chidao.webhook import SecretStore, create_app
 from definitions.calendar import default_calendar
+from flows.directive import Runtime
 from ledger.directives import Directives
 from ledger.store import EventStore
 from lifecycle import DirectiveState, apply, decide, due_actions
 from lifecycle.commands import Issue
+from lifecycle.planner import Action
 from notifications.compose import compose
 from notifications.links import LinkExpired, LinkInvalid, link_url, sign_link, verify_link
+from tasks.actions import ActionInput
 from tests.lifecycle.helpers import at, resolved
 from tests.webhook.conftest import DIRECTIVE, Clock, Wakes, event_counts
 
@@ -303,3 +308,32 @@ def issued_state() -> DirectiveState:
     for event in decide(state, command, at(2023, 6, 20)):
         apply(state, event)
     return state
+
+
+# --- the key ------------------------------------------------------------------------------------
+
+
+def test_the_link_key_comes_from_the_one_secret_and_is_never_shown(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("CHIDAO_SECRET_KEY", raising=False)
+    monkeypatch.setenv("CHIDAO_HOME", str(tmp_path / "home"))
+    from_file = Settings().link_key()
+    assert (tmp_path / "home" / KEY_FILE_NAME).exists()
+    assert Settings().link_key() == from_file  # the same file, the same key
+    assert from_file != Settings().encryption_key()  # derived, not the secret itself
+    monkeypatch.setenv("CHIDAO_SECRET_KEY", "một cụm bí mật của người vận hành")
+    from_setting = Settings().link_key()
+    assert from_setting != from_file and len(from_setting) == 32
+
+    runtime = Runtime.from_settings(Settings())
+    assert runtime.link_key is not None and runtime.link_key.get_secret_value() == from_setting
+    inp = ActionInput(
+        database_url="sqlite://",
+        action=Action(key="k", directive=DIRECTIVE, kind="issue_notice", due_at=at(2023, 6, 20)),
+        at=at(2023, 6, 20),
+        answer_url="http://h",
+        link_key=runtime.link_key,
+    )
+    for shown in (repr(inp), str(inp), repr(runtime), inp.model_dump_json()):
+        assert from_setting.hex() not in shown and repr(from_setting) not in shown
