@@ -46,6 +46,14 @@ def to_event(stored: StoredEvent) -> Event:
     return parse_event(stored.type, stored.payload, stored.business_time, stored.actor)
 
 
+def replay_stored(events: list[StoredEvent]) -> DirectiveState:
+    """The state stored events lead to, from nothing."""
+    state = DirectiveState()
+    for stored in events:
+        apply(state, to_event(stored))
+    return state
+
+
 def to_new_events(events: list[Event], key: str) -> list[NewEvent]:
     return [
         NewEvent(
@@ -82,12 +90,17 @@ class Directives:
 
     def state(self, directive_id: str, *, as_of: dt.datetime | None = None) -> DirectiveState:
         """The directive as its events (up to business time `as_of`) make it."""
-        state = DirectiveState()
-        for stored in self.events(directive_id, as_of=as_of):
-            apply(state, to_event(stored))
+        return self.load(directive_id, as_of=as_of)[1]
+
+    def load(
+        self, directive_id: str, *, as_of: dt.datetime | None = None
+    ) -> tuple[list[StoredEvent], DirectiveState]:
+        """The directive's events and the state they make, from one read of the stream."""
+        events = self.events(directive_id, as_of=as_of)
+        state = replay_stored(events)
         if state.status == "new" and as_of is None:
             raise DirectiveNotFound(directive_id)
-        return state
+        return events, state
 
     def execute(
         self,
@@ -110,10 +123,14 @@ class Directives:
                     raise IdempotencyConflict(
                         key, f"it was recorded on directive {recorded.stream}"
                     )
-                return Outcome(
-                    self._recorded_batch(directive_id, key), self._state_or_new(directive_id), True
-                )
-            state = self._state_or_new(directive_id)
+                stored = self.store.read(directive_id)
+                batch = [
+                    e
+                    for e in stored
+                    if e.idempotency_key == key or e.idempotency_key.startswith(f"{key}#")
+                ]
+                return Outcome(batch, replay_stored(stored), True)
+            state = replay_stored(self.store.read(directive_id))
             events = decide(state, command, at)
             if not events:
                 return Outcome([], state, False)
@@ -127,16 +144,3 @@ class Directives:
                 apply(state, event)
             return Outcome(stored, state, False)
         raise AssertionError("unreachable")
-
-    def _state_or_new(self, directive_id: str) -> DirectiveState:
-        state = DirectiveState()
-        for stored in self.store.read(directive_id):
-            apply(state, to_event(stored))
-        return state
-
-    def _recorded_batch(self, directive_id: str, key: str) -> list[StoredEvent]:
-        return [
-            e
-            for e in self.store.read(directive_id)
-            if e.idempotency_key == key or e.idempotency_key.startswith(f"{key}#")
-        ]
