@@ -22,9 +22,10 @@ from pydantic import BaseModel, ConfigDict, SecretBytes
 from chidao.settings import Settings, load_settings
 from definitions.calendar import default_calendar
 from ledger.directives import Directives
+from ledger.store import StoredEvent
 from lifecycle import DirectiveState, due_actions, next_wakeup
 from lifecycle.planner import Action, label
-from lifecycle.status import agency_rows, current_cycle, reported_share
+from lifecycle.status import current_rows, reported_share
 from notifications.mailer import SmtpConfig
 from tasks.actions import ActionInput, perform_action
 from tasks.mail import DeliverInput, deliver_mail
@@ -107,17 +108,21 @@ def _run_name() -> str:
 
 
 def _status_input(
-    state: DirectiveState, now: dt.datetime, start_version: int, events: list[Any]
+    state: DirectiveState,
+    now: dt.datetime,
+    wake: dt.datetime | None,
+    events: list[StoredEvent],
+    since_version: int,
 ) -> StatusInput:
-    cycle = current_cycle(state)
-    rows = agency_rows(state, cycle, now) if cycle else []
+    """The status to publish, with the ledger events after `since_version` for the event feed."""
+    cycle, rows = current_rows(state, now)
     return StatusInput(
         directive=state.id,
         reference=reference_of(state),
         cycle=cycle,
         rows=rows,
         share_reported=reported_share(rows),
-        next_wakeup=next_wakeup(state, now, default_calendar()),
+        next_wakeup=wake,
         failed_notifications=sum(1 for n in state.notifications.values() if n.status == "failed"),
         events=[
             LedgerEventRef(
@@ -129,7 +134,7 @@ def _status_input(
                 at=e.business_time,
             )
             for e in events
-            if e.version > min(start_version, state.version) - EVENT_WINDOW
+            if e.version > since_version
         ],
     )
 
@@ -176,16 +181,9 @@ async def reconcile(
         )
     except Exception as e:  # the outbox keeps the messages; the next run tries again
         logger.warning("mail for %s not delivered yet: %s", directive_id, e)
-    state = directives.state(directive_id)
-    publish_status(
-        _status_input(
-            state,
-            now,
-            start_version,
-            directives.events(directive_id)[-(EVENT_WINDOW + len(performed) + 1) :],
-        )
-    )
+    events, state = directives.load(directive_id)
     wake = next_wakeup(state, now, calendar)
+    publish_status(_status_input(state, now, wake, events, start_version - EVENT_WINDOW))
     if schedule_next and wake is not None:
         upcoming = [a for a in due_actions(state, wake, calendar) if a.due_at == wake]
         await schedule_wakeup(

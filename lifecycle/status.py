@@ -92,6 +92,12 @@ def agency_rows(state: DirectiveState, cycle_id: str, now: dt.datetime) -> list[
     return rows
 
 
+def current_rows(state: DirectiveState, now: dt.datetime) -> tuple[str | None, list[AgencyRow]]:
+    """The current cycle and its status table as of `now` (no rows before any cycle opened)."""
+    cycle = current_cycle(state)
+    return cycle, agency_rows(state, cycle, now) if cycle else []
+
+
 def counts(rows: list[AgencyRow]) -> dict[str, int]:
     found = {key: 0 for key in STANDING_VI}
     for row in rows:

@@ -19,7 +19,7 @@ from lifecycle import Refused, next_wakeup, pending_actions
 from lifecycle import commands as c
 from lifecycle.commands import OPERATOR
 from lifecycle.state import DirectiveState
-from lifecycle.status import STANDING_VI, agency_rows, counts, current_cycle
+from lifecycle.status import STANDING_VI, counts, current_rows
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -119,8 +119,7 @@ def run_launch(args: argparse.Namespace) -> int:
 
 
 def status_as_json(state: DirectiveState, now: dt.datetime) -> dict[str, Any]:
-    cycle = current_cycle(state)
-    rows = agency_rows(state, cycle, now) if cycle else []
+    cycle, rows = current_rows(state, now)
     calendar = default_calendar()
     upcoming = pending_actions(state, calendar)
     wake = next_wakeup(state, now, calendar)

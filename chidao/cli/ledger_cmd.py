@@ -9,14 +9,16 @@ import json
 import sys
 from typing import Any
 
+from sqlalchemy import Engine
+
 from chidao.cli.common import CliError, print_json, settings
 from definitions.calendar import TIMEZONE
-from ledger.db import ensure_schema, make_engine
 from ledger.directives import DirectiveNotFound, Directives
 from ledger.errors import LedgerError
 from ledger.store import EventStore, StoredEvent
 from ledger.verify import verify
 from lifecycle.status import STANDING_VI, agency_rows
+from tasks.runtime import engine_for
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -42,13 +44,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     check.set_defaults(func=run_verify)
 
 
-def _engine() -> Any:
+def _engine() -> Engine:
     try:
-        engine = make_engine(settings().resolved_database_url)
-        ensure_schema(engine)
+        return engine_for(settings().resolved_database_url)
     except LedgerError as e:
         raise CliError(str(e)) from e
-    return engine
 
 
 def _require(directives: Directives, directive_id: str) -> None:

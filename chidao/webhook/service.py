@@ -35,7 +35,7 @@ from ledger.errors import ConcurrencyConflict, IdempotencyConflict, LedgerError,
 from ledger.tables import webhook_requests
 from lifecycle import AnyCommand, DirectiveState
 from lifecycle import errors as lifecycle_errors
-from lifecycle.status import agency_rows, counts, current_cycle, standing
+from lifecycle.status import counts, current_rows, standing
 
 log = logging.getLogger("chidao.webhook")
 
@@ -260,8 +260,7 @@ class Service:
         if caller.agency not in overseers and resolved.agency(caller.agency) is None:
             raise Forbidden(f"{caller.agency} has no part in directive {directive}")
         now = self.now()
-        cycle = current_cycle(state)
-        rows = agency_rows(state, cycle, now) if cycle else []
+        cycle, rows = current_rows(state, now)
         if caller.agency not in overseers:
             rows = [r for r in rows if r.agency == caller.agency]
         return schemas.DirectiveStatus(
