@@ -13,7 +13,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict
 
 from definitions.calendar import WorkingCalendar, deadline_instant, start_of_day
-from definitions.resolve import ResolvedDirective, TrackedAgency
+from definitions.resolve import ResolvedDirective
 from definitions.schema import EscalationLevel
 from lifecycle.state import CycleState, DirectiveState, Work
 
@@ -84,12 +84,12 @@ def _at_office(day: dt.date) -> dt.datetime:
 
 
 def _escalation_target(
-    level: EscalationLevel, agency: TrackedAgency | None, agency_id: str
+    level: EscalationLevel, agency_id: str, answers_to: str | None
 ) -> str | None:
     if level.to == "agency":
         return agency_id
     if level.to == "answers_to":
-        return agency.answers_to if agency else None
+        return answers_to
     return level.to
 
 
@@ -107,7 +107,8 @@ def _ladder(
     """Reminders before `due` and escalations after it, for one obligation still open."""
     directive = resolved.definition
     tracked = resolved.agency(agency_id)
-    answers_to = tracked.answers_to if tracked else _answers_to_of_consolidator(resolved)
+    # a consolidator that is not itself tracked answers to whom it consolidates for
+    answers_to = tracked.answers_to if tracked else resolved.consolidation_to
     found = []
     suffix = "" if obligation == "report" else "-consolidation"
     for reminder in directive.escalation.reminders:
@@ -136,9 +137,7 @@ def _ladder(
             found, done
         )  # a request (`đề nghị`) is not escalated past a reminder
     for level in directive.escalation.levels:
-        target = _escalation_target(level, tracked, agency_id)
-        if target is None and level.to == "answers_to":
-            target = answers_to
+        target = _escalation_target(level, agency_id, answers_to)
         if target is None:
             continue
         first_day = calendar.shift(due, level.after, working=level.unit == "working_days")
@@ -179,10 +178,6 @@ def _not_superseded(steps: list[Action], done: set[str]) -> list[Action]:
     return [
         a for a in steps if a.key not in done and (latest_done is None or a.due_at > latest_done)
     ]
-
-
-def _answers_to_of_consolidator(resolved: ResolvedDirective) -> str | None:
-    return resolved.consolidation_to
 
 
 def _work_open(work: Work) -> bool:
