@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict
 from definitions.calendar import WorkingCalendar, deadline_instant, start_of_day
 from definitions.resolve import ResolvedDirective
 from definitions.schema import EscalationLevel
-from lifecycle.state import CycleState, DirectiveState, Work
+from lifecycle.state import FAILURE_SUFFIX, NOTICE_KINDS, CycleState, DirectiveState, Work
 
 # Messages go out at the start of the office day, not at midnight.
 OFFICE_HOUR = dt.timedelta(hours=8)
@@ -33,14 +33,6 @@ ActionKind = Literal[
     "notice",
     "delivery_failed",
 ]
-
-# Events that are answered by a message to someone, and the kind of that message.
-NOTICE_KINDS = {
-    "ExtensionGranted": "extension_granted",
-    "ExtensionRefused": "extension_refused",
-    "ReportReturned": "report_returned",
-    "ConsolidatedReportSubmitted": "consolidated_ack",
-}
 
 LABELS_VI = {
     "issue_notice": "giao nhiệm vụ",
@@ -389,26 +381,23 @@ def _next_cycle_actions(plan: _Plan, resolved: ResolvedDirective, state: Directi
 
 def _notice_actions(plan: _Plan, resolved: ResolvedDirective, state: DirectiveState) -> None:
     directive_id = resolved.definition.id
-    for version, event_type, agency, cycle, at in state.history:
-        notice_kind = NOTICE_KINDS.get(event_type)
-        if notice_kind is None:
-            continue
-        recipient = agency or resolved.consolidator
-        key = action_key(directive_id, cycle, recipient, f"notice-{notice_kind}", version)
+    for key, pending in state.pending_notices.items():
+        notice_kind = NOTICE_KINDS[pending.event_type]
+        recipient = pending.agency or resolved.consolidator
         plan.add(
-            at,
+            pending.at,
             key,
             partial(
                 Action,
                 kind="notice",
                 key=key,
                 directive=directive_id,
-                due_at=at,
-                cycle=cycle,
+                due_at=pending.at,
+                cycle=pending.cycle,
                 agency=recipient,
                 recipient=recipient,
                 notice_kind=notice_kind,
-                event_version=version,
+                event_version=pending.version,
             ),
         )
 
@@ -417,12 +406,8 @@ def _delivery_failed_actions(
     plan: _Plan, resolved: ResolvedDirective, state: DirectiveState
 ) -> None:
     directive_id = resolved.definition.id
-    for notification in state.notifications.values():
-        if notification.status != "failed":
-            continue
-        key = f"{notification.key}:delivery-failed"
-        if key in plan.done:
-            continue
+    for notification in state.pending_failures.values():
+        key = f"{notification.key}{FAILURE_SUFFIX}"
         tracked = resolved.agency(notification.recipient)
         plan.add(
             notification.at,
