@@ -15,6 +15,7 @@ from sqlalchemy import (
     CHAR,
     JSON,
     Column,
+    Date,
     Dialect,
     Integer,
     MetaData,
@@ -121,4 +122,66 @@ webhook_requests = Table(
     Column("status_code", Integer, nullable=False),
     Column("response", json_document(), nullable=False),
     Column("created_at", UTCDateTime(), nullable=False),
+)
+
+# --- the read side: caches of what replay says, written in the command's transaction ---------
+
+definitions = Table(
+    "definitions",
+    metadata,
+    Column("sha256", CHAR(64), primary_key=True),  # of the resolved definition's canonical JSON
+    Column("resolved", json_document(), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+)
+
+snapshots = Table(
+    "snapshots",
+    metadata,
+    Column("stream", String(200), primary_key=True),
+    Column("version", Integer, nullable=False),
+    Column("format", String(40), nullable=False),
+    Column("head_hash", CHAR(64), nullable=False),  # of the event at `version`
+    Column("definition_sha256", CHAR(64), nullable=True),
+    Column("state", json_document(), nullable=False),
+    Column("written_at", UTCDateTime(), nullable=False),
+)
+
+projection_works = Table(
+    "projection_works",
+    metadata,
+    Column("directive", String(200), primary_key=True),
+    Column("cycle", String(50), primary_key=True),
+    Column("agency", String(200), primary_key=True, index=True),
+    Column("position", Integer, nullable=False),  # the agency's place in the definition
+    Column("name", Text, nullable=False),
+    Column("role", String(20), nullable=False),
+    Column("work_status", String(20), nullable=False),
+    # decided once a report stands or the task is withdrawn; "open" until then
+    Column("settled", String(20), nullable=False),
+    Column("due_stated", Date, nullable=False),
+    Column("due", Date, nullable=False),  # effective: after extensions and moves
+    Column("completed_at", UTCDateTime(), nullable=True),
+    Column("acknowledged_at", UTCDateTime(), nullable=True),
+    Column("reported_at", UTCDateTime(), nullable=True),
+    Column("accepted_at", UTCDateTime(), nullable=True),
+    Column("escalation_level", Integer, nullable=False),
+    Column("extension", String(20), nullable=True),  # pending / granted / refused, the latest
+    Column("items_done", Integer, nullable=False),
+    Column("items_assigned", Integer, nullable=False),
+    Column("last_event", String(100), nullable=True),
+    Column("last_event_at", UTCDateTime(), nullable=True),
+    Column("version", Integer, nullable=False),  # the directive's version when last written
+)
+
+projection_directives = Table(
+    "projection_directives",
+    metadata,
+    Column("directive", String(200), primary_key=True),
+    Column("status", String(20), nullable=False),
+    Column("current_cycle", String(50), nullable=True),
+    Column("version", Integer, nullable=False),
+    Column("works", Integer, nullable=False),  # in the current cycle
+    Column("completed", Integer, nullable=False),
+    Column("withdrawn", Integer, nullable=False),
+    Column("last_event_at", UTCDateTime(), nullable=True),
 )
