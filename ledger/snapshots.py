@@ -20,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import Engine, delete, select
 from sqlalchemy.engine import Connection
 
 from ledger.definitions_store import load_definition, store_definition
@@ -192,3 +192,52 @@ def snapshot_writer(every: int = DEFAULT_EVERY) -> Callable[[Connection, Written
             write_snapshot(conn, written.directive, written.state, last.hash, last.recorded_at)
 
     return write
+
+
+@dataclass(frozen=True)
+class SnapshotFault:
+    """A snapshot that does not say what the events say (edited, or written wrong)."""
+
+    stream: str
+    version: int
+    message: str
+
+
+def check_snapshots(engine: Engine, stream: str | None = None) -> list[SnapshotFault]:
+    """Every snapshot of the current format compared with a replay of the events up to its
+    version: a difference, an unknown chain head or an undecodable row is a fault. Snapshots
+    of an older format are not faults: they are rebuilt by the next write."""
+    from ledger.directives import Directives, replay_stored
+
+    directives = Directives.over(engine)
+    faults: list[SnapshotFault] = []
+    with engine.connect() as conn:
+        query = select(snapshots.c.stream, snapshots.c.version, snapshots.c.format)
+        if stream is not None:
+            query = query.where(snapshots.c.stream == stream)
+        rows = conn.execute(query.order_by(snapshots.c.stream)).all()
+        for row in rows:
+            if row.format != FORMAT:
+                continue
+            snapshot = read_snapshot(conn, row.stream)
+            if snapshot is None:
+                faults.append(
+                    SnapshotFault(row.stream, row.version, "the snapshot does not decode")
+                )
+                continue
+            events = directives.store.read(row.stream, to_version=row.version, conn=conn)
+            if len(events) != row.version or events[-1].hash != snapshot.head_hash:
+                faults.append(
+                    SnapshotFault(
+                        row.stream, row.version, "the snapshot follows no event of the chain"
+                    )
+                )
+            elif replay_stored(events) != snapshot.state:
+                faults.append(
+                    SnapshotFault(
+                        row.stream,
+                        row.version,
+                        "the snapshot differs from the replay of the events up to its version",
+                    )
+                )
+    return faults

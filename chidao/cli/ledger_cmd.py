@@ -15,6 +15,7 @@ from chidao.cli.common import CliError, print_json, settings
 from definitions.calendar import TIMEZONE
 from ledger.directives import DirectiveNotFound, Directives
 from ledger.errors import LedgerError
+from ledger.snapshots import check_snapshots
 from ledger.store import EventStore, StoredEvent
 from ledger.verify import verify
 from lifecycle.status import STANDING_VI, agency_rows
@@ -175,6 +176,14 @@ def run_verify(args: argparse.Namespace) -> int:
         for fault in faults:
             print(f"{fault.kind}: {fault.message}", file=sys.stderr)
         return 1
+    caches = check_snapshots(engine, args.directive)
+    for cache in caches:
+        print(
+            f"snapshot: {cache.stream} at version {cache.version}: {cache.message}",
+            file=sys.stderr,
+        )
+    if caches:
+        return 1
     streams = [args.directive] if args.directive else EventStore(engine).streams()
-    print(f"chain intact: {len(streams)} directive(s) verified")
+    print(f"chain intact: {len(streams)} directive(s) verified; snapshots agree with replay")
     return 0
