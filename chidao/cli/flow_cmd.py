@@ -14,7 +14,9 @@ from cyclopts import Parameter
 from chidao.cli.common import CliError, print_json, settings
 from definitions.calendar import TIMEZONE, default_calendar
 from definitions.errors import DefinitionError
+from flows.clock import SystemClock
 from i18n import _
+from i18n.times import local
 from ledger.directives import DirectiveNotFound, Directives
 from ledger.errors import LedgerError
 from lifecycle import Refused, next_wakeup, pending_actions
@@ -63,7 +65,7 @@ def run_launch(
 
     resolved = _load_resolved(definition)
     try:
-        launched = record_issuance(_directives(), resolved, dt.datetime.now(dt.UTC))
+        launched = record_issuance(_directives(), resolved, SystemClock().now())
     except LaunchRefused as e:
         raise CliError(str(e)) from e
     print(f"directive: {launched.directive} ({launched.reference}) issued")
@@ -145,7 +147,7 @@ def run_status(
     ] = None,
 ) -> int:
     directives = _directives()
-    now = as_of or dt.datetime.now(dt.UTC)
+    now = as_of or SystemClock().now()
     if now.tzinfo is None:
         now = now.replace(tzinfo=TIMEZONE)
     ids = [directive] if directive else directives.ids()
@@ -179,7 +181,7 @@ def run_amend(
     if resolved.definition.id != directive:
         raise CliError(f"{definition} defines {resolved.definition.id}, not {directive}")
     directives = _directives()
-    now = dt.datetime.now(dt.UTC)
+    now = SystemClock().now()
     try:
         outcome = directives.execute(
             directive,
@@ -227,7 +229,7 @@ def run_simulate(
     except DefinitionError as e:
         raise CliError(f"the scenario is invalid:\n{e}") from e
     current = settings()
-    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    stamp = local(SystemClock().now()).strftime("%Y%m%d-%H%M%S")
     folder = current.ensure_home() / "simulations" / f"{resolved.definition.id}-{stamp}"
     folder.mkdir(parents=True, exist_ok=True)
     database_url = database or f"sqlite:///{folder / 'ledger.db'}"
