@@ -7,7 +7,7 @@ The state is what the planner and the faces need, not the history: per cycle and
 standing, times and levels; the notices and failure reports still to send; and the action
 keys recorded that may still be asked about. When a cycle closes its keys are dropped:
 nothing more is done in it but its pending notices, so `recorded(key)` answers for it from
-the cycle's status. (Still growing with the history: `notifications`, one entry per message,
+the cycle's status; a notice's key is never kept (it is recorded once it is not pending). (Still growing with the history: `notifications`, one entry per message,
 which deliveries are checked against.)
 """
 
@@ -164,6 +164,10 @@ class DirectiveState:
             return True
         if key in self.pending_notices or key.endswith(FAILURE_SUFFIX):
             return False  # failure reports' keys are kept when their cycle closes
+        version = _notice_version(key)
+        if version is not None:
+            # the notice answering an event already applied, and no longer pending, was sent
+            return key.startswith(f"{self.id}:") and version <= self.version
         parts = key.split(":", 2)
         if len(parts) < 3 or parts[0] != self.id:
             return False
@@ -173,6 +177,14 @@ class DirectiveState:
 
 # what the planner appends to a failed notification's key for the report of that failure
 FAILURE_SUFFIX = ":delivery-failed"
+
+
+def _notice_version(key: str) -> int | None:
+    """The event version a notice's key names (`notice_key`); None for any other key."""
+    parts = key.split(":")
+    if len(parts) != 5 or not parts[3].startswith("notice-") or not parts[4].isdigit():
+        return None
+    return int(parts[4])
 
 
 def _work(state: DirectiveState, cycle: str, agency: str) -> Work:
@@ -230,8 +242,8 @@ def apply(state: DirectiveState, event: Event) -> None:
     state.last_event_at = event.at
     key = getattr(event, "key", None)
     if key:
-        state.done_keys.add(key)
-        state.pending_notices.pop(key, None)
+        if state.pending_notices.pop(key, None) is None and _notice_version(key) is None:
+            state.done_keys.add(key)  # a notice's key is answered by `pending_notices` alone
         if key.endswith(FAILURE_SUFFIX):
             state.pending_failures.pop(key[: -len(FAILURE_SUFFIX)], None)
     notice_kind = NOTICE_KINDS.get(event.type)
