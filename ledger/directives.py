@@ -90,12 +90,15 @@ class Directives:
     @classmethod
     def over(cls, engine: Engine, *, snapshot_every: int = DEFAULT_SNAPSHOT_EVERY) -> Directives:
         """The directives of a ledger database, old event payloads upgraded as they are read,
-        with a snapshot of each directive's state kept every `snapshot_every` versions."""
+        with a snapshot of each directive's state kept every `snapshot_every` versions and
+        the projections kept, both in each command's transaction."""
+        from ledger.projections import projection_writer
         from ledger.snapshots import snapshot_writer
 
         directives = cls(EventStore(engine, upcasters=lifecycle_upcasters()))
         directives.snapshots = True
         directives.add_writer(snapshot_writer(snapshot_every))
+        directives.add_writer(projection_writer())
         return directives
 
     def add_writer(self, writer: Writer) -> None:

@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import (
     CHAR,
     JSON,
+    Boolean,
     Column,
     Date,
     Dialect,
@@ -146,31 +147,18 @@ snapshots = Table(
     Column("written_at", UTCDateTime(), nullable=False),
 )
 
-projection_works = Table(
-    "projection_works",
+projection_inbox = Table(
+    "projection_inbox",
     metadata,
-    Column("directive", String(200), primary_key=True),
-    Column("cycle", String(50), primary_key=True),
-    Column("agency", String(200), primary_key=True, index=True),
-    Column("position", Integer, nullable=False),  # the agency's place in the definition
-    Column("name", Text, nullable=False),
-    Column("role", String(20), nullable=False),
-    Column("work_status", String(20), nullable=False),
-    # decided once a report stands or the task is withdrawn; "open" until then
-    Column("settled", String(20), nullable=False),
-    Column("due_stated", Date, nullable=False),
-    Column("due", Date, nullable=False),  # effective: after extensions and moves
-    Column("completed_at", UTCDateTime(), nullable=True),
-    Column("acknowledged_at", UTCDateTime(), nullable=True),
-    Column("reported_at", UTCDateTime(), nullable=True),
-    Column("accepted_at", UTCDateTime(), nullable=True),
-    Column("escalation_level", Integer, nullable=False),
-    Column("extension", String(20), nullable=True),  # pending / granted / refused, the latest
-    Column("items_done", Integer, nullable=False),
-    Column("items_assigned", Integer, nullable=False),
-    Column("last_event", String(100), nullable=True),
-    Column("last_event_at", UTCDateTime(), nullable=True),
-    Column("version", Integer, nullable=False),  # the directive's version when last written
+    Column("owner", String(200), primary_key=True),  # whose inbox
+    Column("directive", String(200), primary_key=True, index=True),
+    Column("seq", Integer, primary_key=True),  # its place among the owner's entries
+    Column("kind", String(30), nullable=False),
+    Column("agency", String(200), nullable=False),
+    Column("cycle", String(50), nullable=True),
+    Column("due", Date, nullable=True),
+    Column("detail", Text, nullable=False),
+    Column("open_report", Boolean, nullable=False),
 )
 
 projection_directives = Table(
@@ -181,7 +169,7 @@ projection_directives = Table(
     Column("current_cycle", String(50), nullable=True),
     Column("version", Integer, nullable=False),
     Column("works", Integer, nullable=False),  # in the current cycle
-    Column("completed", Integer, nullable=False),
+    Column("completed", Integer, nullable=False),  # reports standing in it
     Column("withdrawn", Integer, nullable=False),
     Column("last_event_at", UTCDateTime(), nullable=True),
 )

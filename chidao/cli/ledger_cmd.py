@@ -16,6 +16,8 @@ from definitions.calendar import TIMEZONE
 from i18n import _
 from ledger.directives import DirectiveNotFound, Directives
 from ledger.errors import LedgerError
+from ledger.projections import check as check_projections
+from ledger.projections import rebuild
 from ledger.snapshots import check_snapshots
 from ledger.store import EventStore, StoredEvent
 from ledger.verify import verify
@@ -185,8 +187,21 @@ def run_verify(
             f"snapshot: {cache.stream} at version {cache.version}: {cache.message}",
             file=sys.stderr,
         )
-    if caches:
+    projected = check_projections(engine, directive)
+    for lag in projected:
+        print(f"projection: {lag.directive}: {lag.message}", file=sys.stderr)
+    if caches or projected:
         return 1
     streams = [directive] if directive else EventStore(engine).streams()
-    print(f"chain intact: {len(streams)} directive(s) verified; snapshots agree with replay")
+    print(
+        f"chain intact: {len(streams)} directive(s) verified; "
+        "snapshots and projections agree with replay"
+    )
+    return 0
+
+
+def run_projections_rebuild() -> int:
+    engine = _engine()
+    count = rebuild(engine)
+    print(_("projections rebuilt from the events of {count} directive(s)").format(count=count))
     return 0

@@ -48,30 +48,18 @@ def upgrade() -> None:
         sa.Column("written_at", _ts(), nullable=False),
     )
     op.create_table(
-        "projection_works",
+        "projection_inbox",
+        sa.Column("owner", sa.String(200), primary_key=True),
         sa.Column("directive", sa.String(200), primary_key=True),
-        sa.Column("cycle", sa.String(50), primary_key=True),
-        sa.Column("agency", sa.String(200), primary_key=True),
-        sa.Column("position", sa.Integer(), nullable=False),
-        sa.Column("name", sa.Text(), nullable=False),
-        sa.Column("role", sa.String(20), nullable=False),
-        sa.Column("work_status", sa.String(20), nullable=False),
-        sa.Column("settled", sa.String(20), nullable=False),
-        sa.Column("due_stated", sa.Date(), nullable=False),
-        sa.Column("due", sa.Date(), nullable=False),
-        sa.Column("completed_at", _ts(), nullable=True),
-        sa.Column("acknowledged_at", _ts(), nullable=True),
-        sa.Column("reported_at", _ts(), nullable=True),
-        sa.Column("accepted_at", _ts(), nullable=True),
-        sa.Column("escalation_level", sa.Integer(), nullable=False),
-        sa.Column("extension", sa.String(20), nullable=True),
-        sa.Column("items_done", sa.Integer(), nullable=False),
-        sa.Column("items_assigned", sa.Integer(), nullable=False),
-        sa.Column("last_event", sa.String(100), nullable=True),
-        sa.Column("last_event_at", _ts(), nullable=True),
-        sa.Column("version", sa.Integer(), nullable=False),
+        sa.Column("seq", sa.Integer(), primary_key=True),
+        sa.Column("kind", sa.String(30), nullable=False),
+        sa.Column("agency", sa.String(200), nullable=False),
+        sa.Column("cycle", sa.String(50), nullable=True),
+        sa.Column("due", sa.Date(), nullable=True),
+        sa.Column("detail", sa.Text(), nullable=False),
+        sa.Column("open_report", sa.Boolean(), nullable=False),
     )
-    op.create_index("ix_projection_works_agency", "projection_works", ["agency"])
+    op.create_index("ix_projection_inbox_directive", "projection_inbox", ["directive"])
     op.create_table(
         "projection_directives",
         sa.Column("directive", sa.String(200), primary_key=True),
@@ -87,7 +75,7 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("projection_directives")
-    op.drop_index("ix_projection_works_agency", table_name="projection_works")
-    op.drop_table("projection_works")
+    op.drop_index("ix_projection_inbox_directive", table_name="projection_inbox")
+    op.drop_table("projection_inbox")
     op.drop_table("snapshots")
     op.drop_table("definitions")
