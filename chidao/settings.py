@@ -84,6 +84,9 @@ class Settings(BaseSettings):
     secret_key: SecretStr | None = None
     # How long the signed link in a mail lets its reader answer through the browser form.
     link_days: int = Field(default=60, ge=1, le=3660)
+    # Who is at the keyboard: recorded as the actor `operator:<id>` of every operator command
+    # (the CLI's --operator wins; by default the login name).
+    operator: str | None = None
 
     @property
     def resolved_database_url(self) -> str:

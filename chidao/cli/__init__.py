@@ -25,6 +25,7 @@ COMMAND_MODULES = (
     "chidao.cli.webhook_cmd",
     "chidao.cli.flow_cmd",
     "chidao.cli.up_cmd",
+    "chidao.cli.operator_cmd",
 )
 EXIT_BROKEN_PIPE = 128 + 13  # SIGPIPE: the reader of stdout went away
 

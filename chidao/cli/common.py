@@ -21,6 +21,34 @@ def settings() -> Settings:
     return load_settings()
 
 
+def operator_actor(given: str | None) -> str:
+    """The actor of an operator's command, `operator:<id>`: the --operator given, else
+    CHIDAO_OPERATOR, else the login name."""
+    import getpass
+
+    from lifecycle.commands import operator
+
+    candidate = given or settings().operator
+    if not candidate:
+        try:
+            candidate = getpass.getuser()
+        except (KeyError, OSError) as e:
+            raise CliError("who is the operator? give --operator ID or set CHIDAO_OPERATOR") from e
+    try:
+        return operator(candidate)
+    except ValueError as e:
+        where = "--operator" if given else "CHIDAO_OPERATOR" if settings().operator else "login"
+        raise CliError(f"{where}: {e}") from e
+
+
+def add_operator_option(parser: Any) -> None:
+    parser.add_argument(
+        "--operator",
+        metavar="ID",
+        help="who does this (recorded as operator:ID; default CHIDAO_OPERATOR, else the login)",
+    )
+
+
 def print_json(value: Any) -> None:
     json.dump(value, sys.stdout, ensure_ascii=False, indent=2, default=str)
     sys.stdout.write("\n")

@@ -10,14 +10,19 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from chidao.cli.common import CliError, print_json, settings
+from chidao.cli.common import (
+    CliError,
+    add_operator_option,
+    operator_actor,
+    print_json,
+    settings,
+)
 from definitions.calendar import TIMEZONE, default_calendar
 from definitions.errors import DefinitionError
 from ledger.directives import DirectiveNotFound, Directives
 from ledger.errors import LedgerError
 from lifecycle import Refused, next_wakeup, pending_actions
 from lifecycle import commands as c
-from lifecycle.commands import OPERATOR
 from lifecycle.state import DirectiveState
 from lifecycle.status import STANDING_VI, counts, current_rows
 
@@ -30,6 +35,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     launch.add_argument(
         "--no-run", action="store_true", help="record issuance only; start no flow run"
     )
+    add_operator_option(launch)
     launch.set_defaults(func=run_launch)
 
     status = subparsers.add_parser("status", help="every directive, or one: each agency's status")
@@ -46,6 +52,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     amend.add_argument("directive")
     amend.add_argument("definition", type=Path)
     amend.add_argument("--reason", default="Người vận hành cập nhật định nghĩa.")
+    add_operator_option(amend)
     amend.set_defaults(func=run_amend)
 
     simulate = subparsers.add_parser("simulate", help="run a directive's flow in simulated time")
@@ -99,7 +106,9 @@ def run_launch(args: argparse.Namespace) -> int:
 
     resolved = _load_resolved(args.definition)
     try:
-        launched = record_issuance(_directives(), resolved, dt.datetime.now(dt.UTC))
+        launched = record_issuance(
+            _directives(), resolved, dt.datetime.now(dt.UTC), actor=operator_actor(args.operator)
+        )
     except LaunchRefused as e:
         raise CliError(str(e)) from e
     print(f"directive: {launched.directive} ({launched.reference}) issued")
@@ -201,9 +210,14 @@ def run_amend(args: argparse.Namespace) -> int:
     try:
         outcome = directives.execute(
             args.directive,
-            c.Amend(actor=OPERATOR, resolved=resolved.model_dump(mode="json"), reason=args.reason),
+            c.Amend(
+                actor=operator_actor(args.operator),
+                resolved=resolved.model_dump(mode="json"),
+                reason=args.reason,
+            ),
             now,
             key=f"amend:{args.directive}:{now.isoformat()}",
+            live=True,
         )
     except (Refused, DirectiveNotFound) as e:
         raise CliError(str(e)) from e
