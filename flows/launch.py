@@ -18,6 +18,7 @@ from prefect.deployments.flow_runs import arun_deployment
 from chidao.settings import load_settings
 from definitions.loader import load_definition, load_directory
 from definitions.resolve import ResolvedDirective, resolve
+from flows.clock import SystemClock
 from ledger.directives import Directives
 from lifecycle import commands as c
 from lifecycle.commands import operator
@@ -95,7 +96,7 @@ async def launch(definition_path: str = "", definition_yaml: str = "") -> dict[s
     launched = record_issuance(
         directives_for(settings.resolved_database_url),
         resolved,
-        dt.datetime.now(dt.UTC),
+        SystemClock().now(),
         actor=operator(settings.operator or PREFECT_UI_OPERATOR),
     )
     run_id = await start_first_run(launched.directive, launched.reference)

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from chidao.settings import Settings, load_settings
+if TYPE_CHECKING:
+    from chidao.settings import Settings
 
 
 class CliError(Exception):
@@ -18,6 +19,8 @@ class CliError(Exception):
 
 
 def settings() -> Settings:
+    from chidao.settings import load_settings
+
     return load_settings()
 
 
@@ -26,6 +29,7 @@ def operator_actor(given: str | None) -> str:
     CHIDAO_OPERATOR, else the login name."""
     import getpass
 
+    from i18n import _
     from lifecycle.commands import operator
 
     candidate = given or settings().operator
@@ -33,20 +37,12 @@ def operator_actor(given: str | None) -> str:
         try:
             candidate = getpass.getuser()
         except (KeyError, OSError) as e:
-            raise CliError("who is the operator? give --operator ID or set CHIDAO_OPERATOR") from e
+            raise CliError(_("who is the operator? give --operator ID or set CHIDAO_OPERATOR")) from e
     try:
         return operator(candidate)
     except ValueError as e:
         where = "--operator" if given else "CHIDAO_OPERATOR" if settings().operator else "login"
         raise CliError(f"{where}: {e}") from e
-
-
-def add_operator_option(parser: Any) -> None:
-    parser.add_argument(
-        "--operator",
-        metavar="ID",
-        help="who does this (recorded as operator:ID; default CHIDAO_OPERATOR, else the login)",
-    )
 
 
 def print_json(value: Any) -> None:

@@ -7,16 +7,14 @@ from that day (never before issuance, never after today).
 
 from __future__ import annotations
 
-import argparse
 import datetime as dt
+from typing import Annotated
 
-from chidao.cli.common import CliError, add_operator_option, operator_actor, settings
-from definitions.calendar import TIMEZONE
-from ledger.directives import DirectiveNotFound
-from ledger.errors import LedgerError
-from lifecycle import Refused
-from lifecycle import commands as c
-from lifecycle.status import current_cycle
+from cyclopts import Parameter
+
+from chidao.cli.common import CliError, operator_actor, settings
+from chidao.cli.flow_cmd import DIRECTIVE, OPERATOR_ID
+from i18n import _
 
 
 def _day(text: str) -> dt.date:
@@ -25,54 +23,74 @@ def _day(text: str) -> dt.date:
             return parse(text)
         except ValueError:
             continue
-    raise argparse.ArgumentTypeError(f"{text!r} is not a date (dd/mm/yyyy or yyyy-mm-dd)")
-
-
-def register(subparsers: argparse._SubParsersAction) -> None:
-    record = subparsers.add_parser(
-        "record-report", help="enter a report an agency delivered earlier (e.g. on paper)"
+    raise CliError(
+        _("--received-on {text!r} is not a date (dd/mm/yyyy or yyyy-mm-dd)").format(text=text),
+        exit_code=2,
     )
-    record.add_argument("directive")
-    record.add_argument("agency")
-    record.add_argument(
-        "--received-on", type=_day, required=True, help="the day it was received (dd/mm/yyyy)"
-    )
-    record.add_argument("--reason", required=True, help="why it is entered only now")
-    record.add_argument("--cycle", help="reporting cycle (default: the current one)")
-    record.add_argument("--text", default="Báo cáo nhận bằng văn bản giấy.")
-    add_operator_option(record)
-    record.set_defaults(func=run_record_report)
 
 
-def run_record_report(args: argparse.Namespace) -> int:
+def run_record_report(
+    directive: DIRECTIVE,
+    agency: Annotated[str, Parameter(help=_("the agency whose report it is"))],
+    /,
+    *,
+    received_on: Annotated[str, Parameter(help=_("the day it was received (dd/mm/yyyy)"))],
+    reason: Annotated[str, Parameter(help=_("why it is entered only now"))],
+    cycle: Annotated[
+        str | None, Parameter(help=_("reporting cycle (default: the current one)"))
+    ] = None,
+    text: Annotated[str, Parameter(help=_("the report's text"))] = (
+        "Báo cáo nhận bằng văn bản giấy."
+    ),
+    operator: OPERATOR_ID = None,
+) -> int:
+    from flows.clock import SystemClock
+    from i18n.times import person_time
+    from ledger.directives import DirectiveNotFound
+    from ledger.errors import LedgerError
+    from lifecycle import Refused
+    from lifecycle import commands as c
+    from lifecycle.status import current_cycle
     from tasks.runtime import directives_for
 
-    actor = operator_actor(args.operator)
+    actor = operator_actor(operator)
+    day = _day(received_on)
     try:
         directives = directives_for(settings().resolved_database_url)
-        state = directives.state(args.directive)
-        cycle = args.cycle or current_cycle(state) or ""
-        now = dt.datetime.now(dt.UTC)
+        state = directives.state(directive)
+        chosen = cycle or current_cycle(state) or ""
+        now = SystemClock().now()
         outcome = directives.execute(
-            args.directive,
+            directive,
             c.SubmitReport(
                 actor=actor,
-                agency=args.agency,
-                cycle=cycle,
-                text=args.text,
-                received_on=args.received_on,
-                received_reason=args.reason,
+                agency=agency,
+                cycle=chosen,
+                text=text,
+                received_on=day,
+                received_reason=reason,
             ),
             now,
-            key=f"record-report:{args.directive}:{args.agency}:{cycle}:{now.isoformat()}",
+            key=f"record-report:{directive}:{agency}:{chosen}:{now.isoformat()}",
             live=True,
         )
     except (Refused, DirectiveNotFound, LedgerError) as e:
         raise CliError(str(e)) from e
-    entered = outcome.events[0].business_time.astimezone(TIMEZONE)
+    if not outcome.events:
+        raise CliError(_("nothing was recorded"))
+    event = outcome.events[0]
     print(
-        f"{args.directive}: report of {args.agency} for cycle {cycle} received "
-        f"{args.received_on:%d/%m/%Y}, entered {entered:%d/%m/%Y %H:%M} by {actor} "
-        f"(event {outcome.events[0].version})"
+        _(
+            "{directive}: report of {agency} for cycle {cycle} received {received}, "
+            "entered {entered} by {actor} (event {version})"
+        ).format(
+            directive=directive,
+            agency=agency,
+            cycle=chosen,
+            received=f"{day:%d/%m/%Y}",
+            entered=person_time(event.business_time),
+            actor=actor,
+            version=event.version,
+        )
     )
     return 0
