@@ -39,7 +39,7 @@ from typing import Any
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
-from sqlalchemy import Engine, func, insert, select, text, update
+from sqlalchemy import Engine, delete, func, insert, select, text, update
 from sqlalchemy.engine import Connection
 
 from ledger.db import SQLITE_BEGIN_OPTION
@@ -522,18 +522,8 @@ def record_restore(
             raise CheckpointError(
                 f"the database already holds {newest.label()}: there is no restore to record"
             )
-        size = (
-            conn.scalar(
-                select(func.count()).select_from(ledger_tree).where(ledger_tree.c.level == 0)
-            )
-            or 0
-        )
-        frontier = Frontier.for_size(size, _node_getter(conn))
-        position = (
-            conn.scalar(select(func.max(ledger_tree.c.position)).where(ledger_tree.c.level == 0))
-            or 0
-        )
-        heads = {r.stream: (r.version, r.hash) for r in conn.execute(select(checkpoint_heads))}
+        frontier, position, heads = _rebuild(conn, satisfies)
+        size = frontier.size
         kept = satisfies.seq if satisfies is not None else 0
         document = {
             "format": FORMAT,
@@ -543,8 +533,8 @@ def record_restore(
             "position": position,
             "size": size,
             "root": frontier.root().hex() if size else EMPTY_ROOT,
-            "streams": {s: {"version": v, "head": h} for s, (v, h) in sorted(heads.items())},
-            "recorded_through": newest.document.get("recorded_through") if newest else None,
+            "streams": {s: {"version": v, "head": h} for s, (v, h, _) in sorted(heads.items())},
+            "recorded_through": satisfies.document.get("recorded_through") if satisfies else None,
             "previous": witnessed.digest,
             "key": fingerprint(public_key_hex(key.public_key())),
             "restore": {
@@ -557,3 +547,50 @@ def record_restore(
         record = sign(document, key)
         _insert_checkpoint(conn, record)
     return record
+
+
+def _rebuild(
+    conn: Connection, satisfies: Checkpoint | None
+) -> tuple[Frontier, int, dict[str, tuple[int, str, int]]]:
+    """The stored tree and heads rebuilt from the events the satisfied checkpoint covers (one
+    pass, once per restore), so checkpoints go on from exactly what it witnessed."""
+    conn.execute(delete(ledger_tree))
+    conn.execute(delete(checkpoint_heads))
+    frontier = Frontier()
+    heads: dict[str, tuple[int, str, int]] = {}
+    if satisfies is None:
+        return frontier, 0, heads
+    rows: list[dict[str, Any]] = []
+    query = (
+        select(events.c.position, events.c.stream, events.c.version, events.c.hash)
+        .where(events.c.position <= satisfies.position)
+        .order_by(events.c.position)
+    )
+    for r in conn.execute(query):
+        made = frontier.append(leaf_hash(leaf_data(r.position, r.stream, r.version, r.hash)))
+        for node in made:
+            leaf = node.level == 0
+            rows.append(
+                {
+                    "level": node.level,
+                    "idx": node.index,
+                    "hash": node.hash.hex(),
+                    "position": r.position if leaf else None,
+                    "stream": r.stream if leaf else None,
+                    "version": r.version if leaf else None,
+                }
+            )
+        heads[r.stream] = (r.version, r.hash, r.position)
+    if frontier.size != satisfies.size or frontier.root().hex() != satisfies.root:
+        raise CheckpointError(
+            f"the ledger does not satisfy {satisfies.label()}: nothing to restore from"
+        )
+    for start in range(0, len(rows), 1000):
+        conn.execute(insert(ledger_tree), rows[start : start + 1000])
+    for stream, (version, digest, position) in heads.items():
+        conn.execute(
+            insert(checkpoint_heads).values(
+                stream=stream, version=version, hash=digest, position=position
+            )
+        )
+    return frontier, satisfies.position, heads

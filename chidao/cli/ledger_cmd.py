@@ -1,23 +1,41 @@
-"""`chidao history`, `replay` and `verify`: what auditors run against the ledger."""
+"""`chidao history`, `replay`, `verify` and `checkpoint`: what auditors run against the ledger."""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import csv
 import datetime as dt
 import json
+import os
 import sys
+from pathlib import Path
 from typing import Any
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import Engine
 
 from chidao.cli.common import CliError, print_json, settings
+from chidao.settings import KeyProblem, Settings
 from definitions.calendar import TIMEZONE
+from flows.clock import SystemClock
+from ledger.checkpoint import (
+    Checkpoint,
+    CheckpointError,
+    append_to_log,
+    make_checkpoint,
+    newest_of,
+    public_key_hex,
+    read_log,
+    record_restore,
+    stored_checkpoints,
+)
 from ledger.directives import DirectiveNotFound, Directives
 from ledger.errors import LedgerError
 from ledger.store import EventStore, StoredEvent
-from ledger.verify import verify
+from ledger.witnessed import AuditReport, audit, merge
 from lifecycle.status import STANDING_VI, agency_rows
+from tasks.checkpoint import publish_to_prefect, read_from_prefect
 from tasks.runtime import engine_for
 
 
@@ -38,10 +56,29 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     replay.set_defaults(func=run_replay)
 
     check = subparsers.add_parser(
-        "verify", help="walk the hash chain; name the first event altered"
+        "verify",
+        help="walk the hash chain and check the ledger against its witnessed checkpoints",
     )
     check.add_argument("directive", nargs="?")
+    check.add_argument(
+        "--checkpoint",
+        type=Path,
+        metavar="FILE",
+        help="check against the checkpoints in FILE (one an auditor kept) instead of the witnesses",
+    )
     check.set_defaults(func=run_verify)
+
+    seal = subparsers.add_parser(
+        "checkpoint", help="sign a checkpoint of the ledger and publish it to the witnesses"
+    )
+    seal.add_argument(
+        "--record-restore",
+        action="store_true",
+        help="record (signed) that the ledger was restored from a backup, before work goes on",
+    )
+    seal.add_argument("--operator", help="who records the restore (your operator id)")
+    seal.add_argument("--reason", help="why the ledger was restored")
+    seal.set_defaults(func=run_checkpoint)
 
 
 def _engine() -> Engine:
@@ -166,15 +203,166 @@ def run_replay(args: argparse.Namespace) -> int:
     return 0
 
 
+def _trusted_keys(config: Settings) -> set[str] | None:
+    """The server key's public half, if its file is here (verify never creates it)."""
+    path = config.checkpoint_key_path
+    if not path.exists():
+        return None
+    try:
+        return {public_key_hex(config.checkpoint_key().public_key())}
+    except KeyProblem as e:
+        raise CliError(str(e)) from e
+
+
+def _witnessed(
+    config: Settings, *, with_database: Engine | None
+) -> tuple[list[tuple[str, list[Checkpoint]]], list[str]]:
+    """Every checkpoint the witnesses hold (and the database's own copy), by source."""
+    sources: list[tuple[str, list[Checkpoint]]] = []
+    notes: list[str] = []
+    found, problems = read_log(config.checkpoint_log_path)
+    sources.append((str(config.checkpoint_log_path), found))
+    notes.extend(problems)
+    if os.environ.get("PREFECT_API_URL"):
+        try:
+            found, problems = asyncio.run(read_from_prefect())
+            sources.append(("the Prefect server", found))
+            notes.extend(problems)
+        except Exception as e:  # an unreachable witness is reported, not fatal
+            notes.append(f"the Prefect server's checkpoints could not be read: {e}")
+    if with_database is not None:
+        try:
+            sources.append(("the database", stored_checkpoints(with_database)))
+        except CheckpointError as e:
+            notes.append(str(e))
+    return sources, notes
+
+
 def run_verify(args: argparse.Namespace) -> int:
+    config = settings()
     engine = _engine()
     if args.directive:
         _require(Directives.over(engine), args.directive)
-    faults = verify(engine, args.directive)
-    if faults:
-        for fault in faults:
-            print(f"{fault.kind}: {fault.message}", file=sys.stderr)
-        return 1
+    if args.checkpoint is not None:
+        if not args.checkpoint.is_file():
+            raise CliError(f"--checkpoint {args.checkpoint}: no such file")
+        found, notes = read_log(args.checkpoint)
+        if not found:
+            raise CliError(
+                f"--checkpoint {args.checkpoint}: no signed checkpoint in it ({'; '.join(notes) or 'empty'})"
+            )
+        sources = [(str(args.checkpoint), found)]
+    else:
+        sources, notes = _witnessed(config, with_database=engine)
+    report = AuditReport()
+    merged = merge(sources, report)
+    trusted = _trusted_keys(config)
+    audited = audit(engine, merged, trusted_keys=trusted, stream=args.directive)
+    audited.faults[:0] = report.faults
+    for note in notes:
+        print(f"note: {note}", file=sys.stderr)
+    if trusted is None and merged:
+        keys = sorted({c.public_key[:16] for c in merged})
+        print(
+            f"note: no server key here; checkpoints checked against the key each names "
+            f"({', '.join(keys)}…)",
+            file=sys.stderr,
+        )
     streams = [args.directive] if args.directive else EventStore(engine).streams()
-    print(f"chain intact: {len(streams)} directive(s) verified")
+    against = (
+        f"against {audited.newest.label()}"
+        if audited.newest is not None
+        else "no checkpoint found to check against"
+    )
+    if audited.faults:
+        for fault in audited.faults:
+            print(f"{fault.kind}: {fault.message}", file=sys.stderr)
+        if audited.newest is not None:
+            satisfied = audited.satisfied.label() if audited.satisfied else "none"
+            print(f"the ledger satisfies: {satisfied} ({against})", file=sys.stderr)
+        return 1
+    print(f"chain intact: {len(streams)} directive(s) verified, {against}")
+    if audited.unwitnessed:
+        print(f"{audited.unwitnessed} event(s) after it are not checkpointed yet")
+    if audited.superseded:
+        print(
+            f"superseded by a recorded restore: {', '.join(c.label() for c in audited.superseded)}"
+        )
+    return 0
+
+
+def _publish(config: Settings, checkpoint: Checkpoint) -> list[str]:
+    append_to_log(config.checkpoint_log_path, checkpoint)
+    where = [str(config.checkpoint_log_path)]
+    if os.environ.get("PREFECT_API_URL"):
+        try:
+            asyncio.run(publish_to_prefect(checkpoint))
+            where.append("the Prefect server")
+        except Exception as e:  # the file witness has it; say what is missing
+            print(f"chidao: not published to the Prefect server: {e}", file=sys.stderr)
+    else:
+        print("note: PREFECT_API_URL is not set: published to the file only", file=sys.stderr)
+    return where
+
+
+def run_checkpoint(args: argparse.Namespace) -> int:
+    config = settings()
+    engine = _engine()
+    try:
+        key = config.checkpoint_key()
+    except KeyProblem as e:
+        raise CliError(str(e)) from e
+    sources, notes = _witnessed(config, with_database=None)
+    for note in notes:
+        print(f"note: {note}", file=sys.stderr)
+    newest = newest_of(c for _, found in sources for c in found)
+    now = SystemClock().now()
+    try:
+        if args.record_restore:
+            return _record_restore(args, config, engine, key, newest, now)
+        checkpoint, made = make_checkpoint(engine, key, now, witnessed=newest)
+    except CheckpointError as e:
+        raise CliError(str(e)) from e
+    if not made:
+        print(f"nothing appended since {checkpoint.label()}: no new checkpoint")
+        return 0
+    where = _publish(config, checkpoint)
+    print(
+        f"{checkpoint.label()}: {checkpoint.size} events up to position {checkpoint.position}, "
+        f"root {checkpoint.root}; published to {' and '.join(where)}"
+    )
+    return 0
+
+
+def _record_restore(
+    args: argparse.Namespace,
+    config: Settings,
+    engine: Engine,
+    key: Ed25519PrivateKey,
+    newest: Checkpoint | None,
+    now: dt.datetime,
+) -> int:
+    if not args.operator or not args.reason:
+        raise CliError("--record-restore needs --operator ID and --reason TEXT")
+    if newest is None:
+        raise CliError("the witnesses hold no checkpoint: there is no restore to record")
+    sources, _ = _witnessed(config, with_database=None)
+    merged = merge(sources, AuditReport())
+    report = audit(engine, merged, trusted_keys=_trusted_keys(config))
+    record = record_restore(
+        engine,
+        key,
+        now,
+        witnessed=newest,
+        satisfies=report.satisfied,
+        operator=args.operator,
+        reason=args.reason,
+    )
+    where = _publish(config, record)
+    kept = report.satisfied.label() if report.satisfied else "no checkpoint"
+    print(
+        f"{record.label()} by {args.operator}: the ledger satisfies {kept}; checkpoints "
+        f"{', '.join(f'#{s}' for s in record.restore['superseded']) if record.restore else ''} "
+        f"are superseded; published to {' and '.join(where)}"
+    )
     return 0

@@ -23,10 +23,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     show = commands.add_parser("preview", help="print a rendered message for an agency")
     show.add_argument("definition", type=Path, metavar="DEFINITION")
-    show.add_argument("--agency", required=True, metavar="ID",
-                      help="the agency told (the issuer for cycle_closed and directive_closed)")
-    show.add_argument("--kind", required=True, choices=KINDS, metavar="KIND",
-                      help=f"one of: {', '.join(KINDS)}")
+    show.add_argument(
+        "--agency",
+        required=True,
+        metavar="ID",
+        help="the agency told (the issuer for cycle_closed and directive_closed)",
+    )
+    show.add_argument(
+        "--kind", required=True, choices=KINDS, metavar="KIND", help=f"one of: {', '.join(KINDS)}"
+    )
     show.add_argument("--lang", choices=("vi", "en"), help="force the language")
     show.add_argument("--cycle", metavar="ID", help="the reporting cycle (default: the first)")
     show.add_argument("--level", type=int, default=1, help="escalation level (default 1)")
@@ -58,8 +63,13 @@ def run_preview(args: argparse.Namespace) -> int:
         raise CliError(f"cannot read {args.definition}: {e}") from e
     try:
         notice = preview(
-            resolved, args.agency, args.kind, answer_url=settings().webhook_base_url,
-            language=args.lang, cycle=args.cycle, level=args.level,
+            resolved,
+            args.agency,
+            args.kind,
+            answer_url=settings().webhook_base_url,
+            language=args.lang,
+            cycle=args.cycle,
+            level=args.level,
         )
     except NotificationError as e:
         raise CliError(str(e)) from e
@@ -82,7 +92,9 @@ def _rows(args: argparse.Namespace) -> list[OutboxRow]:
                 return outbox.failed(directive=args.directive)
             if args.all:
                 return outbox.all(directive=args.directive)
-            return outbox.pending(directive=args.directive) + outbox.failed(directive=args.directive)
+            return outbox.pending(directive=args.directive) + outbox.failed(
+                directive=args.directive
+            )
         finally:
             engine.dispose()
     except LedgerError as e:
