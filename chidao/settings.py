@@ -31,7 +31,17 @@ from ledger.keyfiles import KeyProblem, create_exclusively, ensure_private_dir, 
 KEY_FILE_NAME = "webhook-secrets.key"
 CHECKPOINT_KEY_FILE_NAME = "checkpoint-ed25519.pem"
 CHECKPOINT_LOG_FILE_NAME = "checkpoints.jsonl"
-__all__ = ["KeyProblem", "Settings", "create_exclusively", "ensure_private_dir", "load_settings"]
+__all__ = [
+    "KeyProblem",
+    "Settings",
+    "as_fernet_key",
+    "check_key",
+    "create_exclusively",
+    "encryption_key",
+    "ensure_private_dir",
+    "key_from_file",
+    "load_settings",
+]
 # What the link key is derived for: changing it invalidates every link already mailed.
 LINK_KEY_LABEL = b"chidao/mail-links/v1"
 MIN_KEY_BYTES = 32
@@ -49,9 +59,10 @@ def _decode_key(text: str) -> bytes | None:
             return bytes.fromhex(value)
     except ValueError:
         pass
-    for decode in (base64.urlsafe_b64decode, base64.b64decode):
+    padded = value + "=" * (-len(value) % 4)
+    for altchars in (b"-_", b"+/"):
         try:
-            return decode(value.encode("ascii") + b"=" * (-len(value) % 4))
+            return base64.b64decode(padded.encode("ascii"), altchars=altchars, validate=True)
         except (binascii.Error, ValueError, UnicodeEncodeError):
             continue
     return None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import csv
 import datetime as dt
 import json
@@ -16,7 +17,14 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import Engine
 
 from chidao.cli.common import CliError, print_json, settings
-from chidao.settings import KeyProblem, Settings
+from chidao.settings import (
+    KEY_FILE_NAME,
+    KeyProblem,
+    Settings,
+    as_fernet_key,
+    check_key,
+    create_exclusively,
+)
 from definitions.calendar import TIMEZONE
 from flows.clock import SystemClock
 from ledger.checkpoint import (
@@ -79,6 +87,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     seal.add_argument("--operator", help="who records the restore (your operator id)")
     seal.add_argument("--reason", help="why the ledger was restored")
     seal.set_defaults(func=run_checkpoint)
+
+    keys = subparsers.add_parser("keys", help="the secret key everything stored is encrypted under")
+    key_commands = keys.add_subparsers(dest="keys_command", metavar="ACTION")
+    rotate = key_commands.add_parser(
+        "rotate", help="re-encrypt every stored secret under a new key, then switch to it"
+    )
+    rotate.add_argument(
+        "--new-key-file",
+        type=Path,
+        metavar="FILE",
+        help="the new key (needed when CHIDAO_SECRET_KEY is set); default: a fresh random key "
+        "replaces the key file",
+    )
+    rotate.set_defaults(func=run_keys_rotate)
+    keys.set_defaults(func=lambda _args: _usage(keys))
 
 
 def _engine() -> Engine:
@@ -200,6 +223,63 @@ def run_replay(args: argparse.Namespace) -> int:
             print(f"  {row['agency']:<24} {STANDING_VI[row['status']]}")
         if cycle_data["overdue"]:
             print(f"  overdue then: {', '.join(cycle_data['overdue'])}")
+    return 0
+
+
+def _usage(parser: argparse.ArgumentParser) -> int:
+    parser.print_help(sys.stderr)
+    return 2
+
+
+def run_keys_rotate(args: argparse.Namespace) -> int:
+    from chidao.webhook.errors import SecretStoreError
+    from chidao.webhook.secrets import SecretStore
+
+    config = settings()
+    engine = _engine()
+    try:
+        old = config.encryption_key()
+    except KeyProblem as e:
+        raise CliError(str(e)) from e
+    key_file = config.home / KEY_FILE_NAME
+    staged = key_file.with_name(KEY_FILE_NAME + ".new")
+    if args.new_key_file is not None:
+        try:
+            text = args.new_key_file.read_text(encoding="ascii").strip()
+            check_key(text, f"the new key file {args.new_key_file}")
+        except (OSError, UnicodeDecodeError) as e:
+            raise CliError(f"cannot read --new-key-file {args.new_key_file}: {e}") from e
+        except KeyProblem as e:
+            raise CliError(str(e)) from e
+        new = as_fernet_key(text)
+    elif config.secret_key is not None:
+        raise CliError(
+            "CHIDAO_SECRET_KEY is set: give the new key with --new-key-file FILE, then set "
+            "CHIDAO_SECRET_KEY to it"
+        )
+    else:
+        if staged.exists():
+            raise CliError(
+                f"{staged} exists: an earlier rotation stopped half-way. If the stored secrets "
+                f"open under it, move it over {key_file}; otherwise delete it and rotate again"
+            )
+        new = base64.urlsafe_b64encode(os.urandom(32))
+        create_exclusively(staged, new)  # the new key is safe on disk before anything uses it
+    store = SecretStore(engine, old)
+    try:
+        count = store.rekey(new)
+    except SecretStoreError as e:
+        staged.unlink(missing_ok=True)
+        raise CliError(e.detail) from e
+    if args.new_key_file is None:
+        os.replace(staged, key_file)
+        print(f"the new key is in {key_file}", file=sys.stderr)
+    else:
+        print("now set CHIDAO_SECRET_KEY (or the key file) to the new key", file=sys.stderr)
+    print(
+        f"re-encrypted {count} agency secret(s) under the new key; links already mailed no "
+        f"longer open the form (each new mail brings a fresh one)"
+    )
     return 0
 
 
