@@ -1,19 +1,19 @@
-"""`chidao history`, `replay`, `verify` and `checkpoint`: what auditors run against the ledger."""
+"""`chidao history`, `replay`, `verify`, `checkpoint` and `keys rotate`: the ledger's trust commands."""
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import base64
-import csv
+import csv as csv_module
 import datetime as dt
-import json
+import json as json_module
 import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cyclopts import Parameter
 from sqlalchemy import Engine
 
 from chidao.cli.common import CliError, print_json, settings
@@ -27,6 +27,7 @@ from chidao.settings import (
 )
 from definitions.calendar import TIMEZONE
 from flows.clock import SystemClock
+from i18n import _
 from ledger.checkpoint import (
     Checkpoint,
     CheckpointError,
@@ -35,73 +36,15 @@ from ledger.checkpoint import (
     newest_of,
     public_key_hex,
     read_log,
-    record_restore,
     stored_checkpoints,
 )
+from ledger.checkpoint import record_restore as restore_record
 from ledger.directives import DirectiveNotFound, Directives
 from ledger.errors import LedgerError
 from ledger.store import EventStore, StoredEvent
 from ledger.witnessed import AuditReport, audit, merge
 from lifecycle.status import STANDING_VI, agency_rows
-from tasks.checkpoint import publish_to_prefect, read_from_prefect
 from tasks.runtime import engine_for
-
-
-def register(subparsers: argparse._SubParsersAction) -> None:
-    history = subparsers.add_parser("history", help="every event of a directive, in order")
-    history.add_argument("directive")
-    fmt = history.add_mutually_exclusive_group()
-    fmt.add_argument("--json", action="store_true")
-    fmt.add_argument("--csv", action="store_true")
-    history.set_defaults(func=run_history)
-
-    replay = subparsers.add_parser("replay", help="a directive as it stood at a moment")
-    replay.add_argument("directive")
-    replay.add_argument(
-        "--as-of", required=True, help="ISO date-time (Asia/Ho_Chi_Minh when no offset)"
-    )
-    replay.add_argument("--json", action="store_true")
-    replay.set_defaults(func=run_replay)
-
-    check = subparsers.add_parser(
-        "verify",
-        help="walk the hash chain and check the ledger against its witnessed checkpoints",
-    )
-    check.add_argument("directive", nargs="?")
-    check.add_argument(
-        "--checkpoint",
-        type=Path,
-        metavar="FILE",
-        help="check against the checkpoints in FILE (one an auditor kept) instead of the witnesses",
-    )
-    check.set_defaults(func=run_verify)
-
-    seal = subparsers.add_parser(
-        "checkpoint", help="sign a checkpoint of the ledger and publish it to the witnesses"
-    )
-    seal.add_argument(
-        "--record-restore",
-        action="store_true",
-        help="record (signed) that the ledger was restored from a backup, before work goes on",
-    )
-    seal.add_argument("--operator", help="who records the restore (your operator id)")
-    seal.add_argument("--reason", help="why the ledger was restored")
-    seal.set_defaults(func=run_checkpoint)
-
-    keys = subparsers.add_parser("keys", help="the secret key everything stored is encrypted under")
-    key_commands = keys.add_subparsers(dest="keys_command", metavar="ACTION")
-    rotate = key_commands.add_parser(
-        "rotate", help="re-encrypt every stored secret under a new key, then switch to it"
-    )
-    rotate.add_argument(
-        "--new-key-file",
-        type=Path,
-        metavar="FILE",
-        help="the new key (needed when CHIDAO_SECRET_KEY is set); default: a fresh random key "
-        "replaces the key file",
-    )
-    rotate.set_defaults(func=run_keys_rotate)
-    keys.set_defaults(func=lambda _args: _usage(keys))
 
 
 def _engine() -> Engine:
@@ -157,18 +100,30 @@ def _summary(event: StoredEvent) -> str:
     return " ".join(parts)
 
 
-def run_history(args: argparse.Namespace) -> int:
+DIRECTIVE = Annotated[str, Parameter(help=_("the directive's id, e.g. qn-2810-ubnd-kgvx-2023"))]
+JSON = Annotated[bool, Parameter(help=_("machine-readable output"))]
+
+
+def run_history(
+    directive: DIRECTIVE,
+    /,
+    *,
+    json: JSON = False,
+    csv: Annotated[bool, Parameter(help=_("CSV, one event a line"))] = False,
+) -> int:
+    if json and csv:
+        raise CliError(_("--json and --csv cannot be used together"), exit_code=2)
     directives = Directives.over(_engine())
-    _require(directives, args.directive)
-    events = directives.events(args.directive)
-    if args.json:
+    _require(directives, directive)
+    events = directives.events(directive)
+    if json:
         print_json([event_row(e) for e in events])
-    elif args.csv:
-        writer = csv.DictWriter(sys.stdout, fieldnames=CSV_COLUMNS)
+    elif csv:
+        writer = csv_module.DictWriter(sys.stdout, fieldnames=CSV_COLUMNS)
         writer.writeheader()
         for e in events:
             row = event_row(e)
-            row["payload"] = json.dumps(e.payload, ensure_ascii=False, sort_keys=True)
+            row["payload"] = json_module.dumps(e.payload, ensure_ascii=False, sort_keys=True)
             writer.writerow({k: row[k] for k in CSV_COLUMNS})
     else:
         for e in events:
@@ -185,19 +140,25 @@ def _parse_moment(text: str) -> dt.datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=TIMEZONE)
 
 
-def run_replay(args: argparse.Namespace) -> int:
-    as_of = _parse_moment(args.as_of)
+def run_replay(
+    directive: DIRECTIVE,
+    /,
+    *,
+    as_of: Annotated[str, Parameter(help=_("ISO date-time (Asia/Ho_Chi_Minh when no offset)"))],
+    json: JSON = False,
+) -> int:
+    moment = _parse_moment(as_of)
     directives = Directives.over(_engine())
-    _require(directives, args.directive)
+    _require(directives, directive)
     try:
-        state = directives.state(args.directive, as_of=as_of)
+        state = directives.state(directive, as_of=moment)
     except DirectiveNotFound as e:
         raise CliError(str(e)) from e
     if state.status == "new":
-        raise CliError(f"{args.directive} had not been issued by {as_of.isoformat()}")
+        raise CliError(f"{directive} had not been issued by {moment.isoformat()}")
     cycles: dict[str, dict[str, Any]] = {}
     for cycle_id, cycle in state.cycles.items():
-        rows = agency_rows(state, cycle_id, as_of)
+        rows = agency_rows(state, cycle_id, moment)
         cycles[cycle_id] = {
             "status": cycle.status,
             "report_due": cycle.report_due.isoformat(),
@@ -206,16 +167,16 @@ def run_replay(args: argparse.Namespace) -> int:
         }
     data = {
         "directive": state.id,
-        "as_of": as_of.isoformat(),
+        "as_of": moment.isoformat(),
         "version": state.version,
         "status": state.status,
         "cycles": cycles,
     }
-    if args.json:
+    if json:
         print_json(data)
         return 0
     print(
-        f"{state.definition.definition.reference} ({state.id}) as of {as_of.isoformat()}: {state.status}, {state.version} events"
+        f"{state.definition.definition.reference} ({state.id}) as of {moment.isoformat()}: {state.status}, {state.version} events"
     )
     for cycle_id, cycle_data in cycles.items():
         print(f"cycle {cycle_id} ({cycle_data['status']}), reports due {cycle_data['report_due']}")
@@ -226,12 +187,19 @@ def run_replay(args: argparse.Namespace) -> int:
     return 0
 
 
-def _usage(parser: argparse.ArgumentParser) -> int:
-    parser.print_help(sys.stderr)
-    return 2
-
-
-def run_keys_rotate(args: argparse.Namespace) -> int:
+def run_keys_rotate(
+    *,
+    new_key_file: Annotated[
+        Path | None,
+        Parameter(
+            help=_(
+                "the new key (needed when CHIDAO_SECRET_KEY is set); default: a fresh random "
+                "key replaces the key file"
+            )
+        ),
+    ] = None,
+) -> int:
+    """Re-encrypt every stored secret under a new key, then switch to it."""
     from chidao.webhook.errors import SecretStoreError
     from chidao.webhook.secrets import SecretStore
 
@@ -243,12 +211,12 @@ def run_keys_rotate(args: argparse.Namespace) -> int:
         raise CliError(str(e)) from e
     key_file = config.home / KEY_FILE_NAME
     staged = key_file.with_name(KEY_FILE_NAME + ".new")
-    if args.new_key_file is not None:
+    if new_key_file is not None:
         try:
-            text = args.new_key_file.read_text(encoding="ascii").strip()
-            check_key(text, f"the new key file {args.new_key_file}")
+            text = new_key_file.read_text(encoding="ascii").strip()
+            check_key(text, f"the new key file {new_key_file}")
         except (OSError, UnicodeDecodeError) as e:
-            raise CliError(f"cannot read --new-key-file {args.new_key_file}: {e}") from e
+            raise CliError(f"cannot read --new-key-file {new_key_file}: {e}") from e
         except KeyProblem as e:
             raise CliError(str(e)) from e
         new = as_fernet_key(text)
@@ -271,7 +239,7 @@ def run_keys_rotate(args: argparse.Namespace) -> int:
     except SecretStoreError as e:
         staged.unlink(missing_ok=True)
         raise CliError(e.detail) from e
-    if args.new_key_file is None:
+    if new_key_file is None:
         os.replace(staged, key_file)
         print(f"the new key is in {key_file}", file=sys.stderr)
     else:
@@ -304,6 +272,8 @@ def _witnessed(
     sources.append((str(config.checkpoint_log_path), found))
     notes.extend(problems)
     if os.environ.get("PREFECT_API_URL"):
+        from tasks.checkpoint import read_from_prefect  # Prefect loads only when it is asked
+
         try:
             found, problems = asyncio.run(read_from_prefect())
             sources.append(("the Prefect server", found))
@@ -318,26 +288,40 @@ def _witnessed(
     return sources, notes
 
 
-def run_verify(args: argparse.Namespace) -> int:
+def run_verify(
+    directive: Annotated[
+        str | None, Parameter(help=_("one directive's id (default: every directive)"))
+    ] = None,
+    /,
+    *,
+    checkpoint: Annotated[
+        Path | None,
+        Parameter(
+            help=_(
+                "check against the checkpoints in FILE (one an auditor kept) instead of the witnesses"
+            )
+        ),
+    ] = None,
+) -> int:
     config = settings()
     engine = _engine()
-    if args.directive:
-        _require(Directives.over(engine), args.directive)
-    if args.checkpoint is not None:
-        if not args.checkpoint.is_file():
-            raise CliError(f"--checkpoint {args.checkpoint}: no such file")
-        found, notes = read_log(args.checkpoint)
+    if directive:
+        _require(Directives.over(engine), directive)
+    if checkpoint is not None:
+        if not checkpoint.is_file():
+            raise CliError(f"--checkpoint {checkpoint}: no such file")
+        found, notes = read_log(checkpoint)
         if not found:
             raise CliError(
-                f"--checkpoint {args.checkpoint}: no signed checkpoint in it ({'; '.join(notes) or 'empty'})"
+                f"--checkpoint {checkpoint}: no signed checkpoint in it ({'; '.join(notes) or 'empty'})"
             )
-        sources = [(str(args.checkpoint), found)]
+        sources = [(str(checkpoint), found)]
     else:
         sources, notes = _witnessed(config, with_database=engine)
     report = AuditReport()
     merged = merge(sources, report)
     trusted = _trusted_keys(config)
-    audited = audit(engine, merged, trusted_keys=trusted, stream=args.directive)
+    audited = audit(engine, merged, trusted_keys=trusted, stream=directive)
     audited.faults[:0] = report.faults
     for note in notes:
         print(f"note: {note}", file=sys.stderr)
@@ -348,7 +332,7 @@ def run_verify(args: argparse.Namespace) -> int:
             f"({', '.join(keys)}…)",
             file=sys.stderr,
         )
-    streams = [args.directive] if args.directive else EventStore(engine).streams()
+    streams = [directive] if directive else EventStore(engine).streams()
     against = (
         f"against {audited.newest.label()}"
         if audited.newest is not None
@@ -375,6 +359,8 @@ def _publish(config: Settings, checkpoint: Checkpoint) -> list[str]:
     append_to_log(config.checkpoint_log_path, checkpoint)
     where = [str(config.checkpoint_log_path)]
     if os.environ.get("PREFECT_API_URL"):
+        from tasks.checkpoint import publish_to_prefect
+
         try:
             asyncio.run(publish_to_prefect(checkpoint))
             where.append("the Prefect server")
@@ -385,7 +371,22 @@ def _publish(config: Settings, checkpoint: Checkpoint) -> list[str]:
     return where
 
 
-def run_checkpoint(args: argparse.Namespace) -> int:
+def run_checkpoint(
+    *,
+    record_restore: Annotated[
+        bool,
+        Parameter(
+            help=_(
+                "record (signed) that the ledger was restored from a backup, before work goes on"
+            )
+        ),
+    ] = False,
+    operator: Annotated[
+        str | None, Parameter(help=_("who records the restore (your operator id)"))
+    ] = None,
+    reason: Annotated[str | None, Parameter(help=_("why the ledger was restored"))] = None,
+) -> int:
+    """Sign a checkpoint of the ledger and publish it to the witnesses."""
     config = settings()
     engine = _engine()
     try:
@@ -398,8 +399,8 @@ def run_checkpoint(args: argparse.Namespace) -> int:
     newest = newest_of(c for _, found in sources for c in found)
     now = SystemClock().now()
     try:
-        if args.record_restore:
-            return _record_restore(args, config, engine, key, newest, now)
+        if record_restore:
+            return _record_restore(operator, reason, config, engine, key, newest, now)
         checkpoint, made = make_checkpoint(engine, key, now, witnessed=newest)
     except CheckpointError as e:
         raise CliError(str(e)) from e
@@ -415,33 +416,34 @@ def run_checkpoint(args: argparse.Namespace) -> int:
 
 
 def _record_restore(
-    args: argparse.Namespace,
+    operator: str | None,
+    reason: str | None,
     config: Settings,
     engine: Engine,
     key: Ed25519PrivateKey,
     newest: Checkpoint | None,
     now: dt.datetime,
 ) -> int:
-    if not args.operator or not args.reason:
+    if not operator or not reason:
         raise CliError("--record-restore needs --operator ID and --reason TEXT")
     if newest is None:
         raise CliError("the witnesses hold no checkpoint: there is no restore to record")
     sources, _ = _witnessed(config, with_database=None)
     merged = merge(sources, AuditReport())
     report = audit(engine, merged, trusted_keys=_trusted_keys(config))
-    record = record_restore(
+    record = restore_record(
         engine,
         key,
         now,
         witnessed=newest,
         satisfies=report.satisfied,
-        operator=args.operator,
-        reason=args.reason,
+        operator=operator,
+        reason=reason,
     )
     where = _publish(config, record)
     kept = report.satisfied.label() if report.satisfied else "no checkpoint"
     print(
-        f"{record.label()} by {args.operator}: the ledger satisfies {kept}; checkpoints "
+        f"{record.label()} by {operator}: the ledger satisfies {kept}; checkpoints "
         f"{', '.join(f'#{s}' for s in record.restore['superseded']) if record.restore else ''} "
         f"are superseded; published to {' and '.join(where)}"
     )
