@@ -40,6 +40,7 @@ __all__ = [
     "encryption_key",
     "ensure_private_dir",
     "key_from_file",
+    "link_key_for",
     "load_settings",
 ]
 # What the link key is derived for: changing it invalidates every link already mailed.
@@ -121,6 +122,11 @@ def encryption_key(secret_key: str | None, home: Path) -> bytes:
     return key_from_file(home)
 
 
+def link_key_for(fernet_key: bytes) -> bytes:
+    """The mail-link key (which also seals outbox bodies) that goes with a secret key."""
+    return hmac.new(fernet_key, LINK_KEY_LABEL, hashlib.sha256).digest()
+
+
 class Settings(BaseSettings):
     """Everything a chidao process needs to know about where it runs."""
 
@@ -179,7 +185,7 @@ class Settings(BaseSettings):
     def link_key(self) -> bytes:
         """The key mail links are signed with: HMAC-SHA256 of a fixed label under the system's
         secret, so it changes when that secret does and reveals nothing about it."""
-        return hmac.new(self.encryption_key(), LINK_KEY_LABEL, hashlib.sha256).digest()
+        return link_key_for(self.encryption_key())
 
 
 def load_settings() -> Settings:

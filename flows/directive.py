@@ -184,7 +184,11 @@ async def reconcile(
         )
         await retrying(
             DeliverInput(
-                database_url=runtime.database_url, smtp=runtime.smtp, at=now, directive=directive_id
+                database_url=runtime.database_url,
+                smtp=runtime.smtp,
+                at=now,
+                directive=directive_id,
+                link_key=runtime.link_key,
             )
         )
     except Exception as e:  # the outbox keeps the messages; the next run tries again

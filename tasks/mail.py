@@ -12,7 +12,7 @@ import datetime as dt
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 from prefect.tasks import exponential_backoff
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, SecretBytes
 
 from notifications.mailer import SmtpConfig, deliver_pending
 from notifications.outbox import Outbox, record_deliveries, settled
@@ -34,6 +34,8 @@ class DeliverInput(BaseModel):
     at: dt.datetime
     directive: str  # whose settled messages the ledger may not know of yet
     max_attempts: int = MAX_ATTEMPTS
+    # The mail-link key: bodies (which carry signed links) are stored sealed under it.
+    link_key: SecretBytes | None = None
 
 
 class DeliverResult(BaseModel):
@@ -49,7 +51,10 @@ class DeliverResult(BaseModel):
     cache_policy=NO_CACHE,
 )
 async def deliver_mail(inp: DeliverInput) -> DeliverResult:
-    outbox = Outbox(engine_for(inp.database_url))
+    outbox = Outbox(
+        engine_for(inp.database_url),
+        body_key=inp.link_key.get_secret_value() if inp.link_key is not None else None,
+    )
     directives = directives_for(inp.database_url)
     # Every directive's pending mail, so an agency due on several directives gets one digest.
     deliveries = await deliver_pending(outbox, inp.smtp, now=inp.at, max_attempts=inp.max_attempts)

@@ -24,6 +24,7 @@ from chidao.settings import (
     as_fernet_key,
     check_key,
     create_exclusively,
+    link_key_for,
 )
 from definitions.calendar import TIMEZONE
 from flows.clock import SystemClock
@@ -233,19 +234,23 @@ def run_keys_rotate(
             )
         new = base64.urlsafe_b64encode(os.urandom(32))
         create_exclusively(staged, new)  # the new key is safe on disk before anything uses it
+    from notifications.outbox import Outbox, OutboxError
+
     store = SecretStore(engine, old)
     try:
         count = store.rekey(new)
-    except SecretStoreError as e:
+        bodies = Outbox(engine, body_key=link_key_for(old)).reseal(link_key_for(new))
+    except (SecretStoreError, OutboxError) as e:
         staged.unlink(missing_ok=True)
-        raise CliError(e.detail) from e
+        raise CliError(getattr(e, "detail", str(e))) from e
     if new_key_file is None:
         os.replace(staged, key_file)
         print(f"the new key is in {key_file}", file=sys.stderr)
     else:
         print("now set CHIDAO_SECRET_KEY (or the key file) to the new key", file=sys.stderr)
     print(
-        f"re-encrypted {count} agency secret(s) under the new key; links already mailed no "
+        f"re-encrypted {count} agency secret(s) and {bodies} outbox message(s) under the new "
+        f"key; links already mailed no "
         f"longer open the form (each new mail brings a fresh one)"
     )
     return 0
