@@ -17,7 +17,7 @@ from importer.edxml import (
     looks_like_xml,
     parse_message,
 )
-from importer.errors import ImportFailed
+from importer.errors import HostileInput, ImportFailed
 from importer.normalize import fold, squash
 
 MAX_TEXT_BYTES = 16 * 1024 * 1024
@@ -52,7 +52,16 @@ def import_bytes(raw: bytes, *, directory: Directory | None = None, name: str = 
     if not raw.strip():
         raise ImportFailed(f"{name} is empty")
     if looks_like_xml(raw):
-        message = parse_message(raw)
+        try:
+            message = parse_message(raw)
+        except HostileInput:
+            raise
+        except ImportFailed:
+            # markup left over in front of a copied text ("<?xml …><w:document></xml" + text)
+            text = decode_text(raw[: MAX_TEXT_BYTES], name)
+            if "cong hoa xa hoi" not in fold(text[:4000]):
+                raise
+            return import_text(text, directory=directory, name=name)
         draft = import_text(message.body, directory=directory,
                             name=f"{name} (attachment {message.attachment_name})")
         apply_envelope(draft, message, AgencyMatcher(directory or load_directory_file()))
