@@ -168,7 +168,7 @@ def named_places(key: str) -> frozenset[str]:
             span = (m.end(), m.end() + len(name))
             province = places.province(name) if kind in ("tinh", "thanh pho", "tp") else None
             if kind != "tinh" and places.district_keys.get(name):
-                tags.add(f"d:{name}")
+                tags.add(f"d:{_KIND_TAG[kind]}:{name}")
                 if province is not None and province.kind == "thành phố":
                     tags.add(f"p:{province.key}")
                 taken.append(span)
@@ -183,6 +183,8 @@ def named_places(key: str) -> frozenset[str]:
     return frozenset(tags)
 
 
+_UNIT_KINDS = ("huyen", "thi", "thanh", "quan", "xa", "phuong", "tp")
+_KIND_TAG = {"huyen": "huyen", "thi xa": "tx", "thanh pho": "tp", "tp": "tp", "quan": "quan"}
 _KIND_WORD = re.compile(r"\b(tinh|thanh pho|tp|huyen|thi xa|quan)\s+")
 
 
@@ -239,7 +241,7 @@ class AgencyMatcher:
             if entry.province:
                 owner |= {f"p:{entry.province}"}
             if entry.district:
-                owner |= {f"d:{entry.district}"}
+                owner |= {f"d:{entry.district}"}  # "d:<kind>:<name>"
             keys = [(text, canonical(fold(text))) for text in (entry.name, *entry.abbreviations)]
             if not entry.new and not entry.is_group:
                 key = canonical(fold(entry.name))
@@ -325,7 +327,8 @@ class AgencyMatcher:
 
     # --- lists at the start of a string ------------------------------------------
 
-    def _best_at(self, tokens: list[tuple[int, int, str]], i: int) -> tuple[float, int, Alias] | None:
+    def _best_at(self, tokens: list[tuple[int, int, str]], i: int,
+                 key: str = "") -> tuple[float, int, Alias] | None:
         best: tuple[float, int, Alias] | None = None
         for j in range(i + 1, min(len(tokens), i + self.max_tokens) + 1):
             chunk = canonical(" ".join(t[2] for t in tokens[i:j]))
@@ -333,9 +336,28 @@ class AgencyMatcher:
             if found is None:
                 continue
             alias, score = found
+            if key and self._continues_elsewhere(tokens, i, j, key, alias):
+                continue
             if best is None or score > best[0] or (score == best[0] and j > best[1]):
                 best = (score, j, alias)
         return best
+
+    def _continues_elsewhere(self, tokens: list[tuple[int, int, str]], i: int, j: int, key: str,
+                             alias: Alias) -> bool:
+        """Whether the name goes on (no comma, no "và") to name a place not the alias's own."""
+        k = j
+        while k < len(tokens) and k < j + 10:
+            gap = key[tokens[k - 1][1] : tokens[k][0]].strip()
+            # "các huyện, thị xã, thành phố tỉnh X": commas inside a list of unit kinds
+            if (gap and gap not in ("-", "'", "’") and not (gap == "," and tokens[k][2] in _UNIT_KINDS)) or tokens[k][2] == "va":
+                break
+            k += 1
+        if k == j:
+            return False
+        chunk = canonical(" ".join(t[2] for t in tokens[i:j]))
+        longer = canonical(" ".join(t[2] for t in tokens[i:k]))
+        extra = named_places(longer) - named_places(chunk)
+        return bool(extra - alias.owner_places)
 
     def read_list(self, text: str, *, whole: bool = False) -> ListResult:
         """Agencies named one after another (`A, B và C …`) from the start of `text`.
@@ -351,12 +373,12 @@ class AgencyMatcher:
             best: tuple[float, int, Alias] | None = None
             skip = _title_length(tokens, i)
             if skip:  # "Giám đốc Sở …", "Chủ tịch UBND …": the person stands for the body
-                best = self._best_at(tokens, i + skip)
+                best = self._best_at(tokens, i + skip, key)
                 if best is None:
                     break  # a person's title is no agency ("Thủ trưởng" is not "Thủ tướng")
                 i += skip
             else:
-                best = self._best_at(tokens, i)
+                best = self._best_at(tokens, i, key)
             if best is None:
                 break
             score, j, alias = best

@@ -49,12 +49,12 @@ def _scope_of(ctx: Context, block: str) -> tuple[Province | None, District | Non
         return None, None, True
     tags = named_places(key)
     provinces = [places.provinces[t[2:]] for t in tags if t.startswith("p:")]
-    district_keys = [t[2:] for t in tags if t.startswith("d:")]
+    district_keys = [tuple(t[2:].split(":", 1)) for t in tags if t.startswith("d:")]
     province = provinces[0] if len(provinces) == 1 else None
     district = None
     if district_keys and not re.search(r"\btinh\b", key):
-        candidates = [d for k in district_keys for d in places.district(province, k)
-                      if d.kind_slug != "tp" or not d.province.key == d.key]
+        candidates = [d for kind, name in district_keys for d in places.district(province, name)
+                      if d.kind_slug == kind]
         if len(candidates) > 1:  # the province the text names decides between namesakes
             named = named_places(canonical(ctx.t.key))
             candidates = [d for d in candidates if f"p:{d.province.key}" in named] or candidates

@@ -137,7 +137,7 @@ def _district_committee(d: District) -> Entry:
     p = d.province
     return Entry(f"ubnd-{d.kind_slug}-{d.slug}-{p.slug}", f"Ủy ban nhân dân {d.full} ({p.full})",
                  (f"UBND {d.full}", f"Ủy ban nhân dân {d.full}"), False, new=True,
-                 place=f"{d.name}, {p.name}", province=p.key, district=d.key)
+                 place=f"{d.name}, {p.name}", province=p.key, district=f"{d.kind_slug}:{d.key}")
 
 
 def _district_entries(d: District) -> list[Entry]:
@@ -147,16 +147,16 @@ def _district_entries(d: District) -> list[Entry]:
     out = [Entry(f"ubnd-cap-xa-{d.slug}-{p.slug}", f"Ủy ban nhân dân các xã, thị trấn ({d.full})",
                  ("UBND các xã, thị trấn", "UBND các xã, phường, thị trấn", "UBND các xã, phường",
                   "UBND các phường, xã", "UBND cấp xã"), True, new=True, place=place,
-                 province=p.key, district=d.key)]
+                 province=p.key, district=f"{d.kind_slug}:{d.key}")]
     committee = _district_committee(d)
     out.append(Entry(committee.id, committee.name,
                      (*committee.abbreviations, f"UBND {word}", f"Ủy ban nhân dân {word}"), False,
-                     new=True, place=place, province=p.key, district=d.key))
+                     new=True, place=place, province=p.key, district=f"{d.kind_slug}:{d.key}"))
     for field in DISTRICT_FIELDS:
         name = f"Phòng {field} {word}"
         out.append(Entry(f"{_field_slug(name)}-{d.slug}-{p.slug}", f"{name} {d.name}",
                          (name, f"Phòng {field}"), False, new=True, place=place,
-                         province=p.key, district=d.key))
+                         province=p.key, district=f"{d.kind_slug}:{d.key}"))
     return out
 
 

@@ -22,7 +22,12 @@ DISTRICT_KINDS = {"huyện": "huyen", "thị xã": "tx", "thành phố": "tp", "
 
 
 def key_of(text: str) -> str:
-    return squash(fold(text)).replace("'", "")
+    return squash(fold(text))
+
+
+def _bare(name: str) -> str:
+    """`Kỳ Anh (Huyện)` → `Kỳ Anh`: the package marks namesakes of one province so."""
+    return re.sub(r"\s*\([^)]*\)\s*$", "", name).strip()
 
 
 def slug_of(text: str) -> str:
@@ -126,8 +131,8 @@ def load_places() -> Places:
         kind = row["districtType"].lower()
         if kind not in DISTRICT_KINDS:
             continue
-        district = District(row["districtShort"], kind, province, key_of(row["districtShort"]),
-                            slug_of(row["districtShort"]))
+        short = _bare(row["districtShort"])
+        district = District(short, kind, province, key_of(short), slug_of(short))
         places.districts.setdefault(province.key, []).append(district)
         places.district_keys.setdefault(district.key, []).append(district)
     for row in current:
