@@ -163,7 +163,8 @@ def _line_in(ctx: Context, text: str, first_line: int, offset: int) -> int:
     words = fold(text[offset : offset + 40]).split()[:4]
     if words:
         pattern = re.compile(r"\s+".join(map(re.escape, words)))
-        found = pattern.search(ctx.t.key, ctx.t.starts[first_line - 1] if first_line else 0)
+        at = ctx.t.starts[min(first_line, len(ctx.t.starts)) - 1] if first_line else 0
+        found = pattern.search(ctx.t.key, at)
         if found:
             return ctx.t.line_of(found.start())
     return first_line
