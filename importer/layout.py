@@ -44,8 +44,10 @@ def is_stray(line: str) -> bool:
 
 def _split_syllables(word: str) -> str:
     """`thángnăm` → `tháng năm`: a Vietnamese word is one syllable, so two glued ones split."""
+    if len(word) < 5 or word.isascii():
+        return word
     key = fold(word)
-    if len(word) < 5 or word.isascii() or _SYLLABLE.match(key):
+    if _SYLLABLE.match(key):
         return word
     # the longest first syllable whose rest starts with a consonant: "ban|hanh", not "ba|nhanh"
     for i in range(len(key) - 2, 1, -1):

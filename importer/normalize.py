@@ -54,11 +54,22 @@ def _base(ch: str) -> str:
     return base if len(base) == 1 else ch
 
 
+def _fold_table() -> dict[int, str]:
+    table = {cp: _base(chr(cp)) for cp in (*range(0x80), *range(0xC0, 0x250), *range(0x1E00, 0x1F00))}
+    table.update({ord(k): v for k, v in {"–": "-", "—": "-", "‐": "-", "‑": "-", "−": "-"}.items()})
+    return table
+
+
+_FOLD = _fold_table()
+_OCR_CHARS = re.compile("[" + re.escape("".join(_OCR_IN_WORD)) + "]")
+
+
 def fold(text: str) -> str:
     """Accent-free, lower-case matching key, one character per character of `text`."""
-    out = [_base(ch) for ch in text.translate(_DASHES)]
-    key = "".join(out)
-    if any(ch in _OCR_IN_WORD for ch in key):
+    key = text.translate(_FOLD)
+    if not key.isascii():  # letters beyond the Latin blocks: one at a time
+        key = "".join(_base(ch) for ch in key)
+    if _OCR_CHARS.search(key):
         chars = list(key)
         for m in _WORD.finditer(key):
             word = m.group()
