@@ -102,13 +102,13 @@ def main() -> None:
     path.write_text(text, encoding="utf-8")
     import_text(text, directory=directory)  # warm caches (regexes, directory index)
 
-    def baseline() -> None:
+    def synthetic_baseline() -> None:
         unicodedata.normalize("NFC", path.read_text(encoding="utf-8"))
 
     def synthetic_import() -> None:
         import_text(path.read_text(encoding="utf-8"), directory=directory)
 
-    base = _median(baseline, runs * 4)
+    base = _median(synthetic_baseline, runs * 4)
     imp = _median(synthetic_import, runs)
     words = len(text.split())
     print(f"synthetic text: {words} words (~{words // 500} pages), {len(text) // 1024} KiB")
