@@ -29,7 +29,8 @@ def expand_departments(text: str) -> str:
     m = _SO_LIST.search(fold(text))
     if not m:
         return text
-    names = [n.strip() for n in re.split(r",|\s+và\s+(?=[A-ZĐ])", text[m.end() :]) if n.strip()]
+    # commas only: "và" is inside the fields' own names (Kế hoạch và Đầu tư, Giáo dục và Đào tạo)
+    names = [n.strip() for n in text[m.end() :].split(",") if n.strip()]
     return text[: m.start()] + ", ".join(f"Sở {n}" for n in names)
 
 
