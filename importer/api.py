@@ -21,9 +21,15 @@ from importer.errors import HostileInput, ImportFailed
 from importer.normalize import fold, squash
 
 MAX_TEXT_BYTES = 16 * 1024 * 1024
+# A directive of 200 pages is some 500 000 characters; past this the text is refused unread.
+MAX_TEXT_CHARS = 2_000_000
 
 
 def _check_text(text: str, name: str) -> None:
+    if len(text) > MAX_TEXT_CHARS:
+        raise ImportFailed(
+            f"{name} has {len(text):,} characters, over {MAX_TEXT_CHARS:,}; not a directive"
+        )
     if not text.strip():
         raise ImportFailed(f"{name} is empty")
     sample = text[:4096]

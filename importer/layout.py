@@ -29,7 +29,7 @@ _INITIALS = ("ngh", "ng", "nh", "ch", "gh", "gi", "kh", "ph", "qu", "th", "tr", 
 _SYLLABLE = re.compile(
     r"^(?:ngh|ng|nh|ch|gh|gi|kh|ph|qu|th|tr|[bcdghklmnprstvx])?[aeiouy]{1,3}(?:ng|nh|ch|[cmnpt])?$"
 )
-_WORDS = re.compile(r"[^\W\d_]+")
+_WORDS = re.compile(r"(?<![^\W\d_])[^\W\d_]{5,14}(?![^\W\d_])")  # two glued syllables at most
 
 
 @dataclass
@@ -44,7 +44,7 @@ def is_stray(line: str) -> bool:
 
 def _split_syllables(word: str) -> str:
     """`thángnăm` → `tháng năm`: a Vietnamese word is one syllable, so two glued ones split."""
-    if len(word) < 5 or word.isascii():
+    if len(word) < 5 or len(word) > 14 or word.isascii():  # two syllables are 14 letters at most
         return word
     key = fold(word)
     if _SYLLABLE.match(key):
@@ -57,23 +57,28 @@ def _split_syllables(word: str) -> str:
     return word
 
 
+def _letters(upper: bool) -> str:
+    cps = (*range(0x41, 0x5B), *range(0x61, 0x7B), *range(0xC0, 0x250), *range(0x1E00, 0x1F00))
+    return "".join(re.escape(chr(c)) for c in cps if (chr(c).isupper() if upper else chr(c).islower()))
+
+
+_CAMEL = re.compile(f"(?<=[{_letters(False)}])(?=[{_letters(True)}][{_letters(False)}])")
+_WORD_BEFORE = re.compile(r"[^\W\d_]+$")
+
+
 def unglue(line: str) -> str:
     """Split words glued together (`SởThông`, `vàTruyền`, `chủ trì,phối hợp`, `thángnăm`)."""
     out: list[str] = []
-    word_start = 0
-    for i, ch in enumerate(line):
-        if not ch.isalpha():
-            word_start = i + 1
-        elif (
-            0 < i < len(line) - 1 and ch.isupper() and line[i - 1].islower()
-            and line[i + 1].islower()
-        ):
-            word = line[word_start:i]
-            # only after a Vietnamese word (diacritics or a short function word): keeps "iOffice"
-            if not word.isascii() or fold(word) in ("va", "so", "cua", "voi", "ve"):
-                out.append(" ")
-                word_start = i
-        out.append(ch)
+    last = 0
+    for m in _CAMEL.finditer(line):
+        before = _WORD_BEFORE.search(line, max(last, m.start() - 30), m.start())
+        word = before.group() if before else ""
+        # only after a Vietnamese word (diacritics or a short function word): keeps "iOffice"
+        if word and (not word.isascii() or fold(word) in ("va", "so", "cua", "voi", "ve")):
+            out.append(line[last : m.start()])
+            out.append(" ")
+            last = m.start()
+    out.append(line[last:])
     text = _COMMA_GLUED.sub(", ", "".join(out))
     return _WORDS.sub(lambda m: _split_syllables(m.group()), text)
 

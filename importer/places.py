@@ -1,16 +1,22 @@
 """The country's administrative units, from the `vietnamadminunits` package's bundled data.
 
 Two maps: the 63 provinces with their districts (before 1 July 2025) and the 34 provinces with
-their communes (after). Read once from the package's own SQLite file, never fetched. Every name
+their communes (after). Read once from the package's own SQLite file (read-only), never fetched. Every name
 has a folded key (`importer.normalize.fold`, squashed) so damaged text finds it; a key that two
 units share (a city and its province, two provinces' districts) is kept for each of them.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import re
+import sqlite3
+from collections.abc import Callable
+from contextlib import closing
 from dataclasses import dataclass, field
 from functools import lru_cache
+from pathlib import Path
+from typing import Any
 
 from importer.errors import ImportFailed
 from importer.normalize import fold, squash
@@ -103,13 +109,32 @@ def _short(kind_and_name: str, kind: str) -> str:
     return kind_and_name[len(kind):].strip() if kind_and_name.lower().startswith(kind.lower()) else kind_and_name
 
 
+def _dataset() -> Callable[[str], list[dict[str, Any]]]:
+    """A reader of the package's bundled SQLite file, opened read-only.
+
+    Importing `vietnamadminunits` itself loads its address parsers (seconds of JSON); the map
+    is all the importer needs, so the file is found through the package's spec and read as is.
+    """
+    spec = importlib.util.find_spec("vietnamadminunits")
+    if spec is None or not spec.submodule_search_locations:
+        raise ImportFailed("the vietnamadminunits package is not installed")
+    path = Path(next(iter(spec.submodule_search_locations))) / "data" / "dataset.db"
+
+    def query(sql: str) -> list[dict[str, Any]]:
+        try:
+            with closing(sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True)) as conn:
+                conn.row_factory = sqlite3.Row
+                return [dict(r) for r in conn.execute(sql).fetchall()]
+        except sqlite3.Error as e:
+            raise ImportFailed(f"cannot read the administrative units of {path}: {e}") from e
+
+    return query
+
+
 @lru_cache(maxsize=1)
 def load_places() -> Places:
     """The national map, read once per process from the package's bundled database."""
-    try:
-        from vietnamadminunits.database import query
-    except ImportError as e:  # pragma: no cover - a dependency of the package
-        raise ImportFailed("the vietnamadminunits package is not installed") from e
+    query = _dataset()
     legacy = query(
         "SELECT DISTINCT province, provinceShort, district, districtShort, districtType "
         "FROM admin_units_legacy"

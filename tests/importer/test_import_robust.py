@@ -204,3 +204,19 @@ def test_cli(tmp_path: Path) -> None:
                          capture_output=True, text=True, timeout=60)
     assert run.returncode == 1 and "Traceback" not in run.stderr
     assert len(run.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.timeout(20)
+@pytest.mark.parametrize("text", [
+    "Số: 1/UBND-VX Kính gửi: - Sở Y tế; " + "ăn ở " * 400_000,  # 2 MB of text: refused unread
+    "Số: 1/UBND-VX Kính gửi: - Sở Y tế; " + "ăn ở " * 60_000,  # a 300 KB flattened line
+    "Số: 1/UBND-VX\n" + "ằ" * 300_000,  # one enormous "word"
+    "Số: 1/UBND-VX\n" + "1. Sở Y tế; a) " * 50_000,  # markers without end
+])
+def test_hostile_long_lines_end_quickly(text: str) -> None:
+    try:
+        draft = import_text(text, directory=DIRECTORY)
+    except ImportFailed as e:
+        assert "\n" not in str(e)
+        return
+    assert draft.definition["number"] == 1
