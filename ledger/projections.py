@@ -141,10 +141,7 @@ def stale(conn: Connection) -> list[str]:
 
 def read_inbox(engine: Engine, owner: str) -> list[InboxItem]:
     """`owner`'s inbox entries across every active directive, by directive then place."""
-    with engine.connect() as conn:
-        lagging = stale(conn)
-    if lagging:
-        rebuild(engine, lagging)
+    refresh(engine)
     query = (
         select(projection_inbox)
         .join(
@@ -183,15 +180,29 @@ def _normal(value: Any) -> Any:
     return value
 
 
+def refresh(engine: Engine) -> list[str]:
+    """Rebuild the directives whose rows were written at another version than their stream's
+    head (a write that bypassed the writers, or events restored from a backup); their ids."""
+    with engine.connect() as conn:
+        lagging = stale(conn)
+    if lagging:
+        rebuild(engine, lagging)
+    return lagging
+
+
 def check(engine: Engine, stream: str | None = None) -> list[ProjectionFault]:
-    """The stored rows of each directive compared with those a replay of its events gives."""
+    """The stored rows of each directive written at its stream's head compared with those a
+    replay of its events gives (rows at another version are stale, not edited: `refresh`)."""
     from ledger.directives import Directives
 
     directives = Directives.over(engine)
     names = [stream] if stream is not None else directives.ids()
     faults: list[ProjectionFault] = []
     with engine.connect() as conn:
+        lagging = set(stale(conn))
         for name in names:
+            if name in lagging:
+                continue  # written at another version: rebuilt, not edited (see `refresh`)
             state = directives.load(name)[1]
             want_directive = directive_row(state)
             row = conn.execute(

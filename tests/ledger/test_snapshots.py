@@ -98,7 +98,7 @@ def test_verify_reports_a_snapshot_edited_in_the_database(
     directives = issued_ledger(f"sqlite:///{tmp_path / 'chidao.db'}")
     drive(directives, until_month=11)
     assert main(["verify"]) == 0
-    assert "snapshots agree" in capsys.readouterr().out
+    assert "snapshots and projections agree" in capsys.readouterr().out
     engine = directives.store.engine
     with engine.begin() as conn:
         row = conn.execute(select(snapshots)).one()
