@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
 from sqlalchemy import Engine, and_, delete, func, select
@@ -46,8 +46,14 @@ def directive_row(state: DirectiveState) -> dict[str, Any]:
     }
 
 
+_INBOX_FIELDS = tuple(f.name for f in fields(InboxItem))
+
+
 def inbox_rows(state: DirectiveState) -> dict[InboxKey, dict[str, Any]]:
-    return {(item.owner, item.seq): asdict(item) for item in inbox_items(state)}
+    return {
+        (item.owner, item.seq): {name: getattr(item, name) for name in _INBOX_FIELDS}
+        for item in inbox_items(state)
+    }
 
 
 def _write_directive(conn: Connection, state: DirectiveState) -> None:
