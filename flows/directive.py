@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from prefect import flow, get_run_logger
@@ -29,6 +30,7 @@ from lifecycle.planner import Action, label
 from lifecycle.status import current_rows, reported_share
 from notifications.mailer import SmtpConfig
 from tasks.actions import ActionInput, perform_action
+from tasks.checkpoint import CheckpointInput, checkpoint_ledger
 from tasks.mail import DeliverInput, deliver_mail
 from tasks.runtime import directives_for
 from tasks.schedule import WakeupInput, cancel_obsolete, schedule_retry, schedule_wakeup
@@ -55,6 +57,9 @@ class Runtime(BaseModel):
     # The key the links in mail are signed with (None: plain links), and how long they last.
     link_key: SecretBytes | None = None
     link_days: int = 60
+    # Where the checkpoint key and the witness file are (None: no checkpoint step).
+    checkpoint_key_file: Path | None = None
+    checkpoint_log: Path | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Runtime:
@@ -70,6 +75,8 @@ class Runtime(BaseModel):
             mail_retry_base_seconds=settings.mail_retry_base_seconds,
             link_key=link_key,
             link_days=settings.link_days,
+            checkpoint_key_file=settings.checkpoint_key_path,
+            checkpoint_log=settings.checkpoint_log_path,
         )
 
 
@@ -179,7 +186,11 @@ async def reconcile(
         )
         await retrying(
             DeliverInput(
-                database_url=runtime.database_url, smtp=runtime.smtp, at=now, directive=directive_id
+                database_url=runtime.database_url,
+                smtp=runtime.smtp,
+                at=now,
+                directive=directive_id,
+                link_key=runtime.link_key,
             )
         )
     except Exception as e:  # the outbox keeps the messages; the next run tries again
@@ -201,6 +212,16 @@ async def reconcile(
             await cancel_obsolete(directive_id, wake)
         except Exception as e:
             logger.warning("obsolete wake-ups of %s not cancelled yet: %s", directive_id, e)
+    if runtime.checkpoint_key_file is not None and runtime.checkpoint_log is not None:
+        # Signed and witnessed outside the database; a ledger behind its witnesses stops here.
+        await checkpoint_ledger(
+            CheckpointInput(
+                database_url=runtime.database_url,
+                key_file=runtime.checkpoint_key_file,
+                log_file=runtime.checkpoint_log,
+                at=now,
+            )
+        )
     logger.info(
         "%s reconciled at %s: %d actions, next wake-up %s",
         directive_id,

@@ -80,7 +80,9 @@ def perform(inp: ActionInput, *, faults: Faults = None) -> ActionResult:
         PerformAction(actor=SYSTEM, action=action),
         inp.at,
         key=action.key,
-        writers=[Outbox(engine_for(inp.database_url)).writer(notices, now=inp.at)],
+        writers=[
+            Outbox(engine_for(inp.database_url), body_key=link_key).writer(notices, now=inp.at)
+        ],
         faults=prefixed(faults, "perform."),
         live=True,
     )

@@ -12,7 +12,7 @@ import datetime as dt
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 from prefect.tasks import exponential_backoff
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, SecretBytes
 
 from ledger.transaction import Faults
 from notifications.mailer import SmtpConfig, deliver_pending
@@ -35,6 +35,8 @@ class DeliverInput(BaseModel):
     at: dt.datetime
     directive: str  # whose settled messages the ledger may not know of yet
     max_attempts: int = MAX_ATTEMPTS
+    # The mail-link key: bodies (which carry signed links) are stored sealed under it.
+    link_key: SecretBytes | None = None
 
 
 class DeliverResult(BaseModel):
@@ -45,7 +47,10 @@ class DeliverResult(BaseModel):
 async def deliver(inp: DeliverInput, *, faults: Faults = None) -> DeliverResult:
     """Send what the outbox holds, record each outcome in the ledger; MailNotDelivered while
     messages stay pending. `faults`: the crash tests' hook (`ledger.transaction`)."""
-    outbox = Outbox(engine_for(inp.database_url))
+    outbox = Outbox(
+        engine_for(inp.database_url),
+        body_key=inp.link_key.get_secret_value() if inp.link_key is not None else None,
+    )
     directives = directives_for(inp.database_url)
     # Every directive's pending mail, so an agency due on several directives gets one digest.
     deliveries = await deliver_pending(
