@@ -150,6 +150,9 @@ class Settings(BaseSettings):
     secret_key: SecretStr | None = None
     # How long the signed link in a mail lets its reader answer through the browser form.
     link_days: int = Field(default=60, ge=1, le=3660)
+    # Who is at the keyboard: recorded as the actor `operator:<id>` of every operator command
+    # (the CLI's --operator wins; by default the login name).
+    operator: str | None = None
     # The Ed25519 key checkpoints are signed with (never in the database), and the
     # append-only file every checkpoint is also written to (a witness).
     checkpoint_key_file: Path | None = None

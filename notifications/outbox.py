@@ -30,7 +30,7 @@ from sqlalchemy.exc import IntegrityError
 
 from ledger.directives import Directives
 from ledger.tables import outbox as table
-from ledger.transaction import Writer, Written
+from ledger.transaction import Faults, Writer, Written, prefixed
 from lifecycle import DirectiveState
 from lifecycle.commands import RecordDelivery
 from notifications.compose import Notice
@@ -337,9 +337,14 @@ def settled(outbox: Outbox, *, directive: str | None = None) -> list[Delivery]:
     return found
 
 
-def record_deliveries(directives: Directives, deliveries: Iterable[Delivery], at: dt.datetime) -> int:
-    """Record each delivery's outcome on its directive's ledger; how many keys were new."""
+def record_deliveries(
+    directives: Directives, deliveries: Iterable[Delivery], at: dt.datetime, *, faults: Faults = None
+) -> int:
+    """Record each delivery's outcome on its directive's ledger; how many keys were new.
+
+    A delivery event never marks its action done: the action's own event does that."""
     new = 0
+    faults = prefixed(faults, "record.")
     for delivery in deliveries:
         for key in delivery.keys:
             detail = delivery.message_id if delivery.ok else (delivery.error or "delivery failed")
@@ -348,7 +353,9 @@ def record_deliveries(directives: Directives, deliveries: Iterable[Delivery], at
                 ok=delivery.ok, detail=detail,
             )
             ledger_key = f"{key}:delivered" if delivery.ok else f"{key}:failed"
-            outcome = directives.execute(delivery.directive, command, at, key=ledger_key)
+            outcome = directives.execute(
+                delivery.directive, command, at, key=ledger_key, faults=faults, live=True
+            )
             if outcome.events and not outcome.repeated:
                 new += 1
     return new

@@ -14,6 +14,7 @@ from prefect.cache_policies import NO_CACHE
 from prefect.tasks import exponential_backoff
 from pydantic import BaseModel, ConfigDict, SecretBytes
 
+from ledger.transaction import Faults
 from notifications.mailer import SmtpConfig, deliver_pending
 from notifications.outbox import Outbox, record_deliveries, settled
 from tasks.runtime import directives_for, engine_for
@@ -43,21 +44,18 @@ class DeliverResult(BaseModel):
     failed: int
 
 
-@task(
-    name="deliver-mail",
-    retries=MAX_ATTEMPTS - 1,
-    retry_delay_seconds=exponential_backoff(backoff_factor=5),
-    retry_jitter_factor=0.2,
-    cache_policy=NO_CACHE,
-)
-async def deliver_mail(inp: DeliverInput) -> DeliverResult:
+async def deliver(inp: DeliverInput, *, faults: Faults = None) -> DeliverResult:
+    """Send what the outbox holds, record each outcome in the ledger; MailNotDelivered while
+    messages stay pending. `faults`: the crash tests' hook (`ledger.transaction`)."""
     outbox = Outbox(
         engine_for(inp.database_url),
         body_key=inp.link_key.get_secret_value() if inp.link_key is not None else None,
     )
     directives = directives_for(inp.database_url)
     # Every directive's pending mail, so an agency due on several directives gets one digest.
-    deliveries = await deliver_pending(outbox, inp.smtp, now=inp.at, max_attempts=inp.max_attempts)
+    deliveries = await deliver_pending(
+        outbox, inp.smtp, now=inp.at, max_attempts=inp.max_attempts, faults=faults
+    )
     # Also what the outbox settled earlier and the ledger lacks: a run killed between
     # sending and recording left such messages behind.
     known = directives.state(inp.directive).notifications
@@ -65,7 +63,7 @@ async def deliver_mail(inp: DeliverInput) -> DeliverResult:
         d for d in settled(outbox, directive=inp.directive) if any(k not in known for k in d.keys)
     ]
     outcomes = {(d.directive, tuple(sorted(d.keys)), d.ok): d for d in [*deliveries, *unrecorded]}
-    record_deliveries(directives, [outcomes[k] for k in sorted(outcomes)], inp.at)
+    record_deliveries(directives, [outcomes[k] for k in sorted(outcomes)], inp.at, faults=faults)
     still_pending = outbox.pending()
     if still_pending:
         errors = {d.error for d in deliveries if not d.ok and d.error}
@@ -75,3 +73,14 @@ async def deliver_mail(inp: DeliverInput) -> DeliverResult:
     return DeliverResult(
         sent=sum(1 for d in deliveries if d.ok), failed=sum(1 for d in deliveries if not d.ok)
     )
+
+
+@task(
+    name="deliver-mail",
+    retries=MAX_ATTEMPTS - 1,
+    retry_delay_seconds=exponential_backoff(backoff_factor=5),
+    retry_jitter_factor=0.2,
+    cache_policy=NO_CACHE,
+)
+async def deliver_mail(inp: DeliverInput) -> DeliverResult:
+    return await deliver(inp)

@@ -62,6 +62,8 @@ COMMANDS: tuple[tuple[str, str, str], ...] = (
      N_("run a directive's flow in simulated time")),
     ("up", "chidao.cli.up_cmd:run_up",
      N_("start the Prefect server, the deployments and the webhook; Ctrl-C stops all")),
+    ("record-report", "chidao.cli.operator_cmd:run_record_report",
+     N_("enter a report an agency delivered earlier (e.g. on paper)")),
 )
 NOTIFICATIONS: tuple[tuple[str, str, str], ...] = (
     ("preview", "chidao.cli.notifications_cmd:run_preview",
