@@ -16,6 +16,7 @@ import hashlib
 import hmac
 import os
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -84,6 +85,9 @@ class Settings(BaseSettings):
     secret_key: SecretStr | None = None
     # How long the signed link in a mail lets its reader answer through the browser form.
     link_days: int = Field(default=60, ge=1, le=3660)
+    # The operator's language (CHIDAO_LANG): the CLI, the status tables. Each agency's mail and
+    # page stay in the directive's notification language.
+    lang: Literal["vi", "en"] = "vi"
 
     @property
     def resolved_database_url(self) -> str:

@@ -53,6 +53,7 @@ class Runtime(BaseModel):
     # The key the links in mail are signed with (None: plain links), and how long they last.
     link_key: SecretBytes | None = None
     link_days: int = 60
+    language: str = "vi"  # the operator's, for the status table (each agency's mail has its own)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Runtime:
@@ -68,6 +69,7 @@ class Runtime(BaseModel):
             mail_retry_base_seconds=settings.mail_retry_base_seconds,
             link_key=link_key,
             link_days=settings.link_days,
+            language=settings.lang,
         )
 
 
@@ -114,6 +116,7 @@ def _status_input(
     wake: dt.datetime | None,
     events: list[StoredEvent],
     since_version: int,
+    language: str = "vi",
 ) -> StatusInput:
     """The status to publish, with the ledger events after `since_version` for the event feed."""
     cycle, rows = current_rows(state, now)
@@ -137,6 +140,7 @@ def _status_input(
             for e in events
             if e.version > since_version
         ],
+        language=language,
     )
 
 
@@ -184,7 +188,9 @@ async def reconcile(
         logger.warning("mail for %s not delivered yet: %s", directive_id, e)
     events, state = directives.load(directive_id)
     wake = next_wakeup(state, now, calendar)
-    publish_status(_status_input(state, now, wake, events, start_version - EVENT_WINDOW))
+    publish_status(
+        _status_input(state, now, wake, events, start_version - EVENT_WINDOW, runtime.language)
+    )
     if schedule_next and wake is not None:
         upcoming = [a for a in due_actions(state, wake, calendar) if a.due_at == wake]
         await schedule_wakeup(
