@@ -16,7 +16,6 @@ from definitions.resolve import ResolvedDirective, resolve
 from definitions.schema import Directive, Directory
 from i18n import _, current_language
 from i18n.times import person_date
-from lifecycle.status import document_kind_label, recurrence_label, role_label, source_label
 
 
 def _definition_files(paths: list[Path]) -> list[Path]:
@@ -125,6 +124,13 @@ def resolved_as_json(resolved: ResolvedDirective) -> dict[str, Any]:
 
 
 def _print_text(resolved: ResolvedDirective) -> None:
+    from lifecycle.status import (  # labels; the lifecycle is not needed to validate a file
+        document_kind_label,
+        recurrence_label,
+        role_label,
+        source_label,
+    )
+
     d = resolved.definition
     lang = current_language()
     print(
