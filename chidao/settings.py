@@ -21,6 +21,7 @@ import hashlib
 import hmac
 import os
 from pathlib import Path
+from typing import Literal
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from pydantic import Field, SecretStr
@@ -150,6 +151,9 @@ class Settings(BaseSettings):
     secret_key: SecretStr | None = None
     # How long the signed link in a mail lets its reader answer through the browser form.
     link_days: int = Field(default=60, ge=1, le=3660)
+    # The operator's language (CHIDAO_LANG): the CLI, the status tables. Each agency's mail and
+    # page stay in the directive's notification language.
+    lang: Literal["vi", "en"] = "vi"
     # Who is at the keyboard: recorded as the actor `operator:<id>` of every operator command
     # (the CLI's --operator wins; by default the login name).
     operator: str | None = None
