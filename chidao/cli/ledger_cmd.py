@@ -28,7 +28,8 @@ from chidao.settings import (
 )
 from definitions.calendar import TIMEZONE
 from flows.clock import SystemClock
-from i18n import _
+from i18n import _, current_language
+from i18n.times import person_date, person_time
 from ledger.checkpoint import (
     Checkpoint,
     CheckpointError,
@@ -48,7 +49,13 @@ from ledger.projections import refresh as refresh_projections
 from ledger.snapshots import check_snapshots
 from ledger.store import EventStore, StoredEvent
 from ledger.witnessed import AuditReport, audit, merge
-from lifecycle.status import STANDING_VI, agency_rows
+from lifecycle.status import (
+    agency_rows,
+    cycle_status_label,
+    directive_status_label,
+    event_label,
+    standing_label,
+)
 from tasks.runtime import engine_for
 
 
@@ -61,8 +68,12 @@ def _engine() -> Engine:
 
 def _require(directives: Directives, directive_id: str) -> None:
     if not directives.exists(directive_id):
-        known = ", ".join(directives.ids()) or "none"
-        raise CliError(f"no directive {directive_id} in the ledger (known: {known})")
+        known = ", ".join(directives.ids()) or _("none")
+        raise CliError(
+            _("no directive {directive} in the ledger (known: {known})").format(
+                directive=directive_id, known=known
+            )
+        )
 
 
 CSV_COLUMNS = (
@@ -132,8 +143,10 @@ def run_history(
             writer.writerow({k: row[k] for k in CSV_COLUMNS})
     else:
         for e in events:
-            when = e.business_time.astimezone(TIMEZONE).strftime("%d/%m/%Y %H:%M")
-            print(f"{e.version:>5}  {when}  {e.type:<28} {_summary(e):<40} by {e.actor}")
+            when = person_time(e.business_time)
+            what = event_label(e.type, current_language())
+            by = _("by {actor}").format(actor=e.actor)
+            print(f"{e.version:>5}  {when}  {what:<32} {_summary(e):<40} {by}")
     return 0
 
 
@@ -141,7 +154,9 @@ def _parse_moment(text: str) -> dt.datetime:
     try:
         moment = dt.datetime.fromisoformat(text)
     except ValueError as e:
-        raise CliError(f"--as-of {text!r} is not an ISO date-time (e.g. 2023-11-29T12:00)") from e
+        raise CliError(
+            _("--as-of {text!r} is not an ISO date-time (e.g. 2023-11-29T12:00)").format(text=text)
+        ) from e
     return moment if moment.tzinfo else moment.replace(tzinfo=TIMEZONE)
 
 
@@ -160,7 +175,11 @@ def run_replay(
     except DirectiveNotFound as e:
         raise CliError(str(e)) from e
     if state.status == "new":
-        raise CliError(f"{directive} had not been issued by {moment.isoformat()}")
+        raise CliError(
+            _("{directive} had not been issued by {at}").format(
+                directive=directive, at=person_time(moment)
+            )
+        )
     cycles: dict[str, dict[str, Any]] = {}
     for cycle_id, cycle in state.cycles.items():
         rows = agency_rows(state, cycle_id, moment)
@@ -180,15 +199,26 @@ def run_replay(
     if json:
         print_json(data)
         return 0
+    lang = current_language()
     print(
-        f"{state.definition.definition.reference} ({state.id}) as of {moment.isoformat()}: {state.status}, {state.version} events"
-    )
+        _("{reference} ({directive}) as of {at}: {status}, {count} events").format(
+            reference=state.definition.definition.reference, directive=state.id,
+            at=person_time(moment), status=directive_status_label(state.status, lang),
+            count=state.version,
+        )
+    )  # fmt: skip
     for cycle_id, cycle_data in cycles.items():
-        print(f"cycle {cycle_id} ({cycle_data['status']}), reports due {cycle_data['report_due']}")
+        print(
+            _("cycle {cycle} ({status}), reports due {due}").format(
+                cycle=cycle_id, status=cycle_status_label(cycle_data["status"], lang),
+                due=person_date(dt.date.fromisoformat(cycle_data["report_due"])),
+            )
+        )  # fmt: skip
         for row in cycle_data["agencies"]:
-            print(f"  {row['agency']:<24} {STANDING_VI[row['status']]}")
+            print(f"  {row['agency']:<24} {standing_label(row['status'], lang)}")
         if cycle_data["overdue"]:
-            print(f"  overdue then: {', '.join(cycle_data['overdue'])}")
+            overdue = ", ".join(cycle_data["overdue"])
+            print("  " + _("overdue then: {agencies}").format(agencies=overdue))
     return 0
 
 
@@ -343,9 +373,9 @@ def run_verify(
         )
     streams = [directive] if directive else EventStore(engine).streams()
     against = (
-        f"against {audited.newest.label()}"
+        _("against {checkpoint}").format(checkpoint=audited.newest.label())
         if audited.newest is not None
-        else "no checkpoint found to check against"
+        else _("no checkpoint found to check against")
     )
     if audited.faults:
         for fault in audited.faults:
@@ -367,8 +397,12 @@ def run_verify(
         print(f"projection: {lag.directive}: {lag.message}", file=sys.stderr)
     if caches or projected:
         return 1
-    print(f"chain intact: {len(streams)} directive(s) verified, {against}")
-    print("snapshots and projections agree with replay")
+    print(
+        _("chain intact: {count} directive(s) verified, {against}").format(
+            count=len(streams), against=against
+        )
+    )
+    print(_("snapshots and projections agree with replay"))
     if audited.unwitnessed:
         print(f"{audited.unwitnessed} event(s) after it are not checkpointed yet")
     if audited.superseded:
