@@ -106,10 +106,25 @@ class Directives:
         return self.store.streams()
 
     def events(self, directive_id: str, *, as_of: dt.datetime | None = None) -> list[StoredEvent]:
-        return self.store.read(directive_id, business_time_until=as_of)
+        """The stream's events; with `as_of`, the prefix recorded up to business time `as_of`.
+
+        A prefix in record (version) order, cut at the first event dated after `as_of`: what
+        was known then. Business times never go back in a stream written by this code, so this
+        is every event up to `as_of`; in an older stream whose times went back, a later event
+        dated earlier stays out with what came before it, and every prefix replays.
+        """
+        events = self.store.read(directive_id)
+        if as_of is None:
+            return events
+        if as_of.tzinfo is None or as_of.utcoffset() is None:
+            raise ValueError(f"as_of must be a timezone-aware datetime, got {as_of!r}")
+        for index, event in enumerate(events):
+            if event.business_time > as_of:
+                return events[:index]
+        return events
 
     def state(self, directive_id: str, *, as_of: dt.datetime | None = None) -> DirectiveState:
-        """The directive as its events (up to business time `as_of`) make it."""
+        """The directive as its events (the prefix up to business time `as_of`) make it."""
         return self.load(directive_id, as_of=as_of)[1]
 
     def load(
@@ -133,21 +148,28 @@ class Directives:
         writers: Sequence[Writer] = (),
         conn: Connection | None = None,
         faults: Faults = None,
+        live: bool = False,
     ) -> Outcome:
         """Decide `command` on the stored state and record its events under `key`, in one
         write transaction with everything the writers write.
 
         A key already recorded returns what was recorded and writes nothing; a lifecycle
-        refusal propagates unchanged, with nothing written. With `conn`, everything happens
+        refusal propagates unchanged, with nothing written (a command dated before the
+        stream's last event is refused: `OutOfOrder`). With `live`, `at` is a reading of a
+        running clock (the webhook's, a flow run's "now"): if the stream already holds a later
+        event — another process read its clock later and committed first — the command is
+        recorded at that event's time instead of refused. With `conn`, everything happens
         inside the caller's transaction (committed by the caller); otherwise in a
         transaction of its own, committed before this returns.
         """
         if conn is not None:
             return self._execute_on(
-                conn, directive_id, command, at, key, retries, writers, faults
+                conn, directive_id, command, at, key, retries, writers, faults, live
             )
         with self.store.transaction() as tx:
-            outcome = self._execute_on(tx, directive_id, command, at, key, retries, writers, faults)
+            outcome = self._execute_on(
+                tx, directive_id, command, at, key, retries, writers, faults, live
+            )
             reach(faults, "execute.before-commit")
         reach(faults, "execute.committed")
         return outcome
@@ -162,13 +184,17 @@ class Directives:
         retries: int,
         writers: Sequence[Writer],
         faults: Faults,
+        live: bool,
     ) -> Outcome:
         for attempt in range(retries + 1):
             recorded = self.store.find(key, conn=conn)
             if recorded is not None:
                 return self._repeated(conn, directive_id, key, recorded)
             before = replay_stored(self.store.read(directive_id, conn=conn))
-            events = decide(before, command, at)
+            when = at
+            if live and before.last_event_at is not None and before.last_event_at > at:
+                when = before.last_event_at
+            events = decide(before, command, when)
             if not events:
                 return Outcome([], before, False)
             try:

@@ -122,3 +122,39 @@ webhook_requests = Table(
     Column("response", json_document(), nullable=False),
     Column("created_at", UTCDateTime(), nullable=False),
 )
+
+# The Merkle tree over all events (ledger.merkle), kept by ledger.checkpoint: every perfect
+# subtree's root, leaves (level 0) with the event they stand for.
+ledger_tree = Table(
+    "ledger_tree",
+    metadata,
+    Column("level", Integer, primary_key=True, autoincrement=False),
+    Column("idx", Integer, primary_key=True, autoincrement=False),
+    Column("hash", CHAR(64), nullable=False),
+    Column("position", Integer, nullable=True),
+    Column("stream", String(200), nullable=True),
+    Column("version", Integer, nullable=True),
+)
+
+# Each stream's version and head hash as of the newest checkpoint.
+checkpoint_heads = Table(
+    "checkpoint_heads",
+    metadata,
+    Column("stream", String(200), primary_key=True),
+    Column("version", Integer, nullable=False),
+    Column("hash", CHAR(64), nullable=False),
+    Column("position", Integer, nullable=False),
+)
+
+# The signed checkpoints (and restore records), as published to the witnesses.
+checkpoints = Table(
+    "checkpoints",
+    metadata,
+    Column("seq", Integer, primary_key=True, autoincrement=False),
+    Column("kind", String(20), nullable=False),
+    Column("position", Integer, nullable=False),
+    Column("size", Integer, nullable=False),
+    Column("root", CHAR(64), nullable=False),
+    Column("at", UTCDateTime(), nullable=False),
+    Column("envelope", Text, nullable=False),
+)

@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Literal
 
+from definitions.calendar import TIMEZONE
 from definitions.resolve import ResolvedDirective
 from lifecycle import events as ev
 from lifecycle.events import Event
@@ -171,6 +172,18 @@ def _apply_amendment(state: DirectiveState, resolved: ResolvedDirective) -> None
                 work.due = max([cycle.report_due, *granted])
 
 
+DELIVERY_EVENTS = (ev.NotificationSent, ev.NotificationFailed)
+
+
+def reported_at(state: DirectiveState, event: ev.ReportSubmitted) -> dt.datetime:
+    """When a report counts as submitted: its event's time, or for a report an operator entered
+    later, the start of the day it was received (never before issuance, never after entry)."""
+    if event.received is None:
+        return event.at
+    start = dt.datetime.combine(event.received.on, dt.time(), tzinfo=TIMEZONE)
+    return min(max(start, state.issued_at or start), event.at)
+
+
 def apply(state: DirectiveState, event: Event) -> None:
     """Apply one event to `state` in place. Use `evolve` or `replay` from outside."""
     state.version += 1
@@ -179,7 +192,8 @@ def apply(state: DirectiveState, event: Event) -> None:
     cycle_of = getattr(event, "cycle", None)
     state.history.append((state.version, event.type, agency_of, cycle_of, event.at))
     key = getattr(event, "key", None)
-    if key:
+    if key and not isinstance(event, DELIVERY_EVENTS):
+        # A delivery names the action whose message it carried; it does not do the action.
         state.done_keys.add(key)
     match event:
         case ev.DirectiveIssued():
@@ -202,7 +216,7 @@ def apply(state: DirectiveState, event: Event) -> None:
         case ev.ReportSubmitted():
             work = _work(state, event.cycle, event.agency)
             work.status = "reported"
-            work.reported_at = event.at
+            work.reported_at = reported_at(state, event)
             work.report_text = event.text
             work.returned_reason = None
             _touch(work, event)

@@ -11,7 +11,7 @@ from typing import Annotated, Any
 
 from cyclopts import Parameter
 
-from chidao.cli.common import CliError, print_json, settings
+from chidao.cli.common import CliError, operator_actor, print_json, settings
 from definitions.calendar import TIMEZONE, default_calendar
 from definitions.errors import DefinitionError
 from flows.clock import SystemClock
@@ -21,13 +21,19 @@ from ledger.directives import DirectiveNotFound, Directives
 from ledger.errors import LedgerError
 from lifecycle import Refused, next_wakeup, pending_actions
 from lifecycle import commands as c
-from lifecycle.commands import OPERATOR
 from lifecycle.state import DirectiveState
 from lifecycle.status import STANDING_VI, counts, current_rows
 
 DEFINITION = Annotated[Path, Parameter(name="DEFINITION", help=_("the definition file"))]
 DIRECTIVE = Annotated[str, Parameter(help=_("the directive's id, e.g. qn-2810-ubnd-kgvx-2023"))]
 JSON = Annotated[bool, Parameter(help=_("machine-readable output"))]
+OPERATOR_ID = Annotated[
+    str | None,
+    Parameter(
+        name="--operator",
+        help=_("who does this, recorded as operator:ID (default CHIDAO_OPERATOR, else the login)"),
+    ),
+]
 
 
 def _directives(database_url: str | None = None) -> Directives:
@@ -60,12 +66,14 @@ def run_launch(
     /,
     *,
     no_run: Annotated[bool, Parameter(help=_("record issuance only; start no flow run"))] = False,
+    operator: OPERATOR_ID = None,
 ) -> int:
     from flows.launch import LaunchRefused, record_issuance, start_first_run
 
+    actor = operator_actor(operator)
     resolved = _load_resolved(definition)
     try:
-        launched = record_issuance(_directives(), resolved, SystemClock().now())
+        launched = record_issuance(_directives(), resolved, SystemClock().now(), actor=actor)
     except LaunchRefused as e:
         raise CliError(str(e)) from e
     print(f"directive: {launched.directive} ({launched.reference}) issued")
@@ -176,7 +184,9 @@ def run_amend(
     reason: Annotated[str, Parameter(help=_("why, recorded with the amendment"))] = (
         "Người vận hành cập nhật định nghĩa."
     ),
+    operator: OPERATOR_ID = None,
 ) -> int:
+    actor = operator_actor(operator)
     resolved = _load_resolved(definition)
     if resolved.definition.id != directive:
         raise CliError(f"{definition} defines {resolved.definition.id}, not {directive}")
@@ -185,9 +195,10 @@ def run_amend(
     try:
         outcome = directives.execute(
             directive,
-            c.Amend(actor=OPERATOR, resolved=resolved.model_dump(mode="json"), reason=reason),
+            c.Amend(actor=actor, resolved=resolved.model_dump(mode="json"), reason=reason),
             now,
             key=f"amend:{directive}:{now.isoformat()}",
+            live=True,
         )
     except (Refused, DirectiveNotFound) as e:
         raise CliError(str(e)) from e

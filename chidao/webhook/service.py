@@ -128,7 +128,7 @@ class Service:
     ) -> Answer:
         try:
             outcome = self.directives.execute(
-                directive, command, self.now(), key=caller.key, conn=conn
+                directive, command, self.now(), key=caller.key, conn=conn, live=True
             )
         except lifecycle_errors.NotFound as e:
             return Answer(404, error_body("not_found", str(e)))

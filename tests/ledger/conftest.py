@@ -11,7 +11,15 @@ from sqlalchemy import Engine, text
 from ledger.db import ensure_schema, make_engine, sqlite_url_for
 from tests.pg import throwaway_database
 
-TABLES = ("events", "outbox", "agency_secrets", "webhook_requests")
+TABLES = (
+    "events",
+    "outbox",
+    "agency_secrets",
+    "webhook_requests",
+    "ledger_tree",
+    "checkpoint_heads",
+    "checkpoints",
+)
 
 
 @pytest.fixture(scope="session")
