@@ -11,7 +11,7 @@ import bisect
 from dataclasses import dataclass, field
 from typing import Any
 
-from importer.agencies import AgencyMatcher, Match, slug_for
+from importer.agencies import AgencyMatcher, Match, canonical, named_places, slug_for
 from importer.normalize import collapse_spaces, fold
 
 
@@ -146,6 +146,9 @@ class Context:
 
     def proposal(self, text: str, line: int) -> AgencyRef:
         name = collapse_spaces(text).strip(" ;,.:-")
+        elsewhere = self._of_named_place(name, line)
+        if elsewhere is not None:
+            return elsewhere
         slug = slug_for(name)
         if self.place_slug and not slug.endswith(self.place_slug):
             slug = f"{slug}-{self.place_slug}"
@@ -153,3 +156,31 @@ class Context:
                          f'"{name}" is not in the directory: proposed as a new entry'
                          + (f" of {self.place_name}" if self.place_name else ""),
                          new=True, place=self.place_name)
+
+    def _of_named_place(self, name: str, line: int) -> AgencyRef | None:
+        """A name that names another place than the document's: that place's body, proposed."""
+        from importer.national import matcher_for
+        from importer.places import load_places
+
+        places = load_places()
+        tags = named_places(canonical(fold(name)))
+        scope_province, scope_district = self.matcher.scope
+        province = next((places.provinces[t[2:]] for t in tags if t.startswith("p:")), None)
+        district = None
+        for tag in tags:
+            if tag.startswith("d:"):
+                kind, key = tag[2:].split(":", 1)
+                found = [d for d in places.district(province, key) if d.kind_slug == kind]
+                if len(found) == 1:
+                    district = found[0]
+                    province = district.province
+        if province is None or (province.key == scope_province and district is None) or (
+            district is not None and f"{district.kind_slug}:{district.key}" == scope_district
+        ):
+            return None
+        m = matcher_for(self.home, province, district).best(name)
+        if m is None or not m.new:
+            return None
+        return AgencyRef(m.id, name, line, m.confidence,
+                         f'"{name}" names {m.place}: proposed as {m.id}, a body of that place',
+                         m.is_group, True, m.place)

@@ -74,9 +74,10 @@ def test_the_86_percent_case_is_a_proposal_of_phu_yen() -> None:
             "1. UBND huyện Sơn Hà chủ trì, phối hợp với UBND huyện Sơn Hòa, tỉnh Phú Yên thực hiện.\n")
     draft = import_text(text, directory=DIRECTORY)
     ids = [r["agency"] for r in draft.definition["recipients"]]
-    assert ids[1] == "ubnd-son-ha"
-    assert ids[0] != "ubnd-son-ha" and ids[0] not in OWN
-    assert draft.provenance["recipients.0.agency"].confidence < 0.9 or ids[0].endswith("phu-yen")
+    assert ids == ["ubnd-huyen-son-hoa-phu-yen", "ubnd-son-ha"]
+    assert {p["id"]: p["place"] for p in draft.proposed_agencies} == {
+        "ubnd-huyen-son-hoa-phu-yen": "Sơn Hòa, Phú Yên"}
+    assert draft.definition["assignments"][0]["agencies"] == [{"agency": "ubnd-son-ha", "role": "lead"}]
 
 
 def test_a_letter_of_another_province_never_gets_quang_ngai_ids() -> None:
@@ -92,3 +93,14 @@ def test_a_letter_of_another_province_never_gets_quang_ngai_ids() -> None:
     proposed = {p["id"]: p for p in draft.proposed_agencies}
     assert all(proposed[i]["place"].endswith("Phú Yên") for i in ids)
     assert draft.definition["assignments"][0]["agencies"][0]["agency"] == "so-y-te-phu-yen"
+
+
+def test_a_quang_ngai_letter_naming_another_province_s_bodies_proposes_them_there() -> None:
+    text = ("ỦY BAN NHÂN DÂN TỈNH QUẢNG NGÃI\nSố: 14/UBND-VX\nQuảng Ngãi, ngày 3 tháng 2 năm 2024\n"
+            "V/v phối hợp\nKính gửi:\n- Sở Y tế tỉnh Bình Định;\n- UBND huyện Sơn Hòa;\n- Sở Y tế.\n"
+            "1. Sở Y tế chủ trì thực hiện.\n")
+    draft = import_text(text, directory=DIRECTORY)
+    assert [r["agency"] for r in draft.definition["recipients"]] == [
+        "so-y-te-binh-dinh", "ubnd-huyen-son-hoa-phu-yen", "so-y-te"]
+    places = {p["id"]: p["place"] for p in draft.proposed_agencies}
+    assert places == {"so-y-te-binh-dinh": "Bình Định", "ubnd-huyen-son-hoa-phu-yen": "Sơn Hòa, Phú Yên"}
