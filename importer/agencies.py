@@ -150,7 +150,7 @@ def load_directory_file(path: Path | None = None) -> Directory:
 
 @lru_cache(maxsize=8192)
 def named_places(key: str) -> frozenset[str]:
-    """The places a canonical key names: `p:<province>` and `d:<district>` tags.
+    """The places a canonical key names: `p:<province>`, `d:<kind>:<district>`, `c:<kind>:<commune>`.
 
     A province after `tỉnh`/`thành phố` or standing alone; a district only after its kind
     (`huyện`, `thị xã`, `thành phố`, `quận`), so a person's or a river's name is not a place.
@@ -177,6 +177,14 @@ def named_places(key: str) -> frozenset[str]:
                 tags.add(f"p:{province.key}")
                 taken.append(span)
                 break
+    for m in _COMMUNE_WORD.finditer(key):
+        words = key[m.end() :].split()[:4]
+        for n in range(len(words), 0, -1):
+            name = " ".join(words[:n])
+            if places.commune_keys.get(name):
+                tags.add(f"c:{m.group(1).replace(' ', '-')}:{name}")
+                taken.append((m.end(), m.end() + len(name)))
+                break
     for province, start, _ in places.provinces_in(key):
         if not any(s <= start < e for s, e in taken):
             tags.add(f"p:{province.key}")
@@ -185,6 +193,7 @@ def named_places(key: str) -> frozenset[str]:
 
 _UNIT_KINDS = ("huyen", "thi", "thanh", "quan", "xa", "phuong", "tp")
 _KIND_TAG = {"huyen": "huyen", "thi xa": "tx", "thanh pho": "tp", "tp": "tp", "quan": "quan"}
+_COMMUNE_WORD = re.compile(r"(?<!\bthi )\b(xa|phuong|dac khu)\s+")
 _KIND_WORD = re.compile(r"\b(tinh|thanh pho|tp|huyen|thi xa|quan)\s+")
 
 

@@ -13,6 +13,7 @@ from typing import Any
 
 from importer.agencies import AgencyMatcher, Match, canonical, named_places, slug_for
 from importer.normalize import collapse_spaces, fold
+from importer.places import District, Province
 
 
 @dataclass
@@ -159,7 +160,6 @@ class Context:
 
     def _of_named_place(self, name: str, line: int) -> AgencyRef | None:
         """A name that names another place than the document's: that place's body, proposed."""
-        from importer.national import matcher_for
         from importer.places import load_places
 
         places = load_places()
@@ -174,10 +174,24 @@ class Context:
                 if len(found) == 1:
                     district = found[0]
                     province = district.province
+        for tag in tags:
+            if tag.startswith("c:") and district is None:
+                kind, key = tag[2:].split(":", 1)
+                communes = [c for c in places.commune_keys.get(key, [])
+                            if c.kind_slug == kind and (province is None or c.province == province)]
+                in_scope = [c for c in communes if c.province.key == scope_province]
+                if len(in_scope or communes) == 1:
+                    return self._in((in_scope or communes)[0].province, None, name, line)
         if province is None or (province.key == scope_province and district is None) or (
             district is not None and f"{district.kind_slug}:{district.key}" == scope_district
         ):
             return None
+        return self._in(province, district, name, line)
+
+    def _in(self, province: Province, district: District | None, name: str,
+            line: int) -> AgencyRef | None:
+        from importer.national import matcher_for
+
         m = matcher_for(self.home, province, district).best(name)
         if m is None or not m.new:
             return None

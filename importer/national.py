@@ -160,6 +160,16 @@ def _district_entries(d: District) -> list[Entry]:
     return out
 
 
+def _commune_entries(p: Province) -> list[Entry]:
+    """The People's Committees of the province's communes (the 34-province map, from July 2025)."""
+    out = []
+    for c in load_places().communes.get(p.key, []):
+        out.append(Entry(f"ubnd-{c.kind_slug}-{c.slug}-{p.slug}", f"Ủy ban nhân dân {c.full} ({p.full})",
+                         (f"UBND {c.full}", f"Ủy ban nhân dân {c.full}"), False, new=True,
+                         place=f"{c.full}, {p.name}", province=p.key))
+    return out
+
+
 @lru_cache(maxsize=64)
 def _scoped(home: AgencyMatcher, province: Province | None, district: District | None) -> AgencyMatcher:
     extra = list(national_entries())
@@ -168,6 +178,8 @@ def _scoped(home: AgencyMatcher, province: Province | None, district: District |
         extra += _province_entries(province)
     if district is not None:
         extra += _district_entries(district)
+    if province is not None:
+        extra += _commune_entries(province)
     return AgencyMatcher(home.directory, extra=extra, home=is_home,
                          scope=(province.key if province else None, district.key if district else None))
 

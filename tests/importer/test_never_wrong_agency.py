@@ -104,3 +104,16 @@ def test_a_quang_ngai_letter_naming_another_province_s_bodies_proposes_them_ther
         "so-y-te-binh-dinh", "ubnd-huyen-son-hoa-phu-yen", "so-y-te"]
     places = {p["id"]: p["place"] for p in draft.proposed_agencies}
     assert places == {"so-y-te-binh-dinh": "Bình Định", "ubnd-huyen-son-hoa-phu-yen": "Sơn Hòa, Phú Yên"}
+
+
+def test_communes_of_the_2025_map_are_not_the_old_districts() -> None:
+    text = ("ỦY BAN NHÂN DÂN TỈNH QUẢNG NGÃI\nSố: 40/UBND-KT\nQuảng Ngãi, ngày 3 tháng 9 năm 2025\n"
+            "V/v chuẩn bị mùa mưa bão\nKính gửi:\n- UBND xã Ba Tơ;\n- UBND phường Nghĩa Lộ;\n"
+            "- UBND huyện Ba Tơ.\n1. UBND xã Ba Tơ chủ trì thực hiện.\n")
+    draft = import_text(text, directory=DIRECTORY)
+    ids = [r["agency"] for r in draft.definition["recipients"]]
+    assert ids == ["ubnd-xa-ba-to-quang-ngai", "ubnd-phuong-nghia-lo-quang-ngai", "ubnd-ba-to"]
+    matcher = matcher_for(HOME, PLACES.province("Quảng Ngãi"))
+    for name in ("UBND xã Sơn Hà", "UBND xa Son Ha", "Ủy ban nhân dân phường Trương Quang Trọng"):
+        m = matcher.best(name)
+        assert m is not None and m.id not in OWN and m.new, name
