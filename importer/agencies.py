@@ -442,8 +442,16 @@ def _title_length(tokens: list[tuple[int, int, str]], i: int) -> int:
 
 def looks_like_agency(text: str) -> bool:
     """Whether unmatched words look like the name of a body (worth proposing as a new entry)."""
-    words = canonical(fold(text)).split()
+    key = canonical(fold(text))
+    words = key.split()
+    if key.startswith(_TASK_WORDS):  # "Chỉ đạo …", "Báo cáo …": a task, not a body
+        return False
     return bool(words) and words[0] in _AGENCY_WORDS and 1 < len(words) <= 16
+
+
+_TASK_WORDS = ("chi dao", "bao cao", "bao dam", "ban hanh", "to chuc", "thuc hien", "chu tri",
+               "phoi hop", "tang cuong", "trien khai", "tong hop", "hoi nghi", "ban giao",
+               "tham muu", "huong dan", "ra soat", "kiem tra", "cong tac", "chi tra")
 
 
 def slug_for(text: str) -> str:
