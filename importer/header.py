@@ -25,7 +25,8 @@ KINDS = {
     "chuong trinh": "Chương trình", "bao cao": "Báo cáo", "to trinh": "Tờ trình",
 }
 NUMBER = re.compile(
-    r"^\s*(s\w{0,2})\s*[:.;]\s*(\d{1,6})\s*(/)?\s*((?:(?:19|20)\d\d\s*/\s*)?)([a-z0-9đ][a-z0-9đ&\-]*)",
+    r"^\s*(s\w{0,2}\s*[:.;]|s[oố]\s+(?=\d{1,6}\s*/))\s*(\d{1,6})\s*(/)?\s*"
+    r"((?:(?:19|20)\d\d\s*/\s*)?)([a-z0-9đ][a-z0-9đ&\-]*)",
     re.I,
 )
 DATE = re.compile(r"ng\w{1,2}y\s+(\d{1,2})\s+th\w{1,3}ng\s+(\d{1,2})\s+n\w{1,2}m\s+(\d{4})")
@@ -52,12 +53,12 @@ def read_number(ctx: Context, end: int) -> None:
         m = NUMBER.search(ctx.lines[i])
         if not m or not fold(m.group(1)).startswith("s"):
             continue
-        prefix_ok = fold(m.group(1)) == "so"
+        prefix_ok = fold(m.group(1)).rstrip(" :") == "so"
         symbol = m.group(5).upper().strip("-")
         conf, notes = 0.95, []
         if not prefix_ok:
             conf -= 0.1
-            notes.append(f'"{m.group(1)}:" read as "Số:"')
+            notes.append(f'"{m.group(1).strip()}" read as "Số:"')
         if not m.group(3):
             conf -= 0.2
             notes.append("the slash between number and symbol is missing")

@@ -248,3 +248,11 @@ def test_news_lead_sentence() -> None:
         "Công văn", 1960, "UBND-KTN", dt.date(2024, 4, 12))
     assert d.subject.value == "V/v tăng cường phòng cháy rừng"  # type: ignore[union-attr]
     assert d.issuer.id == "ubnd-tinh"  # type: ignore[union-attr]
+
+
+def test_a_number_without_its_colon() -> None:
+    ctx = _ctx("ỦY BAN NHÂN DÂN TỈNH LÂM ĐỒNG\nSố 5123 / UBND-VX")
+    header.read_number(ctx, 2)
+    assert ctx.doc.number and ctx.doc.symbol
+    assert (ctx.doc.number.value, ctx.doc.symbol.value, ctx.doc.number.line) == (5123, "UBND-VX", 2)
+    assert [p for p, _ in header.issuer_block(ctx, 2)] == ["ỦY BAN NHÂN DÂN TỈNH LÂM ĐỒNG"]
