@@ -167,7 +167,8 @@ def named_places(key: str) -> frozenset[str]:
             name = " ".join(words[:n])
             span = (m.end(), m.end() + len(name))
             province = places.province(name) if kind in ("tinh", "thanh pho", "tp") else None
-            if kind != "tinh" and places.district_keys.get(name):
+            if kind != "tinh" and any(d.kind_slug == _KIND_TAG[kind]
+                                      for d in places.district_keys.get(name, ())):
                 tags.add(f"d:{_KIND_TAG[kind]}:{name}")
                 if province is not None and province.kind == "thành phố":
                     tags.add(f"p:{province.key}")
@@ -181,7 +182,8 @@ def named_places(key: str) -> frozenset[str]:
         words = key[m.end() :].split()[:4]
         for n in range(len(words), 0, -1):
             name = " ".join(words[:n])
-            if places.commune_keys.get(name):
+            if any(c.kind_slug == m.group(1).replace(" ", "-")
+                   for c in places.commune_keys.get(name, ())):
                 tags.add(f"c:{m.group(1).replace(' ', '-')}:{name}")
                 taken.append((m.end(), m.end() + len(name)))
                 break
