@@ -75,6 +75,8 @@ PROVINCIAL_GROUPS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
         "UBND các quận, huyện", "UBND cấp huyện", "UBND các huyện, thị xã, thành phố trực thuộc")),
     ("so-ban-nganh", "Các sở, ban, ngành tỉnh", (
         "Các sở, ban, ngành", "Các sở, ngành", "Các sở, ban ngành tỉnh", "Các sở, ban, ngành thành phố")),
+    ("ubnd-cap-xa", "Ủy ban nhân dân các xã, phường, đặc khu", (
+        "UBND các xã, phường, đặc khu", "UBND các xã, phường", "UBND cấp xã")),
     ("co-quan-don-vi", "Các cơ quan, đơn vị", ("Các cơ quan, đơn vị liên quan",)),
     ("truong-trung-hoc-pho-thong", "Các trường trung học phổ thông", ("Các trường THPT",)),
     ("co-so-giao-duc", "Các cơ sở giáo dục", ()),
@@ -172,16 +174,18 @@ def _commune_entries(p: Province) -> list[Entry]:
 
 @lru_cache(maxsize=64)
 def _scoped(home: AgencyMatcher, province: Province | None, district: District | None) -> AgencyMatcher:
-    extra = list(national_entries())
-    is_home = province is not None and province.key == home.home_province and district is None
+    extra: list[Entry] = []
+    is_home = province is not None and province.key == home.home_province
+    if district is not None:  # the district's own bodies first: its "UBND các xã" is its own
+        extra += _district_entries(district)
     if province is not None and not is_home:
         extra += _province_entries(province)
-    if district is not None:
-        extra += _district_entries(district)
+    extra += national_entries()
     if province is not None:
         extra += _commune_entries(province)
     return AgencyMatcher(home.directory, extra=extra, home=is_home,
-                         scope=(province.key if province else None, district.key if district else None))
+                         scope=(province.key if province else None,
+                                f"{district.kind_slug}:{district.key}" if district else None))
 
 
 def matcher_for(home: AgencyMatcher, province: Province | None,

@@ -117,3 +117,13 @@ def test_communes_of_the_2025_map_are_not_the_old_districts() -> None:
     for name in ("UBND xã Sơn Hà", "UBND xa Son Ha", "Ủy ban nhân dân phường Trương Quang Trọng"):
         m = matcher.best(name)
         assert m is not None and m.id not in OWN and m.new, name
+
+
+def test_a_quang_ngai_district_s_letter_keeps_the_directory_s_departments() -> None:
+    text = ("ỦY BAN NHÂN DÂN\nHUYỆN SƠN HÀ\nSố: 210/UBND-VP\nSơn Hà, ngày 06 tháng 3 năm 2024\n"
+            "V/v phòng chống cháy rừng\nKính gửi:\n- UBND các xã, thị trấn;\n"
+            "- Sở Nông nghiệp và Phát triển nông thôn.\n1. UBND các xã, thị trấn tổ chức trực.\n")
+    draft = import_text(text, directory=DIRECTORY)
+    assert draft.definition["issuer"] == "ubnd-son-ha"
+    assert [r["agency"] for r in draft.definition["recipients"]] == [
+        "ubnd-cap-xa-son-ha-quang-ngai", "so-nnptnt"]
