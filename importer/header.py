@@ -175,6 +175,20 @@ def read_place(ctx: Context, index: int, date_at: int) -> None:
         doc.place = Found(head, index + 1, 0.5, "not a place name the importer knows")
 
 
+def _upper_run(text: str) -> str:
+    """The words in capitals that end `text` (`Trang chủ > … VĂN PHÒNG CHÍNH PHỦ` → the office)."""
+    words = text.split()
+    k = len(words)
+    while k > 0:
+        letters = [c for c in words[k - 1] if c.isalpha()]
+        if not letters or not all(c.isupper() for c in letters):
+            break
+        k -= 1
+    run = " ".join(words[k:])
+    letters = [c for c in run if c.isalpha()]
+    return run if len(letters) >= 3 else ""
+
+
 def issuer_block(ctx: Context, end: int) -> list[tuple[str, int]]:
     """The issuer's lines (the left column above `Số:`), without the motto beside them."""
     parts: list[tuple[str, int]] = []
@@ -190,11 +204,10 @@ def issuer_block(ctx: Context, end: int) -> list[tuple[str, int]]:
                 cut = min(cut, motto.start())
         if ctx.doc.number is not None and i + 1 == ctx.doc.number.line:
             cut = min(cut, NUMBER.search(line).start() if NUMBER.search(line) else cut)  # type: ignore[union-attr]
-        left = line[:cut].strip(" -")
-        letters = [c for c in left if c.isalpha()]
-        if left and letters and sum(c.isupper() for c in letters) / len(letters) > 0.7:
+        left = _upper_run(line[:cut].strip(" -"))
+        if left:
             parts.append((left, i + 1))
-        elif parts and left:
+        elif parts and line[:cut].strip():
             break
     return parts
 
