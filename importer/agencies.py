@@ -442,6 +442,21 @@ def _title_length(tokens: list[tuple[int, int, str]], i: int) -> int:
     return 0
 
 
+_MATCHERS: dict[int, tuple[Directory, AgencyMatcher]] = {}
+
+
+def matcher_of(directory: Directory) -> AgencyMatcher:
+    """The directory's matcher, built once per directory object (each scope's is cached on it)."""
+    known = _MATCHERS.get(id(directory))
+    if known is not None and known[0] is directory:
+        return known[1]
+    if len(_MATCHERS) > 16:
+        _MATCHERS.clear()
+    matcher = AgencyMatcher(directory)
+    _MATCHERS[id(directory)] = (directory, matcher)
+    return matcher
+
+
 def looks_like_agency(text: str) -> bool:
     """Whether unmatched words look like the name of a body (worth proposing as a new entry)."""
     key = canonical(fold(text))

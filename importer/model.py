@@ -105,6 +105,7 @@ class ParsedDocument:
     damaged: bool = False
     news: bool = False  # a report quoting the directive, not the directive itself
     scope: str | None = None  # the place whose agencies the document's names were matched to
+    matcher: AgencyMatcher | None = field(default=None, repr=False)  # that place's matcher
 
 
 class Text:

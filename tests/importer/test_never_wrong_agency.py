@@ -127,3 +127,26 @@ def test_a_quang_ngai_district_s_letter_keeps_the_directory_s_departments() -> N
     assert draft.definition["issuer"] == "ubnd-son-ha"
     assert [r["agency"] for r in draft.definition["recipients"]] == [
         "ubnd-cap-xa-son-ha-quang-ngai", "so-nnptnt"]
+
+
+def test_an_edxml_envelope_of_another_province_is_read_in_its_scope() -> None:
+    import base64
+
+    from importer.api import import_bytes
+
+    body = ("ỦY BAN NHÂN DÂN TỈNH PHÚ YÊN\nSố: 99/UBND-KT\nPhú Yên, ngày 3 tháng 2 năm 2024\n"
+            "V/v phòng chống lụt bão\nKính gửi:\n- Sở Y tế;\n- Sở Tài chính.\n"
+            "1. Sở Y tế chủ trì thực hiện.\n")
+    payload = base64.b64encode(body.encode()).decode()
+    raw = f"""<?xml version="1.0" encoding="UTF-8"?>
+<edXML><edXMLEnvelope><edXMLHeader><MessageHeader>
+<From><OrganName>UBND tỉnh Phú Yên</OrganName></From>
+<To><OrganName>Sở Y tế</OrganName></To><To><OrganName>Sở Tài chính</OrganName></To>
+<Code><CodeNumber>99</CodeNumber><CodeNotation>UBND-KT</CodeNotation></Code>
+</MessageHeader></edXMLHeader></edXMLEnvelope>
+<AttachmentEncoded><Attachment><AttachmentName>a.txt</AttachmentName>
+<ContentType>text/plain</ContentType><ContentTransferEncoded>{payload}</ContentTransferEncoded>
+</Attachment></AttachmentEncoded></edXML>""".encode()
+    draft = import_bytes(raw, directory=DIRECTORY)
+    assert draft.definition["issuer"] == "ubnd-tinh-phu-yen"
+    assert [r["agency"] for r in draft.definition["recipients"]] == ["so-y-te-phu-yen", "so-tai-chinh-phu-yen"]
