@@ -3,6 +3,12 @@
 Names are compared on folded keys (no accents, OCR confusions undone) with rapidfuzz, so
 `S& Giao duc va Pao tao` finds `so-gddt`. A match carries its score, so the draft can say how
 sure it is; what matches nothing is proposed as a new directory entry, never forced onto one.
+
+Places guard every match: each alias knows the places its words name and the places its agency
+is of (`named_places`: provinces, districts with their kind, communes), and a name is matched to
+an alias only if it names no place the agency is not of and every place the alias names. So a
+fuzzy score never turns "UBND huyện Sơn Hòa" into Sơn Hà, nor a name that goes on ("… thành phố
+Hà Nội") into a shorter one of another place.
 """
 
 from __future__ import annotations
