@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+import sqlite3
 import stat
 from pathlib import Path
 
@@ -13,6 +15,7 @@ from sqlalchemy import text
 from chidao.cli import main
 from ledger.directives import Directives
 from lifecycle import commands as c
+from tasks.runtime import dispose_all
 from tests.lifecycle.helpers import at, issued_ledger
 
 DIRECTIVE = "qn-2810-ubnd-kgvx-2023"
@@ -68,7 +71,11 @@ def test_a_deleted_newest_event_passes_the_chain_but_not_the_checkpoint(
 def test_a_restore_is_recorded_signed_and_work_goes_on(
     ledger: Directives, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    database = tmp_path / "home" / "chidao.db"
     assert main(["checkpoint"]) == 0
+    backup = tmp_path / "backup.db"
+    with sqlite3.connect(database) as source, sqlite3.connect(backup) as target:
+        source.backup(target)  # the operator's backup, taken after checkpoint #1
     ledger.execute(
         DIRECTIVE,
         c.SubmitReport(actor="so-gddt", agency="so-gddt", cycle="2023", text="Báo cáo"),
@@ -77,11 +84,16 @@ def test_a_restore_is_recorded_signed_and_work_goes_on(
     )
     assert main(["checkpoint"]) == 0
     capsys.readouterr()
-    with ledger.store.engine.begin() as conn:  # what a restore from an older backup leaves
-        conn.execute(text("DELETE FROM events WHERE version = 5"))
-        conn.execute(text("DELETE FROM checkpoints WHERE seq = 2"))
+    ledger.store.engine.dispose()
+    dispose_all()
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{database}{suffix}").unlink(missing_ok=True)
+    shutil.copy(backup, database)  # the disk failed; the backup is restored
+
     assert main(["verify"]) == 1
-    assert "the ledger satisfies: checkpoint #1" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "versions 5 to 5 were deleted" in err
+    assert "the ledger satisfies: checkpoint #1" in err
     assert main(["checkpoint"]) == 1
     assert "restored from a backup" in capsys.readouterr().err
     assert main(["checkpoint", "--record-restore", "--reason", "khôi phục"]) == 1
@@ -92,3 +104,4 @@ def test_a_restore_is_recorded_signed_and_work_goes_on(
     assert "restore record #3 of" in out and "by nguyen-van-a" in out and "#2 are superseded" in out
     assert main(["verify"]) == 0
     assert "superseded by a recorded restore: checkpoint #2" in capsys.readouterr().out
+    dispose_all()
