@@ -127,7 +127,7 @@ def _issue(state: DirectiveState, command: cmd.Issue, at: dt.datetime) -> list[E
 
 def _perform(state: DirectiveState, command: cmd.PerformAction, at: dt.datetime) -> list[Event]:
     action = command.action
-    if action.key in state.done_keys:
+    if state.recorded(action.key):
         return []
     actor = command.actor
     match action.kind:

@@ -43,6 +43,9 @@ from ledger.checkpoint import (
 from ledger.checkpoint import record_restore as restore_record
 from ledger.directives import DirectiveNotFound, Directives
 from ledger.errors import LedgerError
+from ledger.projections import check as check_projections
+from ledger.projections import rebuild
+from ledger.snapshots import check_snapshots
 from ledger.store import EventStore, StoredEvent
 from ledger.witnessed import AuditReport, audit, merge
 from lifecycle.status import (
@@ -380,11 +383,23 @@ def run_verify(
             satisfied = audited.satisfied.label() if audited.satisfied else "none"
             print(f"the ledger satisfies: {satisfied} ({against})", file=sys.stderr)
         return 1
+    caches = check_snapshots(engine, directive)
+    for cache in caches:
+        print(
+            f"snapshot: {cache.stream} at version {cache.version}: {cache.message}",
+            file=sys.stderr,
+        )
+    projected = check_projections(engine, directive)
+    for lag in projected:
+        print(f"projection: {lag.directive}: {lag.message}", file=sys.stderr)
+    if caches or projected:
+        return 1
     print(
         _("chain intact: {count} directive(s) verified, {against}").format(
             count=len(streams), against=against
         )
     )
+    print(_("snapshots and projections agree with replay"))
     if audited.unwitnessed:
         print(f"{audited.unwitnessed} event(s) after it are not checkpointed yet")
     if audited.superseded:
@@ -486,4 +501,11 @@ def _record_restore(
         f"{', '.join(f'#{s}' for s in record.restore['superseded']) if record.restore else ''} "
         f"are superseded; published to {' and '.join(where)}"
     )
+    return 0
+
+
+def run_projections_rebuild() -> int:
+    engine = _engine()
+    count = rebuild(engine)
+    print(_("projections rebuilt from the events of {count} directive(s)").format(count=count))
     return 0
