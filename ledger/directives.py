@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import Engine
 
@@ -20,6 +21,11 @@ from lifecycle import AnyCommand, DirectiveState, Event, apply, decide, parse_ev
 from lifecycle.events import SCHEMA_VERSION
 
 DEFAULT_RETRIES = 5
+# Where an answer keeps the signed request it came from (`ledger.answers`); not a field of
+# the lifecycle's event, so it is set aside before the event is parsed.
+SIGNED_REQUEST = "signed_request"
+# Streams of the ledger that are not directives.
+NON_DIRECTIVE_STREAMS = frozenset({"agency-keys"})
 
 
 class DirectiveNotFound(LedgerError):
@@ -43,7 +49,10 @@ def lifecycle_upcasters() -> Upcasters:
 
 
 def to_event(stored: StoredEvent) -> Event:
-    return parse_event(stored.type, stored.payload, stored.business_time, stored.actor)
+    payload = stored.payload
+    if SIGNED_REQUEST in payload:
+        payload = {k: v for k, v in payload.items() if k != SIGNED_REQUEST}
+    return parse_event(stored.type, payload, stored.business_time, stored.actor)
 
 
 def replay_stored(events: list[StoredEvent]) -> DirectiveState:
@@ -54,11 +63,18 @@ def replay_stored(events: list[StoredEvent]) -> DirectiveState:
     return state
 
 
-def to_new_events(events: list[Event], key: str) -> list[NewEvent]:
+def to_new_events(
+    events: list[Event], key: str, proof: dict[str, Any] | None = None
+) -> list[NewEvent]:
+    """The events to store under `key`; the first carries the signed request `proof`, if any."""
     return [
         NewEvent(
             type=event.type,
-            payload=event.payload(),
+            payload=(
+                {**event.payload(), SIGNED_REQUEST: proof}
+                if proof is not None and index == 0
+                else event.payload()
+            ),
             business_time=event.at,
             actor=event.actor,
             idempotency_key=key if index == 0 else f"{key}#{index}",
@@ -83,9 +99,11 @@ class Directives:
         return self.store.version(directive_id) > 0
 
     def ids(self) -> list[str]:
-        return self.store.streams()
+        return [s for s in self.store.streams() if s not in NON_DIRECTIVE_STREAMS]
 
     def events(self, directive_id: str, *, as_of: dt.datetime | None = None) -> list[StoredEvent]:
+        if directive_id in NON_DIRECTIVE_STREAMS:
+            raise DirectiveNotFound(directive_id)
         return self.store.read(directive_id, business_time_until=as_of)
 
     def state(self, directive_id: str, *, as_of: dt.datetime | None = None) -> DirectiveState:
@@ -110,12 +128,15 @@ class Directives:
         *,
         key: str,
         retries: int = DEFAULT_RETRIES,
+        proof: dict[str, Any] | None = None,
     ) -> Outcome:
         """Decide `command` on the stored state and record its events under `key`.
 
         A key already recorded returns what was recorded and writes nothing; a lifecycle
         refusal propagates unchanged, with nothing written.
         """
+        if directive_id in NON_DIRECTIVE_STREAMS:
+            raise DirectiveNotFound(directive_id)
         for attempt in range(retries + 1):
             recorded = self.store.find(key)
             if recorded is not None:
@@ -135,7 +156,7 @@ class Directives:
             if not events:
                 return Outcome([], state, False)
             try:
-                stored = self.store.append(directive_id, state.version, to_new_events(events, key))
+                stored = self.store.append(directive_id, state.version, to_new_events(events, key, proof))
             except ConcurrencyConflict:
                 if attempt == retries:
                     raise

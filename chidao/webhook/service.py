@@ -2,15 +2,19 @@
 
 `Service.handle` turns one authenticated call into a ledger command exactly once:
 
-1. it *claims* the call's `webhook-id` in `webhook_requests` (a row with status 0), so a
+0. it uses up the signature's nonce (a row of `webhook_requests`), so a byte-identical
+   replay is refused (409 `nonce_reused`) before anything else happens;
+1. it *claims* the call's `idempotency-key` in `webhook_requests` (a row with status 0), so a
    repeat waits for, then returns, the first answer, and the same id with another request is
    refused — even when both arrive at the same moment;
 2. it runs the command through `Directives.execute`, which decides it on the stored state and
    appends under optimistic concurrency, with the ledger idempotency key
-   `wh:{agency}:{webhook-id}` as a second line of defence (a crash between the ledger write and
+   `wh:{agency}:{idempotency-key}` as a second line of defence (a crash between the ledger write and
    step 3 cannot record the event twice);
 3. it stores the answer. Decided answers (success and lifecycle refusals) are kept; transient
-   failures release the claim so the agency can retry with the same id.
+   failures release the claim so the agency can retry with the same key. A writer racing on
+   the same directive is retried here up to CONFLICT_RETRIES times; only if it keeps
+   winning is the answer 503 `busy` with `Retry-After`, never a refusal.
 """
 
 from __future__ import annotations
@@ -21,14 +25,21 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import Engine, delete, insert, select, text, update
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from chidao.webhook import schemas
-from chidao.webhook.errors import Conflict, Forbidden, NotFound, Unavailable
+from chidao.webhook.errors import (
+    Busy,
+    Forbidden,
+    IdempotencyKeyReused,
+    NonceReused,
+    NotFound,
+    Unavailable,
+)
 from definitions.calendar import local_date
 from ledger.directives import DirectiveNotFound, Directives, Outcome
 from ledger.errors import ConcurrencyConflict, IdempotencyConflict, LedgerError, LedgerUnavailable
@@ -40,6 +51,10 @@ from lifecycle.status import counts, current_rows, standing
 log = logging.getLogger("chidao.webhook")
 
 PENDING = 0
+NONCE_USED = -1  # a row of webhook_requests that only records a used nonce
+NONCE_KEEP = dt.timedelta(minutes=15)  # longer than the signature window, then pruned
+CONFLICT_RETRIES = 8  # decisions retried inside the service on a racing writer
+RETRY_AFTER_SECONDS = 1
 STALE_CLAIM = dt.timedelta(seconds=60)
 WAIT_FOR_FIRST = 10.0  # seconds a repeat waits for the first call with its id to finish
 RESERVED_ACTORS = frozenset({"operator", "system"})
@@ -47,11 +62,17 @@ RESERVED_ACTORS = frozenset({"operator", "system"})
 
 @dataclass(frozen=True)
 class Caller:
-    """Who signed a request, and what identifies the request for idempotency."""
+    """Who signed a request, and what identifies the request for idempotency.
+
+    `webhook_id` is the request's `idempotency-key` (or the browser form's one-time id);
+    `nonce` is used up once; `proof` is the signed request the answer keeps in the ledger.
+    """
 
     agency: str
     webhook_id: str
     request_sha256: str
+    nonce: str | None = None
+    proof: dict[str, Any] | None = field(default=None, compare=False, repr=False)
 
     @property
     def key(self) -> str:
@@ -103,6 +124,8 @@ class Service:
     # --- commands ---------------------------------------------------------------------------
 
     def handle(self, caller: Caller, directive: str, command: AnyCommand) -> Answer:
+        if caller.nonce is not None:
+            self._use_nonce(caller)
         earlier = self._claim(caller)
         if earlier is not None:
             return earlier
@@ -117,21 +140,34 @@ class Service:
     def _execute(self, caller: Caller, directive: str, command: AnyCommand) -> Answer:
         try:
             with self._lock(directive):
-                outcome = self.directives.execute(directive, command, self.now(), key=caller.key)
-        except lifecycle_errors.NotFound as e:
+                outcome = self.directives.execute(
+                    directive,
+                    command,
+                    self.now(),
+                    key=caller.key,
+                    retries=CONFLICT_RETRIES,
+                    proof=caller.proof,
+                )
+        except (lifecycle_errors.NotFound, DirectiveNotFound) as e:
             return Answer(404, error_body("not_found", str(e)))
         except lifecycle_errors.Forbidden as e:
             return Answer(403, error_body("forbidden", str(e)))
         except lifecycle_errors.Refused as e:
-            return Answer(409, error_body("conflict", str(e)))
+            return Answer(409, error_body(e.code, str(e)))
         except IdempotencyConflict as e:
             return Answer(
-                409, error_body("conflict", f"webhook-id {caller.webhook_id} was already used: {e}")
+                409,
+                error_body(
+                    IdempotencyKeyReused.code,
+                    f"idempotency-key {caller.webhook_id} was already used: {e}",
+                ),
             )
         except ConcurrencyConflict as e:
-            raise Conflict(
+            # Other writers won every one of the bounded retries: not a refusal, try later.
+            raise Busy(
                 f"directive {directive} kept changing while this call was decided; "
-                "send it again with the same webhook-id"
+                "send it again (signed anew, same idempotency-key) shortly",
+                retry_after=RETRY_AFTER_SECONDS,
             ) from e
         except LedgerUnavailable as e:
             raise Unavailable("the ledger is unavailable; send the call again later") from e
@@ -184,9 +220,9 @@ class Service:
             if row is None:
                 continue  # released by a call that failed: claim it again
             if row.body_sha256 != caller.request_sha256:
-                raise Conflict(
-                    f"webhook-id {caller.webhook_id} was already used for a different request; "
-                    "each call needs its own id"
+                raise IdempotencyKeyReused(
+                    f"idempotency-key {caller.webhook_id} was already used for a different "
+                    "request; each call needs its own key"
                 )
             if row.status_code != PENDING:
                 return Answer(row.status_code, dict(row.response), replayed=True)
@@ -202,11 +238,42 @@ class Service:
                     )
                 continue
             if time.monotonic() > deadline:
-                raise Conflict(
-                    f"a call with webhook-id {caller.webhook_id} is still being processed; "
-                    "send it again shortly"
+                raise Busy(
+                    f"a call with idempotency-key {caller.webhook_id} is still being processed; "
+                    "send it again shortly",
+                    retry_after=RETRY_AFTER_SECONDS,
                 )
             time.sleep(0.05)
+
+    def _use_nonce(self, caller: Caller) -> None:
+        """Record the request's nonce as used, or NonceReused if it was (a replay)."""
+        assert caller.nonce is not None
+        digest = hashlib.sha256(f"{caller.agency}\n{caller.nonce}".encode()).hexdigest()
+        now = _utc_now()
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(
+                    delete(webhook_requests)
+                    .where(webhook_requests.c.status_code == NONCE_USED)
+                    .where(webhook_requests.c.created_at < now - NONCE_KEEP)
+                )
+                conn.execute(
+                    insert(webhook_requests).values(
+                        webhook_id=f"nonce:{digest}",
+                        agency_id=caller.agency,
+                        body_sha256=digest,
+                        status_code=NONCE_USED,
+                        response={},
+                        created_at=now,
+                    )
+                )
+        except IntegrityError as e:
+            raise NonceReused(
+                "this signature's nonce was already used: a replayed request is not recorded "
+                "again; to retry, sign anew (new nonce, same idempotency-key)"
+            ) from e
+        except DBAPIError as e:
+            raise Unavailable("the ledger is unavailable; send the call again later") from e
 
     def _finish(self, caller: Caller, answer: Answer) -> None:
         with self.engine.begin() as conn:

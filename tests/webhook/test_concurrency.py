@@ -91,14 +91,13 @@ async def fire(base: str, secrets: dict[str, str]) -> list[tuple[str, str, str, 
     rng.shuffle(planned)
     limits = httpx.Limits(max_connections=50)
     async with httpx.AsyncClient(base_url=base, timeout=60, limits=limits) as client:
-        signer = Signer(client, secrets)
+        signer = Signer(client, secrets, {})
 
         async def one(
             kind: str, agency: str, msg_id: str, path: str, body: bytes
         ) -> tuple[str, str, str, int]:
-            r = await client.post(
-                path, content=body, headers=signer.headers(agency, body, webhook_id=msg_id)
-            )
+            headers = signer.headers(agency, body, path=path, idempotency_key=msg_id, hmac=True)
+            r = await client.post(path, content=body, headers=headers)
             assert r.status_code < 500, r.text
             return kind, agency, msg_id, r.status_code
 
