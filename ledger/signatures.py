@@ -254,8 +254,10 @@ def _plain(error: Exception | None) -> str:
         return f"outside the {int(WINDOW.total_seconds() // 60)}-minute window; sign when sending"
     if "Required component" in text:
         return text.replace("Required component", "it must cover")
-    if "Content-Digest" in text or "digest" in text.lower():
+    if "does not match the message body" in text:
         return "content-digest does not match the body"
+    if "Content-Digest" in text or "content digest" in text:
+        return f"content-digest: {text}"
     return "wrong key, or the request was changed after signing"
 
 

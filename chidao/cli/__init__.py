@@ -23,6 +23,7 @@ COMMAND_MODULES = (
     "chidao.cli.import_cmd",
     "chidao.cli.notifications_cmd",
     "chidao.cli.webhook_cmd",
+    "chidao.cli.call_cmd",
     "chidao.cli.flow_cmd",
     "chidao.cli.up_cmd",
 )

@@ -41,6 +41,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "verify", help="walk the hash chain; name the first event altered"
     )
     check.add_argument("directive", nargs="?")
+    check.add_argument(
+        "--signatures",
+        action="store_true",
+        help="also re-check every agency answer against the key it had registered then",
+    )
     check.set_defaults(func=run_verify)
 
 
@@ -174,7 +179,27 @@ def run_verify(args: argparse.Namespace) -> int:
     if faults:
         for fault in faults:
             print(f"{fault.kind}: {fault.message}", file=sys.stderr)
+        if getattr(args, "signatures", False):
+            # Answers are checked anyway: a writer who also recomputed the chain is caught here.
+            verify_signatures(engine, args.directive)
         return 1
-    streams = [args.directive] if args.directive else EventStore(engine).streams()
+    streams = [args.directive] if args.directive else Directives.over(engine).ids()
     print(f"chain intact: {len(streams)} directive(s) verified")
+    if getattr(args, "signatures", False):
+        return verify_signatures(engine, args.directive)
     return 0
+
+
+def verify_signatures(engine: Engine, directive: str | None) -> int:
+    """`verify --signatures`: every agency answer against its signed request and key, offline."""
+    from ledger.answers import check_answers
+
+    report = check_answers(EventStore(engine), directive)
+    for failure in report.failures:
+        print(f"forged or altered answer: {failure}", file=sys.stderr)
+    print(
+        f"signatures: {report.agency_signed} answer(s) signed by the agency's own key verified; "
+        f"{report.server_attested} server-attested ({report.form} through the browser form, "
+        f"{report.hmac_signed} under a shared HMAC secret), not provable"
+    )
+    return 1 if report.failures else 0

@@ -1,4 +1,7 @@
-"""`chidao serve` runs the agency webhook; `chidao agencies secret ID [--rotate]` manages secrets.
+"""`chidao serve` runs the agency webhook; `chidao agencies …` manages agencies' secrets and keys.
+
+`agencies secret ID [--rotate]` is the shared HMAC secret; `agencies keygen`, `register-key`,
+`revoke-key` and `keys` are agencies' own Ed25519 keys (`chidao.cli.keys_cmd`).
 
 A secret is printed once, on stdout alone (so it can be piped into the agency's system), when it
 is made; it is stored encrypted and never shown again. `--rotate` makes a new one and keeps the
@@ -11,9 +14,11 @@ import argparse
 import datetime as dt
 import sys
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from chidao.cli import keys_cmd
 from chidao.cli.common import CliError, settings
 from chidao.settings import Settings
 from chidao.webhook.errors import SecretStoreError
@@ -54,7 +59,74 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="with --rotate: hours the old secret stays valid (default 24; 0 ends it at once)",
     )
     secret.set_defaults(func=run_secret)
+
+    keygen = commands.add_parser("keygen", help="make an Ed25519 key pair for an agency")
+    keygen.add_argument("agency", metavar="ID")
+    keygen.add_argument(
+        "-o", "--out", type=Path, help="file prefix (default ID): PREFIX.key.pem, PREFIX.pub.pem"
+    )
+    keygen.set_defaults(func=lambda a: keys_cmd.keygen(_known_agency(a.agency), a.out))
+
+    reg = commands.add_parser(
+        "register-key", help="register an agency's Ed25519 public key (a ledger event)"
+    )
+    reg.add_argument("agency", metavar="ID")
+    reg.add_argument("public", metavar="PUBLIC.pem", type=Path)
+    reg.add_argument("--valid-days", type=float, default=730, help="default 730")
+    reg.add_argument("--by", default="operator", help="who registers it (recorded)")
+    reg.set_defaults(func=run_register_key)
+
+    rev = commands.add_parser("revoke-key", help="end an agency's key (a ledger event)")
+    rev.add_argument("keyid", metavar="KEYID", help="AGENCY:KID, as register-key printed")
+    rev.add_argument("--reason", required=True)
+    rev.add_argument("--by", default="operator", help="who revokes it (recorded)")
+    rev.set_defaults(func=run_revoke_key)
+
+    listing = commands.add_parser("keys", help="registered keys and their validity")
+    listing.add_argument("agency", metavar="ID", nargs="?")
+    listing.add_argument("--json", action="store_true")
+    listing.set_defaults(
+        func=lambda a: _with_ledger(lambda e: keys_cmd.list_keys(e, a.agency, as_json=a.json))
+    )
     agencies.set_defaults(func=lambda _args: _usage(agencies))
+
+
+def _known_agency(agency: str) -> str:
+    from definitions.errors import DefinitionError
+    from definitions.loader import did_you_mean, load_directory
+
+    try:
+        known = {a.id for a in load_directory().agencies}
+    except DefinitionError as e:
+        raise CliError(f"the agency directory is invalid:\n{e}") from e
+    if agency in RESERVED_ACTORS or agency not in known:
+        raise CliError(f"no agency {agency} in the directory{did_you_mean(agency, known)}")
+    return agency
+
+
+def _with_ledger(run: Callable[[Any], int]) -> int:
+    engine = _ledger(settings())
+    try:
+        return run(engine)
+    finally:
+        engine.dispose()
+
+
+def run_register_key(args: argparse.Namespace) -> int:
+    agency = _known_agency(args.agency)
+    if args.valid_days <= 0:
+        raise CliError("--valid-days must be positive", exit_code=2)
+    return _with_ledger(
+        lambda e: keys_cmd.register_key(
+            e, agency, args.public, valid_days=args.valid_days, by=args.by
+        )
+    )
+
+
+def run_revoke_key(args: argparse.Namespace) -> int:
+    return _with_ledger(
+        lambda e: keys_cmd.revoke_key(e, args.keyid, reason=args.reason, by=args.by)
+    )
 
 
 def _usage(parser: argparse.ArgumentParser) -> int:
@@ -83,16 +155,7 @@ def _secret_store(config: Settings, engine: Any) -> SecretStore:
 
 
 def run_secret(args: argparse.Namespace) -> int:
-    from definitions.errors import DefinitionError
-    from definitions.loader import did_you_mean, load_directory
-
-    agency: str = args.agency
-    try:
-        known = {a.id for a in load_directory().agencies}
-    except DefinitionError as e:
-        raise CliError(f"the agency directory is invalid:\n{e}") from e
-    if agency in RESERVED_ACTORS or agency not in known:
-        raise CliError(f"no agency {agency} in the directory{did_you_mean(agency, known)}")
+    agency = _known_agency(args.agency)
     config = settings()
     engine = _ledger(config)
     try:
