@@ -138,8 +138,11 @@ def check_event(event: StoredEvent, keys: dict[str, AgencyKey]) -> str | None:
     except SignatureError as e:
         return str(e)
     key = found[0]
-    if not key.valid_at(verified.created):
-        return f"signed at {verified.created.isoformat()}, outside the validity of {key.keyid}"
+    # Registered before the answer was recorded (positions, checked above); signed before the
+    # key's validity ended or it was revoked.
+    ends = min(key.valid_until, key.revoked_at or key.valid_until)
+    if verified.created >= ends:
+        return f"signed at {verified.created.isoformat()}, after {key.keyid} had ended"
     if verified.agency != event.actor:
         return f"signed by {verified.agency}, recorded as {event.actor}"
     if event.idempotency_key != f"wh:{verified.agency}:{verified.idempotency_key}":

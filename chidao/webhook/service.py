@@ -2,19 +2,19 @@
 
 `Service.handle` turns one authenticated call into a ledger command exactly once:
 
-0. it uses up the signature's nonce (a row of `webhook_requests`), so a byte-identical
-   replay is refused (409 `nonce_reused`) before anything else happens;
-1. it *claims* the call's `idempotency-key` in `webhook_requests` (a row with status 0), so a
-   repeat waits for, then returns, the first answer, and the same id with another request is
-   refused — even when both arrive at the same moment;
-2. it runs the command through `Directives.execute`, which decides it on the stored state and
-   appends under optimistic concurrency, with the ledger idempotency key
-   `wh:{agency}:{idempotency-key}` as a second line of defence (a crash between the ledger write and
-   step 3 cannot record the event twice);
-3. it stores the answer. Decided answers (success and lifecycle refusals) are kept; transient
-   failures release the claim so the agency can retry with the same key. A writer racing on
-   the same directive is retried here up to CONFLICT_RETRIES times; only if it keeps
-   winning is the answer 503 `busy` with `Retry-After`, never a refusal.
+0. it uses up the signature's nonce (a row of `webhook_requests`, its own transaction), so a
+   byte-identical replay is refused (409 `nonce_reused`) before anything else happens;
+1. it *claims* the call's `idempotency-key` in `webhook_requests`, so a retry (signed anew)
+   returns the first answer (on PostgreSQL it waits for the first call's transaction), and
+   the same key with another request is refused — even when both arrive at the same moment;
+2. it runs the command through `Directives.execute` on the same transaction, which decides it
+   on the stored state and appends it under the ledger idempotency key
+   `wh:{agency}:{idempotency-key}`, the signed request kept in the first event;
+3. it stores the answer, and the one transaction (`ledger.transaction`) commits all three.
+   Decided answers (success and lifecycle refusals) are kept; a transient failure or a crash
+   rolls everything back, so the agency can retry with the same key. A writer racing on the
+   same directive is retried inside up to CONFLICT_RETRIES times; only if it keeps winning is
+   the answer 503 `busy` with `Retry-After` — never a refusal.
 """
 
 from __future__ import annotations
@@ -23,12 +23,12 @@ import datetime as dt
 import hashlib
 import logging
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import Engine, delete, insert, select, text, update
+from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from chidao.webhook import schemas
@@ -55,8 +55,6 @@ NONCE_USED = -1  # a row of webhook_requests that only records a used nonce
 NONCE_KEEP = dt.timedelta(minutes=15)  # longer than the signature window, then pruned
 CONFLICT_RETRIES = 8  # decisions retried inside the service on a racing writer
 RETRY_AFTER_SECONDS = 1
-STALE_CLAIM = dt.timedelta(seconds=60)
-WAIT_FOR_FIRST = 10.0  # seconds a repeat waits for the first call with its id to finish
 RESERVED_ACTORS = frozenset({"operator", "system"})
 
 
@@ -124,30 +122,43 @@ class Service:
     # --- commands ---------------------------------------------------------------------------
 
     def handle(self, caller: Caller, directive: str, command: AnyCommand) -> Answer:
+        """Claim the webhook-id, decide, append and store the answer in ONE transaction: a
+        crash or a transient failure anywhere leaves nothing, and the agency may resend."""
         if caller.nonce is not None:
             self._use_nonce(caller)
-        earlier = self._claim(caller)
+        earlier = self._answered(caller)
         if earlier is not None:
             return earlier
         try:
-            answer = self._execute(caller, directive, command)
-        except BaseException:
-            self._release(caller)
-            raise
-        self._finish(caller, answer)
+            with self._lock(directive), self.directives.transaction() as conn:
+                earlier = self._claim(conn, caller)
+                if earlier is not None:
+                    return earlier
+                answer = self._execute(conn, caller, directive, command)
+                conn.execute(
+                    update(webhook_requests)
+                    .where(webhook_requests.c.webhook_id == caller.key)
+                    .values(status_code=answer.status, response=answer.body)
+                )
+        except LedgerUnavailable as e:
+            raise Unavailable("the ledger is unavailable; send the call again later") from e
+        except LedgerError as e:
+            raise Unavailable(f"the ledger refused the call; send it again later ({e})") from e
         return answer
 
-    def _execute(self, caller: Caller, directive: str, command: AnyCommand) -> Answer:
+    def _execute(
+        self, conn: Connection, caller: Caller, directive: str, command: AnyCommand
+    ) -> Answer:
         try:
-            with self._lock(directive):
-                outcome = self.directives.execute(
-                    directive,
-                    command,
-                    self.now(),
-                    key=caller.key,
-                    retries=CONFLICT_RETRIES,
-                    proof=caller.proof,
-                )
+            outcome = self.directives.execute(
+                directive,
+                command,
+                self.now(),
+                key=caller.key,
+                conn=conn,
+                retries=CONFLICT_RETRIES,
+                proof=caller.proof,
+            )
         except (lifecycle_errors.NotFound, DirectiveNotFound) as e:
             return Answer(404, error_body("not_found", str(e)))
         except lifecycle_errors.Forbidden as e:
@@ -169,8 +180,6 @@ class Service:
                 "send it again (signed anew, same idempotency-key) shortly",
                 retry_after=RETRY_AFTER_SECONDS,
             ) from e
-        except LedgerUnavailable as e:
-            raise Unavailable("the ledger is unavailable; send the call again later") from e
         return Answer(201 if outcome.events else 200, self._recorded(directive, caller, outcome))
 
     @staticmethod
@@ -192,58 +201,61 @@ class Service:
 
     # --- idempotency ------------------------------------------------------------------------
 
-    def _claim(self, caller: Caller) -> Answer | None:
-        """None if this call now owns its webhook-id; the earlier answer if it was answered."""
-        deadline = time.monotonic() + WAIT_FOR_FIRST
-        while True:
-            try:
-                with self.engine.begin() as conn:
-                    conn.execute(
-                        insert(webhook_requests).values(
-                            webhook_id=caller.key,
-                            agency_id=caller.agency,
-                            body_sha256=caller.request_sha256,
-                            status_code=PENDING,
-                            response={},
-                            created_at=_utc_now(),
-                        )
-                    )
-                return None
-            except IntegrityError:
-                pass
-            except DBAPIError as e:
-                raise Unavailable("the ledger is unavailable; send the call again later") from e
+    def _answered(self, caller: Caller) -> Answer | None:
+        """The answer already stored for this webhook-id, read without taking the write lock."""
+        try:
             with self.engine.connect() as conn:
-                row = conn.execute(
-                    select(webhook_requests).where(webhook_requests.c.webhook_id == caller.key)
-                ).first()
-            if row is None:
-                continue  # released by a call that failed: claim it again
-            if row.body_sha256 != caller.request_sha256:
-                raise IdempotencyKeyReused(
-                    f"idempotency-key {caller.webhook_id} was already used for a different "
-                    "request; each call needs its own key"
-                )
-            if row.status_code != PENDING:
-                return Answer(row.status_code, dict(row.response), replayed=True)
-            if _utc_now() - row.created_at > STALE_CLAIM:
-                # The process that claimed it died before answering. Taking over is safe: the
-                # ledger key makes a second execution return what the first one recorded.
-                with self.engine.begin() as conn:
-                    conn.execute(
-                        delete(webhook_requests)
-                        .where(webhook_requests.c.webhook_id == caller.key)
-                        .where(webhook_requests.c.status_code == PENDING)
-                        .where(webhook_requests.c.created_at == row.created_at)
+                return self._earlier(conn, caller)
+        except DBAPIError as e:
+            raise Unavailable("the ledger is unavailable; send the call again later") from e
+
+    def _earlier(self, conn: Connection, caller: Caller) -> Answer | None:
+        row = conn.execute(
+            select(webhook_requests).where(webhook_requests.c.webhook_id == caller.key)
+        ).first()
+        if row is None or row.status_code == PENDING:
+            return None
+        if row.body_sha256 != caller.request_sha256:
+            raise IdempotencyKeyReused(
+                f"idempotency-key {caller.webhook_id} was already used for a different "
+                "request; each call needs its own key"
+            )
+        return Answer(row.status_code, dict(row.response), replayed=True)
+
+    def _claim(self, conn: Connection, caller: Caller) -> Answer | None:
+        """Take the webhook-id inside the command's transaction; the earlier answer if a
+        call with the same id committed first (PostgreSQL: the insert waits for it)."""
+        earlier = self._earlier(conn, caller)
+        if earlier is not None:
+            return earlier
+        # A pending row is a claim of the older, three-transaction code that died: take over.
+        conn.execute(
+            delete(webhook_requests)
+            .where(webhook_requests.c.webhook_id == caller.key)
+            .where(webhook_requests.c.status_code == PENDING)
+        )
+        try:
+            with conn.begin_nested():
+                conn.execute(
+                    insert(webhook_requests).values(
+                        webhook_id=caller.key,
+                        agency_id=caller.agency,
+                        body_sha256=caller.request_sha256,
+                        status_code=PENDING,
+                        response={},
+                        created_at=_utc_now(),
                     )
-                continue
-            if time.monotonic() > deadline:
+                )
+        except IntegrityError:
+            earlier = self._earlier(conn, caller)
+            if earlier is None:
                 raise Busy(
                     f"a call with idempotency-key {caller.webhook_id} is still being processed; "
                     "send it again shortly",
                     retry_after=RETRY_AFTER_SECONDS,
-                )
-            time.sleep(0.05)
+                ) from None
+            return earlier
+        return None
 
     def _use_nonce(self, caller: Caller) -> None:
         """Record the request's nonce as used, or NonceReused if it was (a replay)."""
@@ -274,28 +286,6 @@ class Service:
             ) from e
         except DBAPIError as e:
             raise Unavailable("the ledger is unavailable; send the call again later") from e
-
-    def _finish(self, caller: Caller, answer: Answer) -> None:
-        with self.engine.begin() as conn:
-            conn.execute(
-                update(webhook_requests)
-                .where(webhook_requests.c.webhook_id == caller.key)
-                .values(status_code=answer.status, response=answer.body)
-            )
-
-    def _release(self, caller: Caller) -> None:
-        try:
-            with self.engine.begin() as conn:
-                conn.execute(
-                    delete(webhook_requests)
-                    .where(webhook_requests.c.webhook_id == caller.key)
-                    .where(webhook_requests.c.status_code == PENDING)
-                )
-        except DBAPIError:
-            # The claim goes stale and is taken over after STALE_CLAIM.
-            log.warning("could not release the claim of a failed webhook call %s", caller.key)
-
-    # --- reads ------------------------------------------------------------------------------
 
     def ready(self) -> bool:
         try:
