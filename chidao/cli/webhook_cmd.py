@@ -43,6 +43,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     serve.add_argument(
         "--max-body-bytes", type=int, default=1_000_000, help="larger bodies get 413"
     )
+    serve.add_argument(
+        "--limit-concurrency",
+        type=int,
+        default=1000,
+        help="connections and requests at once before new ones get 503 (default 1000)",
+    )
+    serve.add_argument(
+        "--header-timeout", type=float, default=5.0, help="seconds for a request's headers"
+    )
+    serve.add_argument(
+        "--min-body-rate",
+        type=float,
+        default=10_000,
+        help="bytes/s a body must keep up after a 5 s grace (default 10000)",
+    )
     serve.set_defaults(func=run_serve)
 
     agencies = subparsers.add_parser("agencies", help="agencies' webhook secrets")
@@ -234,8 +249,27 @@ def run_serve(args: argparse.Namespace) -> int:
         f"  flows: woken through {prefect or 'the local Prefect profile'}",
         file=sys.stderr,
     )
+    from chidao.webhook import accesslog
+    from chidao.webhook.limits import Limits, guarded_protocol
+
+    if args.limit_concurrency < 1 or args.header_timeout <= 0 or args.min_body_rate <= 0:
+        raise CliError("--limit-concurrency, --header-timeout and --min-body-rate must be positive", exit_code=2)
+    limits = Limits(header_timeout=args.header_timeout, min_body_rate=args.min_body_rate)
+    server = uvicorn.Server(
+        uvicorn.Config(
+            app,
+            host=host,
+            port=port,
+            log_level="info",
+            proxy_headers=False,
+            http=guarded_protocol(limits),
+            limit_concurrency=args.limit_concurrency,
+            timeout_keep_alive=5,
+        )
+    )
+    accesslog.install()  # after uvicorn configured its loggers: no token in the access log
     try:
-        uvicorn.run(app, host=host, port=port, log_level="info", proxy_headers=False)
+        server.run()
     finally:
         engine.dispose()
     return 0
