@@ -128,6 +128,11 @@ async def test_open_endpoints(client: httpx.AsyncClient) -> None:
     assert (await client.get("/readyz")).json() == {"status": "ok"}
     spec = (await client.get("/openapi.json")).json()
     assert "/v1/directives/{directive}/agencies/{agency}/cycles/{cycle}/report" in spec["paths"]
+    codes = set(spec["components"]["schemas"]["ErrorCode"]["enum"])
+    assert {"busy", "nonce_reused", "idempotency_key_reused", "conflict", "unauthorized"} <= codes
+    report = spec["paths"]["/v1/directives/{directive}/agencies/{agency}/cycles/{cycle}/report"]
+    assert "Retry-After" in report["post"]["responses"]["503"]["headers"]
+    assert any(p["name"] == "Idempotency-Key" for p in report["post"]["parameters"])
     assert (await client.get("/docs")).status_code == 200
     assert_error(await client.get("/nowhere"), 404, "not_found")
 

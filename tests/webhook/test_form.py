@@ -156,6 +156,11 @@ async def test_acknowledge_through_the_form_records_once_even_when_clicked_twice
     assert "/form/acknowledge" not in shown.text
     await form_app.state.wakeups.drain()
     assert wakes.seen == [DIRECTIVE]
+    # the server could have made a form answer: verify --signatures counts it apart
+    from ledger.answers import check_answers
+
+    report = check_answers(EventStore(engine))
+    assert report.ok and (report.form, report.server_attested, report.agency_signed) == (1, 1, 0)
 
 
 async def test_an_item_is_marked_done_with_its_note(
