@@ -9,39 +9,36 @@ most once and the first answer comes back. `--dry-run` prints the exact request 
 
 from __future__ import annotations
 
-import argparse
 import json
 import secrets
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import urlsplit
 
+from cyclopts import Parameter
+
 from chidao.cli.common import CliError, print_json, settings
+from i18n import _
 
 ATTEMPTS = 3
 TIMEOUT_SECONDS = 30.0
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
-    call = subparsers.add_parser("call", help="send a signed request to the webhook as an agency")
-    call.add_argument("--agency", required=True, metavar="ID", help="the agency signing")
-    how = call.add_mutually_exclusive_group(required=True)
-    how.add_argument("--key", type=Path, metavar="FILE", help="its Ed25519 private key (PEM)")
-    how.add_argument(
-        "--secret-file", type=Path, metavar="FILE", help="a file holding its whsec_ secret (HMAC)"
-    )
-    call.add_argument("--url", help="the webhook's base URL (default CHIDAO_WEBHOOK_BASE_URL)")
-    call.add_argument("--idempotency-key", help="default: a new random key")
-    call.add_argument("--dry-run", action="store_true", help="print the request, send nothing")
-    call.add_argument("method", metavar="METHOD", help="GET or POST")
-    call.add_argument("path", metavar="PATH", help="e.g. /v1/agencies/ubnd-ba-to/inbox")
-    call.add_argument("json", metavar="JSON", nargs="?", help="the body, as JSON text")
-    call.set_defaults(func=run_call)
+@dataclass(frozen=True)
+class Call:
+    agency: str
+    key: Path | None
+    secret_file: Path | None
+    url: str | None
+    method: str
+    path: str
+    json: str | None
 
 
-def _signing_key(args: argparse.Namespace) -> tuple[object, str, str]:
+def _signing_key(args: Call) -> tuple[object, str, str]:
     """(key, alg, keyid) from --key or --secret-file."""
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -59,6 +56,8 @@ def _signing_key(args: argparse.Namespace) -> tuple[object, str, str]:
         if not isinstance(key, Ed25519PrivateKey):
             raise CliError(f"{args.key}: not an Ed25519 key")
         return key, "ed25519", f"{args.agency}:{ed25519_kid(key.public_key())}"
+    if args.secret_file is None:
+        raise CliError("give --key FILE (Ed25519) or --secret-file FILE (HMAC)", exit_code=2)
     try:
         secret = args.secret_file.read_text().strip()
     except OSError as e:
@@ -69,9 +68,7 @@ def _signing_key(args: argparse.Namespace) -> tuple[object, str, str]:
         raise CliError(f"{args.secret_file}: {e}") from e
 
 
-def build_request(
-    args: argparse.Namespace, idempotency_key: str
-) -> tuple[str, str, dict[str, str], bytes]:
+def build_request(args: Call, idempotency_key: str) -> tuple[str, str, dict[str, str], bytes]:
     """(method, url, headers, body) of the call, freshly signed."""
     from ledger.signatures import sign_headers
 
@@ -100,26 +97,47 @@ def build_request(
     return method, base + args.path, headers, body
 
 
-def run_call(args: argparse.Namespace) -> int:
-    import httpx
+def run_call(
+    method: Annotated[str, Parameter(name="METHOD", help=_("GET or POST"))],
+    path: Annotated[str, Parameter(name="PATH", help=_("e.g. /v1/agencies/ubnd-ba-to/inbox"))],
+    body: Annotated[str | None, Parameter(name="JSON", help=_("the body, as JSON text"))] = None,
+    /,
+    *,
+    agency: Annotated[str, Parameter(name="--agency", help=_("the agency signing"))],
+    key: Annotated[Path | None, Parameter(help=_("its Ed25519 private key (PEM)"))] = None,
+    secret_file: Annotated[
+        Path | None, Parameter(help=_("a file holding its whsec_ secret (HMAC)"))
+    ] = None,
+    url: Annotated[
+        str | None, Parameter(help=_("the webhook's base URL (default CHIDAO_WEBHOOK_BASE_URL)"))
+    ] = None,
+    idempotency_key: Annotated[str | None, Parameter(help=_("default: a new random key"))] = None,
+    dry_run: Annotated[bool, Parameter(help=_("print the request, send nothing"))] = False,
+) -> int:
+    if (key is None) == (secret_file is None):
+        raise CliError("give one of --key FILE (Ed25519) or --secret-file FILE (HMAC)", exit_code=2)
+    args = Call(agency, key, secret_file, url, method, path, body)
+    import httpx  # here, not at the top: `chidao --help` stays light
 
-    idempotency_key = args.idempotency_key or secrets.token_urlsafe(16)
-    if args.dry_run:
-        method, url, headers, body = build_request(args, idempotency_key)
+    idempotency_key = idempotency_key or secrets.token_urlsafe(16)
+    if dry_run:
+        verb, target, headers, content = build_request(args, idempotency_key)
         print_json(
-            {"method": method, "url": url, "headers": headers, "body": body.decode("utf-8")}
+            {"method": verb, "url": target, "headers": headers, "body": content.decode("utf-8")}
         )
         return 0
     response: Any = None
     for attempt in range(ATTEMPTS):
-        method, url, headers, body = build_request(args, idempotency_key)  # a new nonce each time
+        verb, target, headers, content = build_request(args, idempotency_key)  # a new nonce
         try:
-            response = httpx.request(method, url, headers=headers, content=body, timeout=TIMEOUT_SECONDS)
+            response = httpx.request(
+                verb, target, headers=headers, content=content, timeout=TIMEOUT_SECONDS
+            )
         except httpx.TimeoutException:
             print(f"chidao: timed out; signing again and resending ({attempt + 1}/{ATTEMPTS})", file=sys.stderr)
             continue
         except httpx.HTTPError as e:
-            raise CliError(f"cannot reach {url}: {e}") from e
+            raise CliError(f"cannot reach {target}: {e}") from e
         if response.status_code == 503 and attempt + 1 < ATTEMPTS:
             wait = min(float(response.headers.get("retry-after", "1") or 1), 10.0)
             print(f"chidao: {response.status_code}; resending in {wait:g} s", file=sys.stderr)

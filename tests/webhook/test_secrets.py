@@ -117,9 +117,23 @@ def test_serve_builds_the_app_from_settings_and_wires_the_waker(
     monkeypatch.setenv("CHIDAO_WEBHOOK_BASE_URL", "http://127.0.0.1:9911")
     monkeypatch.delenv("CHIDAO_DATABASE_URL", raising=False)
     started: dict[str, object] = {}
-    monkeypatch.setattr(uvicorn, "run", lambda app, **kw: started.update(app=app, **kw))
+    def run(server: uvicorn.Server, sockets: object = None) -> None:
+        config = server.config
+        started.update(
+            app=config.app,
+            host=config.host,
+            port=config.port,
+            http=config.http,
+            limit=config.limit_concurrency,
+            keep_alive=config.timeout_keep_alive,
+        )
+
+    monkeypatch.setattr(uvicorn.Server, "run", run)
     assert main(["serve"]) == 0
     assert started["host"] == "127.0.0.1" and started["port"] == 9911
+    # the connection guard and the cap are what `serve` runs with
+    assert getattr(started["http"], "__name__", "") == "GuardedH11Protocol"
+    assert started["limit"] == 1000 and started["keep_alive"] == 5
     app = started["app"]
     assert app.state.wakeups.waker is not None  # type: ignore[attr-defined]
     assert "chidao.db" in capsys.readouterr().err
