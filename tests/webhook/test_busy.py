@@ -124,3 +124,26 @@ async def test_a_lifecycle_refusal_is_409_with_its_reason_code(pg: Engine) -> No
         r = await signer.post("ubnd-ba-to", f"{D}/agencies/ubnd-ba-to/cycles/2024/report", {"text": "x"})
     assert r.status_code == 409 and r.json()["error"] == "conflict"
     assert "not open yet" in r.json()["detail"]
+
+
+async def test_substitutions_and_replays_are_refused_on_postgresql(pg: Engine) -> None:
+    keys = {a: Ed25519PrivateKey.generate() for a in ("ubnd-ba-to", "so-gddt")}
+    register_keys(pg, keys)
+    app = create_app(engine=pg, secrets=SecretStore(pg, Fernet.generate_key()), clock=Clock())
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as c:
+        signer = Signer(c, {}, keys)
+        before = event_counts(pg)
+        body = b'{"note":"same body"}'
+        item = signer.headers("ubnd-ba-to", body, path=f"{D}/agencies/ubnd-ba-to/items/4a/done")
+        r = await c.post(f"{D}/agencies/ubnd-ba-to/items/4b/done", content=body, headers=item)
+        assert r.status_code == 401
+        read = signer.headers("so-gddt", b"", method="GET", path=f"{D}/status")
+        assert (await c.get(f"{D}/status", headers=read)).status_code == 200
+        r = await c.post(f"{D}/cycles/2023/reports/ubnd-ba-to/accept", headers=read)
+        assert r.status_code == 401
+        assert event_counts(pg) == before
+        ok = await c.post(f"{D}/agencies/ubnd-ba-to/items/4a/done", content=body, headers=item)
+        assert ok.status_code == 201
+        replay = await c.post(f"{D}/agencies/ubnd-ba-to/items/4a/done", content=body, headers=item)
+        assert replay.status_code == 409 and replay.json()["error"] == "nonce_reused"
+        assert event_counts(pg)["ItemCompleted"] == 1
