@@ -143,7 +143,9 @@ class _Offline(HTTPMessageVerifier):
 
 
 class _Live(HTTPMessageVerifier):
-    max_clock_skew = dt.timedelta(seconds=5)
+    # An agency's clock a little ahead of ours is tolerated; a signature from further in the
+    # future (or older than WINDOW) is not.
+    max_clock_skew = dt.timedelta(seconds=60)
 
 
 KeyResolver = Callable[[str, str, str], Sequence[object]]

@@ -168,3 +168,18 @@ def test_headers_that_never_finish_are_cut_and_a_large_body_still_uploads(
     text = log.read_text()
     assert "/agencies/ubnd-ba-to?token=[redacted]" in text
     assert "SECRET-TOKEN-123" not in text
+
+
+def test_up_writes_its_children_logs_0600(tmp_path: Path) -> None:
+    from chidao.cli.up_cmd import Supervisor
+
+    old = tmp_path / "logs" / "webhook.log"
+    old.parent.mkdir()
+    old.write_text("from an earlier run\n")
+    os.chmod(old, 0o644)
+    supervisor = Supervisor(tmp_path / "logs")
+    child = supervisor.start("webhook", [sys.executable, "-c", "print('up')"], dict(os.environ))
+    child.process.wait(30)
+    supervisor.stop_all()
+    assert os.stat(old).st_mode & 0o777 == 0o600
+    assert "up" in old.read_text()
