@@ -122,7 +122,7 @@ class Service:
     # --- commands ---------------------------------------------------------------------------
 
     def handle(self, caller: Caller, directive: str, command: AnyCommand) -> Answer:
-        """Claim the webhook-id, decide, append and store the answer in ONE transaction: a
+        """Claim the idempotency-key, decide, append and store the answer in ONE transaction: a
         crash or a transient failure anywhere leaves nothing, and the agency may resend."""
         if caller.nonce is not None:
             self._use_nonce(caller)
@@ -202,7 +202,7 @@ class Service:
     # --- idempotency ------------------------------------------------------------------------
 
     def _answered(self, caller: Caller) -> Answer | None:
-        """The answer already stored for this webhook-id, read without taking the write lock."""
+        """The answer already stored for this idempotency-key, read without taking the write lock."""
         try:
             with self.engine.connect() as conn:
                 return self._earlier(conn, caller)
@@ -223,7 +223,7 @@ class Service:
         return Answer(row.status_code, dict(row.response), replayed=True)
 
     def _claim(self, conn: Connection, caller: Caller) -> Answer | None:
-        """Take the webhook-id inside the command's transaction; the earlier answer if a
+        """Take the idempotency-key inside the command's transaction; the earlier answer if a
         call with the same id committed first (PostgreSQL: the insert waits for it)."""
         earlier = self._earlier(conn, caller)
         if earlier is not None:

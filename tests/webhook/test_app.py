@@ -1,4 +1,4 @@
-"""The webhook over ASGI: every endpoint, every error, signatures made by `standardwebhooks`."""
+"""The webhook over ASGI: every endpoint, every error, requests signed with RFC 9421 (`http-message-signatures`)."""
 
 from __future__ import annotations
 

@@ -129,7 +129,7 @@ async def test_a_bad_link_is_a_401_page_that_shows_no_data(
     assert r.status_code == 401, r.text
     assert r.headers["content-type"].startswith("text/html")
     html = r.text
-    assert "đường dẫn" in html and "Standard Webhooks" in html
+    assert "đường dẫn" in html and "RFC 9421" in html
     assert "Ba Tơ" not in html and "4a" not in html and "<form" not in html
     if case == "expired":
         assert "hết hạn" in html
