@@ -53,6 +53,7 @@ log = logging.getLogger("chidao.webhook")
 PENDING = 0
 NONCE_USED = -1  # a row of webhook_requests that only records a used nonce
 NONCE_KEEP = dt.timedelta(minutes=15)  # longer than the signature window, then pruned
+PRUNE_EVERY = 200  # nonces recorded between two prunings, per process
 CONFLICT_RETRIES = 8  # decisions retried inside the service on a racing writer
 RETRY_AFTER_SECONDS = 1
 RESERVED_ACTORS = frozenset({"operator", "system"})
@@ -107,6 +108,7 @@ class Service:
         self.clock = clock
         self._locks: dict[str, threading.Lock] = {}
         self._locks_guard = threading.Lock()
+        self._nonces = 0
 
     def now(self) -> dt.datetime:
         moment = self.clock()
@@ -262,13 +264,17 @@ class Service:
         assert caller.nonce is not None
         digest = hashlib.sha256(f"{caller.agency}\n{caller.nonce}".encode()).hexdigest()
         now = _utc_now()
+        self._nonces += 1
         try:
             with self.engine.begin() as conn:
-                conn.execute(
-                    delete(webhook_requests)
-                    .where(webhook_requests.c.status_code == NONCE_USED)
-                    .where(webhook_requests.c.created_at < now - NONCE_KEEP)
-                )
+                if self._nonces % PRUNE_EVERY == 1:
+                    # Nonces older than the window can no longer be replayed: forget them
+                    # now and then (a pass over the table, not on every call).
+                    conn.execute(
+                        delete(webhook_requests)
+                        .where(webhook_requests.c.status_code == NONCE_USED)
+                        .where(webhook_requests.c.created_at < now - NONCE_KEEP)
+                    )
                 conn.execute(
                     insert(webhook_requests).values(
                         webhook_id=f"nonce:{digest}",

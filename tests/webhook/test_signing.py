@@ -220,3 +220,22 @@ async def test_every_ed25519_answer_verifies_offline_and_an_edited_one_fails(
     assert check_answers(store).failures
     edit(actor="ubnd-ba-to")
     assert check_answers(store).ok
+
+
+async def test_nonces_older_than_the_window_are_forgotten(signer: Signer, engine: Engine) -> None:
+    from sqlalchemy import insert
+
+    from ledger.tables import webhook_requests
+
+    old = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=20)
+    with engine.begin() as conn:
+        conn.execute(
+            insert(webhook_requests).values(
+                webhook_id="nonce:old", agency_id="ubnd-ba-to", body_sha256="0" * 64,
+                status_code=-1, response={}, created_at=old,
+            )
+        )
+    assert (await signer.post("ubnd-ba-to", f"{D}/agencies/ubnd-ba-to/acknowledge")).status_code == 201
+    with engine.connect() as conn:
+        ids = {r.webhook_id for r in conn.execute(select(webhook_requests))}
+    assert "nonce:old" not in ids and any(i.startswith("nonce:") for i in ids)
