@@ -314,6 +314,7 @@ async def test_accept_and_return_are_for_the_consolidator(signer: Signer, engine
     r = await signer.post("so-gddt", ret, {"reason": "Thiếu số liệu lớp học."})
     assert r.status_code == 201
     inbox = (await signer.get("ubnd-ba-to", "/v1/agencies/ubnd-ba-to/inbox")).json()
+    assert "entries" in inbox, inbox
     report = [e for e in inbox["entries"] if e["kind"] == "report"]
     assert report and "Thiếu số liệu" in report[0]["detail"]
     await signer.post("ubnd-ba-to", f"{D}/agencies/ubnd-ba-to/cycles/2023/report", REPORT)
