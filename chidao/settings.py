@@ -21,6 +21,7 @@ import hashlib
 import hmac
 import os
 from pathlib import Path
+from typing import Literal
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from pydantic import Field, SecretStr
@@ -150,6 +151,9 @@ class Settings(BaseSettings):
     secret_key: SecretStr | None = None
     # How long the signed link in a mail lets its reader answer through the browser form.
     link_days: int = Field(default=60, ge=1, le=3660)
+    # The operator's language (CHIDAO_LANG): the CLI, the status tables. Each agency's mail and
+    # page stay in the directive's notification language.
+    lang: Literal["vi", "en"] = "vi"
     # Who is at the keyboard: recorded as the actor `operator:<id>` of every operator command
     # (the CLI's --operator wins; by default the login name).
     operator: str | None = None
@@ -174,7 +178,17 @@ class Settings(BaseSettings):
 
     @property
     def checkpoint_log_path(self) -> Path:
-        return self.checkpoint_log or self.home / CHECKPOINT_LOG_FILE_NAME
+        """The witness file of this ledger: CHIDAO_CHECKPOINT_LOG, else one per database (a
+        simulation's ledger must not share the main ledger's checkpoints)."""
+        if self.checkpoint_log is not None:
+            return self.checkpoint_log
+        if not self.database_url:
+            return self.home / CHECKPOINT_LOG_FILE_NAME
+        if self.database_url.startswith("sqlite:///") and "?" not in self.database_url:
+            database = Path(self.database_url.removeprefix("sqlite:///"))
+            return database.with_name(database.name + "." + CHECKPOINT_LOG_FILE_NAME)
+        digest = hashlib.sha256(self.database_url.encode("utf-8")).hexdigest()[:16]
+        return self.home / "checkpoints" / f"{digest}.jsonl"
 
     def checkpoint_key(self) -> Ed25519PrivateKey:
         """The server's checkpoint signing key (may create its file)."""

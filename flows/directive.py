@@ -57,6 +57,7 @@ class Runtime(BaseModel):
     # The key the links in mail are signed with (None: plain links), and how long they last.
     link_key: SecretBytes | None = None
     link_days: int = 60
+    language: str = "vi"  # the operator's, for the status table (each agency's mail has its own)
     # Where the checkpoint key and the witness file are (None: no checkpoint step).
     checkpoint_key_file: Path | None = None
     checkpoint_log: Path | None = None
@@ -75,6 +76,7 @@ class Runtime(BaseModel):
             mail_retry_base_seconds=settings.mail_retry_base_seconds,
             link_key=link_key,
             link_days=settings.link_days,
+            language=settings.lang,
             checkpoint_key_file=settings.checkpoint_key_path,
             checkpoint_log=settings.checkpoint_log_path,
         )
@@ -123,6 +125,7 @@ def _status_input(
     wake: dt.datetime | None,
     events: list[StoredEvent],
     since_version: int,
+    language: str = "vi",
 ) -> StatusInput:
     """The status to publish, with the ledger events after `since_version` for the event feed."""
     cycle, rows = current_rows(state, now)
@@ -146,6 +149,7 @@ def _status_input(
             for e in events
             if e.version > since_version
         ],
+        language=language,
     )
 
 
@@ -197,7 +201,9 @@ async def reconcile(
         logger.warning("mail for %s not delivered yet: %s", directive_id, e)
     events, state = directives.load(directive_id)
     wake = next_wakeup(state, now, calendar)
-    publish_status(_status_input(state, now, wake, events, start_version - EVENT_WINDOW))
+    publish_status(
+        _status_input(state, now, wake, events, start_version - EVENT_WINDOW, runtime.language)
+    )
     if schedule_next and wake is not None:
         upcoming = [a for a in due_actions(state, wake, calendar) if a.due_at == wake]
         await schedule_wakeup(

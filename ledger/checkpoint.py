@@ -281,16 +281,9 @@ def _read(engine: Engine) -> tuple[_Read, list[int]]:
     with _reader(engine) as conn, conn.begin():
         xids = _in_progress(conn)
         newest = _newest(conn)
-        size = (
-            conn.scalar(
-                select(func.count()).select_from(ledger_tree).where(ledger_tree.c.level == 0)
-            )
-            or 0
-        )
-        last_position = (
-            conn.scalar(select(func.max(ledger_tree.c.position)).where(ledger_tree.c.level == 0))
-            or 0
-        )
+        # The stored tree is exactly what the newest checkpoint covers (written together).
+        size = newest.size if newest is not None else 0
+        last_position = newest.position if newest is not None else 0
         frontier = Frontier.for_size(size, _node_getter(conn))
         heads = {
             r.stream: (r.version, r.hash, r.position)

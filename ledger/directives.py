@@ -26,6 +26,7 @@ from lifecycle import AnyCommand, DirectiveState, Event, apply, decide, parse_ev
 from lifecycle.events import SCHEMA_VERSION
 
 DEFAULT_RETRIES = 5
+DEFAULT_SNAPSHOT_EVERY = 10
 
 
 class DirectiveNotFound(LedgerError):
@@ -84,11 +85,21 @@ class Directives:
     def __init__(self, store: EventStore, writers: Sequence[Writer] = ()) -> None:
         self.store = store
         self._writers: list[Writer] = list(writers)
+        self.snapshots = False  # read states from snapshot + tail (set by `over`)
 
     @classmethod
-    def over(cls, engine: Engine) -> Directives:
-        """The directives of a ledger database, old event payloads upgraded as they are read."""
-        return cls(EventStore(engine, upcasters=lifecycle_upcasters()))
+    def over(cls, engine: Engine, *, snapshot_every: int = DEFAULT_SNAPSHOT_EVERY) -> Directives:
+        """The directives of a ledger database, old event payloads upgraded as they are read,
+        with a snapshot of each directive's state kept every `snapshot_every` versions and
+        the projections kept, both in each command's transaction."""
+        from ledger.projections import projection_writer
+        from ledger.snapshots import snapshot_writer
+
+        directives = cls(EventStore(engine, upcasters=lifecycle_upcasters()))
+        directives.snapshots = True
+        directives.add_writer(snapshot_writer(snapshot_every))
+        directives.add_writer(projection_writer())
+        return directives
 
     def add_writer(self, writer: Writer) -> None:
         """Run `writer` in the transaction of every command that records events."""
@@ -124,8 +135,35 @@ class Directives:
         return events
 
     def state(self, directive_id: str, *, as_of: dt.datetime | None = None) -> DirectiveState:
-        """The directive as its events (the prefix up to business time `as_of`) make it."""
-        return self.load(directive_id, as_of=as_of)[1]
+        """The directive as its events (the prefix up to business time `as_of`) make it.
+
+        The current state is read as its snapshot plus the events after it, in one read
+        transaction; `as_of` replays from nothing.
+        """
+        if as_of is not None or not self.snapshots:
+            return self.load(directive_id, as_of=as_of)[1]
+        with self.store.engine.connect() as conn, conn.begin():
+            state = self.current(conn, directive_id)
+        if state.status == "new":
+            raise DirectiveNotFound(directive_id)
+        return state
+
+    def current(self, conn: Connection, directive_id: str) -> DirectiveState:
+        """The directive's current state read on `conn`: its snapshot (when there is a usable
+        one) and the events after it; a fresh state when it has no events."""
+        from ledger.snapshots import read_snapshot
+
+        snapshot = read_snapshot(conn, directive_id) if self.snapshots else None
+        if snapshot is None:
+            return replay_stored(self.store.read(directive_id, conn=conn))
+        # from the snapshot's own event on: it must still be the event the snapshot followed
+        tail = self.store.read(directive_id, after_version=snapshot.version - 1, conn=conn)
+        if not tail or tail[0].hash != snapshot.head_hash:
+            return replay_stored(self.store.read(directive_id, conn=conn))
+        state = snapshot.state
+        for stored in tail[1:]:
+            apply(state, to_event(stored))
+        return state
 
     def load(
         self, directive_id: str, *, as_of: dt.datetime | None = None
@@ -190,7 +228,7 @@ class Directives:
             recorded = self.store.find(key, conn=conn)
             if recorded is not None:
                 return self._repeated(conn, directive_id, key, recorded)
-            before = replay_stored(self.store.read(directive_id, conn=conn))
+            before = self.current(conn, directive_id)
             when = at
             if live and before.last_event_at is not None and before.last_event_at > at:
                 when = before.last_event_at

@@ -9,6 +9,7 @@ import datetime as dt
 
 from definitions.calendar import TIMEZONE
 from definitions.resolve import ResolvedDirective
+from i18n.times import person_date
 from lifecycle import commands as cmd
 from lifecycle import events as ev
 from lifecycle.errors import Forbidden, InvalidTransition, NotFound, OutOfOrder
@@ -108,7 +109,7 @@ def _require_issuer(state: DirectiveState, command: cmd.CommandBase) -> None:
 def _issue(state: DirectiveState, command: cmd.Issue, at: dt.datetime) -> list[Event]:
     if state.status != "new":
         raise InvalidTransition(
-            f"directive {state.id} was already issued on {state.issued_at:%d/%m/%Y}"
+            f"directive {state.id} was already issued on {person_date(state.issued_at)}"
         )
     resolved = ResolvedDirective.model_validate(command.resolved)
     if not resolved.cycles:
@@ -126,7 +127,7 @@ def _issue(state: DirectiveState, command: cmd.Issue, at: dt.datetime) -> list[E
 
 def _perform(state: DirectiveState, command: cmd.PerformAction, at: dt.datetime) -> list[Event]:
     action = command.action
-    if action.key in state.done_keys:
+    if state.recorded(action.key):
         return []
     actor = command.actor
     match action.kind:
@@ -258,7 +259,7 @@ def decide(state: DirectiveState, command: cmd.AnyCommand, at: dt.datetime) -> l
             if work.status == "reported":
                 raise InvalidTransition(
                     f"{command.agency} already submitted its report for cycle {command.cycle} on "
-                    f"{work.reported_at:%d/%m/%Y}; it awaits review"
+                    f"{person_date(work.reported_at)}; it awaits review"
                 )
             if work.status == "accepted":
                 raise InvalidTransition(

@@ -70,6 +70,10 @@ NOTIFICATIONS: tuple[tuple[str, str, str], ...] = (
      N_("print a rendered message for an agency")),
     ("outbox", "chidao.cli.notifications_cmd:run_outbox", N_("list pending and failed messages")),
 )
+PROJECTIONS: tuple[tuple[str, str, str], ...] = (
+    ("rebuild", "chidao.cli.ledger_cmd:run_projections_rebuild",
+     N_("recompute the read side's tables from the events")),
+)
 AGENCIES: tuple[tuple[str, str, str], ...] = (
     ("secret", "chidao.cli.webhook_cmd:run_secret",
      N_("make an agency's webhook secret (printed once) or rotate it")),
@@ -82,6 +86,7 @@ KEYS: tuple[tuple[str, str, str], ...] = (
 GROUPS: tuple[tuple[str, str, tuple[tuple[str, str, str], ...]], ...] = (
     ("notifications", N_("preview messages; list the outbox"), NOTIFICATIONS),
     ("agencies", N_("agencies' webhook secrets"), AGENCIES),
+    ("projections", N_("the tables the inbox and status read"), PROJECTIONS),
     ("keys", N_("the secret key stored secrets are encrypted under"), KEYS),
 )
 

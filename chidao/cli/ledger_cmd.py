@@ -28,7 +28,8 @@ from chidao.settings import (
 )
 from definitions.calendar import TIMEZONE
 from flows.clock import SystemClock
-from i18n import _
+from i18n import _, current_language
+from i18n.times import person_date, person_time
 from ledger.checkpoint import (
     Checkpoint,
     CheckpointError,
@@ -42,9 +43,18 @@ from ledger.checkpoint import (
 from ledger.checkpoint import record_restore as restore_record
 from ledger.directives import DirectiveNotFound, Directives
 from ledger.errors import LedgerError
+from ledger.projections import check as check_projections
+from ledger.projections import rebuild
+from ledger.snapshots import check_snapshots
 from ledger.store import EventStore, StoredEvent
 from ledger.witnessed import AuditReport, audit, merge
-from lifecycle.status import STANDING_VI, agency_rows
+from lifecycle.status import (
+    agency_rows,
+    cycle_status_label,
+    directive_status_label,
+    event_label,
+    standing_label,
+)
 from tasks.runtime import engine_for
 
 
@@ -57,8 +67,12 @@ def _engine() -> Engine:
 
 def _require(directives: Directives, directive_id: str) -> None:
     if not directives.exists(directive_id):
-        known = ", ".join(directives.ids()) or "none"
-        raise CliError(f"no directive {directive_id} in the ledger (known: {known})")
+        known = ", ".join(directives.ids()) or _("none")
+        raise CliError(
+            _("no directive {directive} in the ledger (known: {known})").format(
+                directive=directive_id, known=known
+            )
+        )
 
 
 CSV_COLUMNS = (
@@ -128,8 +142,10 @@ def run_history(
             writer.writerow({k: row[k] for k in CSV_COLUMNS})
     else:
         for e in events:
-            when = e.business_time.astimezone(TIMEZONE).strftime("%d/%m/%Y %H:%M")
-            print(f"{e.version:>5}  {when}  {e.type:<28} {_summary(e):<40} by {e.actor}")
+            when = person_time(e.business_time)
+            what = event_label(e.type, current_language())
+            by = _("by {actor}").format(actor=e.actor)
+            print(f"{e.version:>5}  {when}  {what:<32} {_summary(e):<40} {by}")
     return 0
 
 
@@ -137,7 +153,9 @@ def _parse_moment(text: str) -> dt.datetime:
     try:
         moment = dt.datetime.fromisoformat(text)
     except ValueError as e:
-        raise CliError(f"--as-of {text!r} is not an ISO date-time (e.g. 2023-11-29T12:00)") from e
+        raise CliError(
+            _("--as-of {text!r} is not an ISO date-time (e.g. 2023-11-29T12:00)").format(text=text)
+        ) from e
     return moment if moment.tzinfo else moment.replace(tzinfo=TIMEZONE)
 
 
@@ -156,7 +174,11 @@ def run_replay(
     except DirectiveNotFound as e:
         raise CliError(str(e)) from e
     if state.status == "new":
-        raise CliError(f"{directive} had not been issued by {moment.isoformat()}")
+        raise CliError(
+            _("{directive} had not been issued by {at}").format(
+                directive=directive, at=person_time(moment)
+            )
+        )
     cycles: dict[str, dict[str, Any]] = {}
     for cycle_id, cycle in state.cycles.items():
         rows = agency_rows(state, cycle_id, moment)
@@ -176,15 +198,26 @@ def run_replay(
     if json:
         print_json(data)
         return 0
+    lang = current_language()
     print(
-        f"{state.definition.definition.reference} ({state.id}) as of {moment.isoformat()}: {state.status}, {state.version} events"
-    )
+        _("{reference} ({directive}) as of {at}: {status}, {count} events").format(
+            reference=state.definition.definition.reference, directive=state.id,
+            at=person_time(moment), status=directive_status_label(state.status, lang),
+            count=state.version,
+        )
+    )  # fmt: skip
     for cycle_id, cycle_data in cycles.items():
-        print(f"cycle {cycle_id} ({cycle_data['status']}), reports due {cycle_data['report_due']}")
+        print(
+            _("cycle {cycle} ({status}), reports due {due}").format(
+                cycle=cycle_id, status=cycle_status_label(cycle_data["status"], lang),
+                due=person_date(dt.date.fromisoformat(cycle_data["report_due"])),
+            )
+        )  # fmt: skip
         for row in cycle_data["agencies"]:
-            print(f"  {row['agency']:<24} {STANDING_VI[row['status']]}")
+            print(f"  {row['agency']:<24} {standing_label(row['status'], lang)}")
         if cycle_data["overdue"]:
-            print(f"  overdue then: {', '.join(cycle_data['overdue'])}")
+            overdue = ", ".join(cycle_data["overdue"])
+            print("  " + _("overdue then: {agencies}").format(agencies=overdue))
     return 0
 
 
@@ -339,9 +372,9 @@ def run_verify(
         )
     streams = [directive] if directive else EventStore(engine).streams()
     against = (
-        f"against {audited.newest.label()}"
+        _("against {checkpoint}").format(checkpoint=audited.newest.label())
         if audited.newest is not None
-        else "no checkpoint found to check against"
+        else _("no checkpoint found to check against")
     )
     if audited.faults:
         for fault in audited.faults:
@@ -350,7 +383,23 @@ def run_verify(
             satisfied = audited.satisfied.label() if audited.satisfied else "none"
             print(f"the ledger satisfies: {satisfied} ({against})", file=sys.stderr)
         return 1
-    print(f"chain intact: {len(streams)} directive(s) verified, {against}")
+    caches = check_snapshots(engine, directive)
+    for cache in caches:
+        print(
+            f"snapshot: {cache.stream} at version {cache.version}: {cache.message}",
+            file=sys.stderr,
+        )
+    projected = check_projections(engine, directive)
+    for lag in projected:
+        print(f"projection: {lag.directive}: {lag.message}", file=sys.stderr)
+    if caches or projected:
+        return 1
+    print(
+        _("chain intact: {count} directive(s) verified, {against}").format(
+            count=len(streams), against=against
+        )
+    )
+    print(_("snapshots and projections agree with replay"))
     if audited.unwitnessed:
         print(f"{audited.unwitnessed} event(s) after it are not checkpointed yet")
     if audited.superseded:
@@ -452,4 +501,11 @@ def _record_restore(
         f"{', '.join(f'#{s}' for s in record.restore['superseded']) if record.restore else ''} "
         f"are superseded; published to {' and '.join(where)}"
     )
+    return 0
+
+
+def run_projections_rebuild() -> int:
+    engine = _engine()
+    count = rebuild(engine)
+    print(_("projections rebuilt from the events of {count} directive(s)").format(count=count))
     return 0

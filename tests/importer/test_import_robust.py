@@ -197,7 +197,7 @@ def test_cli(tmp_path: Path) -> None:
     run = subprocess.run([sys.executable, "-m", "chidao.cli", "import", str(fixture), "-o", str(out)],
                          capture_output=True, text=True, timeout=60)
     assert run.returncode == 0, run.stderr
-    assert "warning" in run.stderr and out.read_text(encoding="utf-8").startswith("# Draft")
+    assert "cảnh báo" in run.stderr and out.read_text(encoding="utf-8").startswith("# Draft")
     empty = tmp_path / "empty.txt"
     empty.write_bytes(b"")
     run = subprocess.run([sys.executable, "-m", "chidao.cli", "import", str(empty)],
