@@ -14,6 +14,7 @@ import datetime as dt
 from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import Engine
 from sqlalchemy.engine import Connection
@@ -23,7 +24,7 @@ from ledger.store import EventStore, NewEvent, StoredEvent
 from ledger.transaction import Faults, Writer, Written, reach
 from ledger.upcast import Upcasters
 from lifecycle import AnyCommand, DirectiveState, Event, apply, decide, parse_event
-from lifecycle.events import SCHEMA_VERSION
+from lifecycle.events import event_version
 
 DEFAULT_RETRIES = 5
 
@@ -43,9 +44,24 @@ class Outcome:
     repeated: bool  # the key was already recorded: nothing new was written
 
 
+def _resolved_v1_to_v2(payload: dict[str, Any]) -> dict[str, Any]:
+    """Version 1 embedded the resolved definition before agencies had dates: as of no date,
+    every tracked agency and the issuer valid throughout (what the new fields default to)."""
+    resolved = dict(payload["resolved"])
+    resolved["format_version"] = 2
+    resolved.setdefault("as_of", None)
+    resolved["tracked"] = [
+        {**agency, "valid_from": None, "valid_until": None} for agency in resolved["tracked"]
+    ]
+    return {**payload, "resolved": resolved}
+
+
 def lifecycle_upcasters() -> Upcasters:
-    """Upgrades of old event payloads on read; none yet, every event is at version 1."""
-    return Upcasters()
+    """Upgrades of old event payloads on read, one step per version."""
+    upcasters = Upcasters()
+    for type_ in ("DirectiveIssued", "DefinitionAmended"):
+        upcasters.register(type_, 1, _resolved_v1_to_v2)
+    return upcasters
 
 
 def to_event(stored: StoredEvent) -> Event:
@@ -68,7 +84,7 @@ def to_new_events(events: list[Event], key: str) -> list[NewEvent]:
             business_time=event.at,
             actor=event.actor,
             idempotency_key=key if index == 0 else f"{key}#{index}",
-            schema_version=SCHEMA_VERSION,
+            schema_version=event_version(event.type),
         )
         for index, event in enumerate(events)
     ]

@@ -15,7 +15,15 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 from lifecycle.errors import InvalidEvent
 
 ENVELOPE_FIELDS = frozenset({"type", "at", "actor"})
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 1  # of every event type not named in EVENT_VERSIONS
+# Version 2 of the two events that embed the resolved definition: its format_version 2
+# (agency validity, `as_of`); `ledger.directives` upcasts version 1 payloads on read.
+EVENT_VERSIONS: dict[str, int] = {"DirectiveIssued": 2, "DefinitionAmended": 2}
+
+
+def event_version(type_: str) -> int:
+    """The schema version events of `type_` are written at now."""
+    return EVENT_VERSIONS.get(type_, SCHEMA_VERSION)
 
 
 class EventBase(BaseModel):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import json
 import sys
 from pathlib import Path
@@ -10,8 +11,8 @@ from typing import Any
 
 from chidao.cli.common import CliError, print_json
 from definitions.errors import DefinitionError
-from definitions.loader import load_definition, load_directory
-from definitions.resolve import ResolvedDirective, resolve
+from definitions.loader import load_definition, load_directory, packaged_definitions
+from definitions.resolve import ResolvedDirective, expand, predecessors, resolve
 from definitions.schema import Directive, Directory
 
 
@@ -25,8 +26,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     show = subparsers.add_parser(
         "show", help="print a definition resolved: agencies, items, due dates"
     )
-    show.add_argument("path", type=Path, metavar="PATH")
+    show.add_argument(
+        "path", metavar="PATH|ID", help="a definition file, or a packaged one's id or number"
+    )
     show.add_argument("--json", action="store_true", help="machine-readable output")
+    show.add_argument(
+        "--as-of",
+        type=_date,
+        metavar="YYYY-MM-DD",
+        help="read the directory as of that day: ended agencies stand for their successors",
+    )
     show.set_defaults(func=run_show)
 
     schema = subparsers.add_parser("schema", help="print the JSON Schema of the definition format")
@@ -67,19 +76,72 @@ def run_validate(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
-def load_resolved(path: Path) -> ResolvedDirective:
+def _date(text: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {text!r}") from e
+
+
+def definition_path(target: str | Path) -> Path:
+    """A definition file, or the packaged definition whose id (or number) is `target`."""
+    path = Path(target)
+    if path.exists() or path.suffix in (".yaml", ".yml"):
+        return path
+    text = str(target)
+    found = [
+        p for p in packaged_definitions() if p.stem == text or p.stem.split("-")[1:2] == [text]
+    ]
+    if len(found) == 1:
+        return found[0]
+    known = ", ".join(p.stem for p in packaged_definitions())
+    raise CliError(f"no definition file or packaged definition '{text}' (packaged: {known})")
+
+
+def load_resolved(path: str | Path, as_of: dt.date | None = None) -> ResolvedDirective:
     """A definition file loaded, checked and resolved, or a CliError listing its problems."""
     try:
         directory = load_directory()
-        return resolve(load_definition(path, directory), directory)
+        return resolve(load_definition(definition_path(path), directory), directory, as_of=as_of)
     except DefinitionError as e:
         raise CliError(str(e)) from e
 
 
-def resolved_as_json(resolved: ResolvedDirective) -> dict[str, Any]:
+def _succession_json(resolved: ResolvedDirective, directory: Directory) -> dict[str, Any]:
+    """As of the resolution's date: each recipient's members, and whom each tracked agency
+    stands for."""
+    as_of = resolved.as_of
     d = resolved.definition
+    recipients = [
+        {
+            "agency": r.agency,
+            "text": r.text,
+            "members": list(expand(directory, r.agency, as_of)),
+        }
+        for r in d.recipients
+    ]
+    listed = tuple(
+        member
+        for assignment in d.assignments
+        for assigned in assignment.agencies
+        for member in expand(directory, assigned.agency)
+    )
+    return {
+        "recipients": recipients,
+        "succeeds": predecessors(directory, listed, as_of) if as_of else {},
+    }
+
+
+def resolved_as_json(
+    resolved: ResolvedDirective, directory: Directory | None = None
+) -> dict[str, Any]:
+    d = resolved.definition
+    succession = _succession_json(resolved, directory) if directory is not None else None
+    succeeds = succession["succeeds"] if succession else {}
     return {
         "id": d.id,
+        "as_of": resolved.as_of.isoformat() if resolved.as_of else None,
+        **({"recipients": succession["recipients"]} if succession else {}),
         "reference": d.reference,
         "kind": d.kind,
         "issuer": {"id": resolved.issuer.id, "name": resolved.issuer.name},
@@ -114,6 +176,9 @@ def resolved_as_json(resolved: ResolvedDirective) -> dict[str, Any]:
                 ],
                 "email": a.email,
                 "answers_to": a.answers_to,
+                "valid_from": a.valid_from.isoformat() if a.valid_from else None,
+                "valid_until": a.valid_until.isoformat() if a.valid_until else None,
+                "succeeds": succeeds.get(a.id, []),
             }
             for a in resolved.tracked
         ],
@@ -136,14 +201,17 @@ def resolved_as_json(resolved: ResolvedDirective) -> dict[str, Any]:
     }
 
 
-def _print_text(resolved: ResolvedDirective) -> None:
+def _print_text(resolved: ResolvedDirective, directory: Directory) -> None:
     d = resolved.definition
     print(f"{d.kind} số {d.reference} ngày {d.issued_on:%d/%m/%Y} — {resolved.issuer.name}")
     print(d.subject)
-    print(f"\n{len(resolved.tracked)} tracked agencies:")
+    succeeds = _succession_json(resolved, directory)["succeeds"]
+    as_of = f" as of {resolved.as_of:%d/%m/%Y}" if resolved.as_of else ""
+    print(f"\n{len(resolved.tracked)} tracked agencies{as_of}:")
     for a in resolved.tracked:
         sections = ", ".join(str(s) for s in a.sections)
-        print(f"  {a.id:<24} {a.role:<10} §{sections:<6} {len(a.items)} items  {a.name}")
+        after = f"  (kế thừa {', '.join(succeeds[a.id])})" if a.id in succeeds else ""
+        print(f"  {a.id:<24} {a.role:<10} §{sections:<6} {len(a.items)} items  {a.name}{after}")
     print(f"\nreports to {resolved.reporting_to}, {d.reporting.recurrence} ({d.reporting.source})")
     if resolved.consolidator:
         print(f"consolidated by {resolved.consolidator} for {resolved.consolidation_to}")
@@ -157,11 +225,12 @@ def _print_text(resolved: ResolvedDirective) -> None:
 
 
 def run_show(args: argparse.Namespace) -> int:
-    resolved = load_resolved(args.path)
+    resolved = load_resolved(args.path, args.as_of)
+    directory = load_directory()
     if args.json:
-        print_json(resolved_as_json(resolved))
+        print_json(resolved_as_json(resolved, directory))
     else:
-        _print_text(resolved)
+        _print_text(resolved, directory)
     return 0
 
 
