@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, SecretBytes
 
 from chidao.settings import Settings, load_settings
 from definitions.calendar import default_calendar
+from flows.clock import SystemClock
 from ledger.directives import Directives
 from ledger.store import StoredEvent
 from lifecycle import DirectiveState, due_actions, next_wakeup
@@ -212,6 +213,6 @@ async def directive(
 ) -> dict[str, Any]:
     """Reconcile one directive now (or at the business time `at`, when simulating)."""
     runtime = Runtime.from_settings(load_settings())
-    now = at or dt.datetime.now(dt.UTC)
+    now = at or SystemClock().now()
     result = await reconcile(directive_id, now, runtime, schedule_next=schedule_next)
     return result.as_dict()

@@ -18,6 +18,7 @@ from prefect.deployments.flow_runs import arun_deployment
 from chidao.settings import load_settings
 from definitions.loader import load_definition, load_directory
 from definitions.resolve import ResolvedDirective, resolve
+from flows.clock import SystemClock
 from ledger.directives import Directives
 from lifecycle import commands as c
 from lifecycle.commands import OPERATOR
@@ -90,7 +91,7 @@ async def launch(definition_path: str = "", definition_yaml: str = "") -> dict[s
         resolved = resolve_file(Path(definition_path))
     settings = load_settings()
     launched = record_issuance(
-        directives_for(settings.resolved_database_url), resolved, dt.datetime.now(dt.UTC)
+        directives_for(settings.resolved_database_url), resolved, SystemClock().now()
     )
     run_id = await start_first_run(launched.directive, launched.reference)
     return {"directive": launched.directive, "flow_run": run_id}

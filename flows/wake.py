@@ -14,6 +14,7 @@ import math
 
 from prefect.deployments.flow_runs import arun_deployment
 
+from flows.clock import SystemClock
 from tasks.schedule import DIRECTIVE_DEPLOYMENT
 
 logger = logging.getLogger(__name__)
@@ -27,7 +28,7 @@ def coalescing_slot(now: dt.datetime) -> dt.datetime:
 async def wake_directive(
     directive_id: str, *, reason: str = "", now: dt.datetime | None = None
 ) -> str | None:
-    slot = coalescing_slot(now or dt.datetime.now(dt.UTC))
+    slot = coalescing_slot(now or SystemClock().now())
     label = f"{directive_id} · {reason}" if reason else directive_id
     try:
         run = await arun_deployment(

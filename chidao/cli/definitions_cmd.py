@@ -2,47 +2,20 @@
 
 from __future__ import annotations
 
-import argparse
 import datetime as dt
-import json
+import json as json_module
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
+
+from cyclopts import Parameter
 
 from chidao.cli.common import CliError, print_json
 from definitions.errors import DefinitionError
 from definitions.loader import load_definition, load_directory, packaged_definitions
 from definitions.resolve import ResolvedDirective, expand, predecessors, resolve
 from definitions.schema import Directive, Directory
-
-
-def register(subparsers: argparse._SubParsersAction) -> None:
-    validate = subparsers.add_parser(
-        "validate", help="check definition files; every problem at once"
-    )
-    validate.add_argument("paths", nargs="+", type=Path, metavar="PATH")
-    validate.set_defaults(func=run_validate)
-
-    show = subparsers.add_parser(
-        "show", help="print a definition resolved: agencies, items, due dates"
-    )
-    show.add_argument(
-        "path", metavar="PATH|ID", help="a definition file, or a packaged one's id or number"
-    )
-    show.add_argument("--json", action="store_true", help="machine-readable output")
-    show.add_argument(
-        "--as-of",
-        type=_date,
-        metavar="YYYY-MM-DD",
-        help="read the directory as of that day: ended agencies stand for their successors",
-    )
-    show.set_defaults(func=run_show)
-
-    schema = subparsers.add_parser("schema", help="print the JSON Schema of the definition format")
-    schema.add_argument(
-        "--directory", action="store_true", help="the agency directory's schema instead"
-    )
-    schema.set_defaults(func=run_schema)
+from i18n import _
 
 
 def _definition_files(paths: list[Path]) -> list[Path]:
@@ -55,13 +28,15 @@ def _definition_files(paths: list[Path]) -> list[Path]:
     return files
 
 
-def run_validate(args: argparse.Namespace) -> int:
+def run_validate(
+    paths: Annotated[list[Path], Parameter(help=_("definition files or folders"))], /
+) -> int:
     try:
         directory = load_directory()
     except DefinitionError as e:
         raise CliError(f"the agency directory is invalid:\n{e}") from e
     failed = 0
-    files = _definition_files(args.paths)
+    files = _definition_files(paths)
     for path in files:
         try:
             load_definition(path, directory)
@@ -80,7 +55,7 @@ def _date(text: str) -> dt.date:
     try:
         return dt.date.fromisoformat(text)
     except ValueError as e:
-        raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {text!r}") from e
+        raise CliError(f"--as-of: not a date (YYYY-MM-DD): {text!r}", 2) from e
 
 
 def definition_path(target: str | Path) -> Path:
@@ -224,18 +199,34 @@ def _print_text(resolved: ResolvedDirective, directory: Directory) -> None:
     print("* moved from a day off to the next working day")
 
 
-def run_show(args: argparse.Namespace) -> int:
-    resolved = load_resolved(args.path, args.as_of)
+def run_show(
+    path: Annotated[
+        str, Parameter(help=_("a definition file, or a packaged definition's id or number"))
+    ],
+    /,
+    *,
+    json: Annotated[bool, Parameter(help=_("machine-readable output"))] = False,
+    as_of: Annotated[
+        str | None,
+        Parameter(
+            help=_("read the directory as of that day (YYYY-MM-DD): ended agencies stand for "
+                   "their successors")
+        ),
+    ] = None,
+) -> int:
+    resolved = load_resolved(path, _date(as_of) if as_of else None)
     directory = load_directory()
-    if args.json:
+    if json:
         print_json(resolved_as_json(resolved, directory))
     else:
         _print_text(resolved, directory)
     return 0
 
 
-def run_schema(args: argparse.Namespace) -> int:
-    model: type[Directive] | type[Directory] = Directory if args.directory else Directive
-    json.dump(model.model_json_schema(), sys.stdout, ensure_ascii=False, indent=2)
+def run_schema(
+    *, directory: Annotated[bool, Parameter(help=_("the agency directory's schema instead"))] = False
+) -> int:
+    model: type[Directive] | type[Directory] = Directory if directory else Directive
+    json_module.dump(model.model_json_schema(), sys.stdout, ensure_ascii=False, indent=2)
     sys.stdout.write("\n")
     return 0

@@ -15,7 +15,6 @@ attached so every run shows in the UI.
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import os
 import signal
@@ -27,34 +26,17 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
-from typing import IO
+from typing import IO, Annotated
+
+from cyclopts import Parameter
 
 from chidao.cli.common import CliError, settings
+from i18n import _
 
 DEMO_DIRECTIVE = "qn-2810-ubnd-kgvx-2023"
 STARTUP_SECONDS = 90.0
 STOP_SECONDS = 10.0
 OFFLINE = {"PREFECT_SERVER_ANALYTICS_ENABLED": "false", "DO_NOT_TRACK": "1"}
-
-
-def register(subparsers: argparse._SubParsersAction) -> None:
-    up = subparsers.add_parser(
-        "up",
-        help="start the Prefect server, the deployments and the webhook; Ctrl-C stops all",
-        description=(
-            "Start what one machine needs: the Prefect server and UI (embedded SQLite under "
-            "PREFECT_HOME, or the server in PREFECT_API_URL if it answers), the runner serving "
-            "the directive and launch deployments, and the agency webhook. Ctrl-C stops all."
-        ),
-    )
-    up.add_argument(
-        "--demo",
-        action="store_true",
-        help="also run 2810 through its scenario in simulated time, shown in the UI",
-    )
-    up.add_argument("--port", type=int, default=4200, help="Prefect server and UI (default 4200)")
-    up.add_argument("--webhook-port", type=int, default=8765, help="agency webhook (default 8765)")
-    up.set_defaults(func=run_up)
 
 
 class _Stop(Exception):
@@ -248,7 +230,17 @@ def _signals_raise_stop() -> Iterator[None]:
             signal.signal(s, handler)
 
 
-def run_up(args: argparse.Namespace) -> int:
+def run_up(
+    *,
+    demo: Annotated[
+        bool, Parameter(help=_("also run 2810 through its scenario in simulated time, shown in the UI"))
+    ] = False,
+    port: Annotated[int, Parameter(help=_("Prefect server and UI (default 4200)"))] = 4200,
+    webhook_port: Annotated[int, Parameter(help=_("agency webhook (default 8765)"))] = 8765,
+) -> int:
+    """Start what one machine needs: the Prefect server and UI (embedded SQLite under
+    PREFECT_HOME, or the server in PREFECT_API_URL if it answers), the runner serving the
+    directive and launch deployments, and the agency webhook. Ctrl-C stops all."""
     from ledger.db import mask_url
 
     config = settings()
@@ -257,7 +249,7 @@ def run_up(args: argparse.Namespace) -> int:
     repo = Path(__file__).resolve().parents[2]  # the parent of flows/, for the entrypoints
 
     env = {**os.environ, **OFFLINE}
-    env.setdefault("CHIDAO_WEBHOOK_BASE_URL", f"http://127.0.0.1:{args.webhook_port}")
+    env.setdefault("CHIDAO_WEBHOOK_BASE_URL", f"http://127.0.0.1:{webhook_port}")
     env["PYTHONUNBUFFERED"] = "1"
 
     with _signals_raise_stop():
@@ -272,15 +264,15 @@ def run_up(args: argparse.Namespace) -> int:
                 ui_url = api_url.removesuffix("/api")
                 print(f"Prefect: using the server at {api_url}", flush=True)
             else:
-                if not _port_free(args.port):
+                if not _port_free(port):
                     raise CliError(
-                        f"port {args.port} is in use (another `chidao up` or Prefect server?); "
+                        f"port {port} is in use (another `chidao up` or Prefect server?); "
                         "give another with --port, or set PREFECT_API_URL to use that server"
                     )
-                api_url = f"http://127.0.0.1:{args.port}/api"
-                ui_url = f"http://127.0.0.1:{args.port}"
+                api_url = f"http://127.0.0.1:{port}/api"
+                ui_url = f"http://127.0.0.1:{port}"
                 server_env = {k: v for k, v in env.items() if k != "PREFECT_API_URL"}
-                print(f"starting the Prefect server on port {args.port} …", flush=True)
+                print(f"starting the Prefect server on port {port} …", flush=True)
                 supervisor.start(
                     "prefect-server",
                     [
@@ -292,21 +284,21 @@ def run_up(args: argparse.Namespace) -> int:
                         "--host",
                         "127.0.0.1",
                         "--port",
-                        str(args.port),
+                        str(port),
                     ],
                     server_env,
                 )
                 _wait_for("the Prefect server", lambda: _answers(f"{api_url}/health"), supervisor)
-            if not _port_free(args.webhook_port):
+            if not _port_free(webhook_port):
                 raise CliError(
-                    f"port {args.webhook_port} is in use; give another with --webhook-port"
+                    f"port {webhook_port} is in use; give another with --webhook-port"
                 )
             env["PREFECT_API_URL"] = api_url
             env.setdefault("PREFECT_UI_URL", ui_url)
             env.setdefault("PREFECT_RUNNER_POLL_FREQUENCY", "1")
 
             supervisor.start("runner", [sys.executable, "-m", "flows.serve"], env, cwd=repo)
-            webhook_url = f"http://127.0.0.1:{args.webhook_port}"
+            webhook_url = f"http://127.0.0.1:{webhook_port}"
             supervisor.start(
                 "webhook",
                 [
@@ -315,7 +307,7 @@ def run_up(args: argparse.Namespace) -> int:
                     "--host",
                     "127.0.0.1",
                     "--port",
-                    str(args.webhook_port),
+                    str(webhook_port),
                 ],
                 env,
             )
@@ -331,9 +323,9 @@ def run_up(args: argparse.Namespace) -> int:
                 "then `chidao launch DEFINITION`, `chidao status`",
                 flush=True,
             )
-            demo = _start_demo(supervisor, env, home) if args.demo else None
+            demo_child = _start_demo(supervisor, env, home) if demo else None
             print("running; Ctrl-C stops everything", flush=True)
-            return _watch(supervisor, demo, ui_url)
+            return _watch(supervisor, demo_child, ui_url)
         except _Stop:
             print("\nstopping …", flush=True)
             supervisor.stop_all()
