@@ -12,6 +12,7 @@ directory's entries are taken as listed (as a directive issued before any change
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping, Sequence
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
@@ -88,6 +89,7 @@ class Cycle(Resolved):
 class ResolvedDirective(Resolved):
     format_version: int = RESOLVED_FORMAT_VERSION
     as_of: dt.date | None = None  # the date the directory was read at; None = as listed
+    handovers: dict[str, tuple[str, ...]] = {}  # agency → who took its work, by amendment
     definition: Directive
     issuer: Agency
     tracked: tuple[TrackedAgency, ...]
@@ -125,21 +127,45 @@ def standing_for(directory: Directory, agency_id: str, day: dt.date) -> tuple[st
     return tuple(found)
 
 
-def expand(directory: Directory, ref: str, as_of: dt.date | None = None) -> tuple[str, ...]:
+Handovers = Mapping[str, Sequence[str]]
+
+
+def expand(
+    directory: Directory,
+    ref: str,
+    as_of: dt.date | None = None,
+    handovers: Handovers | None = None,
+) -> tuple[str, ...]:
     """An agency id as itself, a group id as its members; as of a date, each through
-    `standing_for` (ended members replaced by their successors)."""
+    `standing_for` (ended members replaced by their successors); with `handovers` (the
+    operator's choice, agency → who takes its work), each handed-over agency as its choice."""
     members: tuple[str, ...] = (ref,)
     for group in directory.groups:
         if group.id == ref:
             members = group.members
             break
-    if as_of is None:
-        return members
     found: list[str] = []
     for member in members:
-        for standing in standing_for(directory, member, as_of):
-            if standing not in found:
-                found.append(standing)
+        chosen = _handed(member, handovers or {})
+        standing = (
+            chosen
+            if as_of is None
+            else tuple(s for c in chosen for s in standing_for(directory, c, as_of))
+        )
+        for one in standing:
+            if one not in found:
+                found.append(one)
+    return tuple(found)
+
+
+def _handed(agency_id: str, handovers: Handovers, depth: int = 0) -> tuple[str, ...]:
+    if agency_id not in handovers or depth > 20:
+        return (agency_id,)
+    found: list[str] = []
+    for successor in handovers[agency_id]:
+        for one in _handed(successor, handovers, depth + 1):
+            if one not in found:
+                found.append(one)
     return tuple(found)
 
 
@@ -271,9 +297,11 @@ def resolve(
     calendar: WorkingCalendar | None = None,
     *,
     as_of: dt.date | None = None,
+    handovers: Handovers | None = None,
 ) -> ResolvedDirective:
     """The tracked agencies and cycles of a definition that passed its checks, with the
-    directory read as of `as_of` (see `standing_for`) or as listed."""
+    directory read as of `as_of` (see `standing_for`) or as listed, and the agencies whose
+    work was handed over replaced by those who took it (`handovers`)."""
     agencies = {agency.id: agency for agency in directory.agencies}
 
     roles: dict[str, list[Role]] = {}
@@ -289,7 +317,7 @@ def resolve(
                 coordinate_with=tuple(
                     member
                     for ref in item.coordinate_with
-                    for member in expand(directory, ref, as_of)
+                    for member in expand(directory, ref, as_of, handovers)
                 ),
             )
             for item in assignment.items
@@ -303,7 +331,7 @@ def resolve(
             )
         ]
         for assigned in assignment.agencies:
-            for member in expand(directory, assigned.agency, as_of):
+            for member in expand(directory, assigned.agency, as_of, handovers):
                 roles.setdefault(member, []).append(assigned.role)
                 if assignment.section not in sections.setdefault(member, []):
                     sections[member].append(assignment.section)
@@ -312,7 +340,7 @@ def resolve(
     reporters = (
         set(roles)
         if reporting.reporters == "all_tracked"
-        else {m for ref in reporting.reporters for m in expand(directory, ref, as_of)}
+        else {m for ref in reporting.reporters for m in expand(directory, ref, as_of, handovers)}
     )
     tracked = tuple(
         TrackedAgency(
@@ -333,6 +361,7 @@ def resolve(
     consolidation = directive.consolidation
     return ResolvedDirective(
         as_of=as_of,
+        handovers={k: tuple(v) for k, v in (handovers or {}).items()},
         definition=directive,
         issuer=agencies[directive.issuer],
         tracked=tracked,

@@ -56,11 +56,16 @@ def _resolved_v1_to_v2(payload: dict[str, Any]) -> dict[str, Any]:
     return {**payload, "resolved": resolved}
 
 
+def _amended_v1_to_v2(payload: dict[str, Any]) -> dict[str, Any]:
+    """Version 1 amendments named no author; version 2 does (empty: not known)."""
+    return {"author": "", **_resolved_v1_to_v2(payload)}
+
+
 def lifecycle_upcasters() -> Upcasters:
     """Upgrades of old event payloads on read, one step per version."""
     upcasters = Upcasters()
-    for type_ in ("DirectiveIssued", "DefinitionAmended"):
-        upcasters.register(type_, 1, _resolved_v1_to_v2)
+    upcasters.register("DirectiveIssued", 1, _resolved_v1_to_v2)
+    upcasters.register("DefinitionAmended", 1, _amended_v1_to_v2)
     return upcasters
 
 

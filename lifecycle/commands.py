@@ -33,10 +33,26 @@ class Issue(CommandBase):
     resolved: dict[str, Any]
 
 
+class Transfer(BaseModel):
+    """One hand-over an amendment decides: `from_agency`'s open work to `to_agency`."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    from_agency: str
+    to_agency: str
+    basis: Reason
+    part: str | None = None
+
+
 class Amend(CommandBase):
+    """A new resolved definition. Agencies it drops lose their open work (withdrawn with the
+    reason) unless `transfers` hand it to a successor; see the README's table of effects."""
+
     kind: Literal["amend"] = "amend"
     resolved: dict[str, Any]
     reason: Reason
+    author: Annotated[str, Field(max_length=200)] = ""
+    transfers: tuple[Transfer, ...] = ()
 
 
 class Acknowledge(CommandBase):

@@ -46,6 +46,21 @@ class DefinitionAmended(EventBase):
     type: Literal["DefinitionAmended"] = "DefinitionAmended"
     resolved: dict[str, Any]
     reason: str
+    author: str = Field(default="", description="The person who decided it (v2).")
+
+
+class WorkTransferred(EventBase):
+    """An agency's open work passed to a successor (cơ quan kế thừa), as an amendment decided.
+
+    `agency` hands over to `to`; `basis` is the document (or the operator's decision) it rests
+    on, `decided_by` the person who chose; `part` what passes, when the work is divided."""
+
+    type: Literal["WorkTransferred"] = "WorkTransferred"
+    agency: str
+    to: str
+    basis: str
+    decided_by: str
+    part: str | None = None
 
 
 class CycleOpened(EventBase):
@@ -221,6 +236,7 @@ Event = Annotated[
     | ExtensionRefused
     | DeadlineMoved
     | TaskWithdrawn
+    | WorkTransferred
     | IssuanceNotified
     | ReminderSent
     | EscalationRaised

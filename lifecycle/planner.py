@@ -212,7 +212,9 @@ def _cycle_actions(
     if consolidator and cycle.status in ("open", "consolidation_requested"):
         key = action_key(directive_id, cycle.id, consolidator, "request_consolidation", 0)
         if key not in done:
-            reporting = [w for w in cycle.works.values() if w.status != "withdrawn"]
+            reporting = [
+                w for w in cycle.works.values() if w.status not in ("withdrawn", "transferred")
+            ]
             completions = [w.completed_at for w in reporting]
             due_at = deadline_instant(cycle.report_due) + OFFICE_HOUR
             if reporting and all(completions):
@@ -381,8 +383,33 @@ def pending_actions(state: DirectiveState, calendar: WorkingCalendar) -> list[Ac
     found.extend(_notice_actions(resolved, state))
     found.extend(_delivery_failed_actions(resolved, state))
     return sorted(
-        (a for a in found if a.key not in state.done_keys), key=lambda a: (a.due_at, a.key)
+        (
+            a
+            for a in found
+            if a.key not in state.done_keys and not _to_the_ended(state, a, a.due_at)
+        ),
+        key=lambda a: (a.due_at, a.key),
     )
+
+
+def _to_the_ended(state: DirectiveState, action: Action, at: dt.datetime) -> bool:
+    """An action addressed to, or (a reminder, an escalation) about, an agency ended by `at`."""
+    if ended_by(state, action.recipient, at):
+        return True
+    return action.kind in LADDER_KINDS and ended_by(state, action.agency, at)
+
+
+def ended_by(state: DirectiveState, agency_id: str | None, at: dt.datetime) -> bool:
+    """Whether `agency_id` no longer exists at `at`: its validity ended (the directory's
+    `valid_until`, as resolved) or its work passed to a successor. Nothing goes to it then."""
+    if agency_id is None or state.resolved is None:
+        return False
+    agency_state = state.agencies.get(agency_id)
+    if agency_state is not None and agency_state.ended_at is not None:
+        if at >= agency_state.ended_at:
+            return True
+    tracked = state.resolved.agency(agency_id)
+    return bool(tracked and tracked.valid_until and at >= start_of_day(tracked.valid_until))
 
 
 def due_actions(state: DirectiveState, now: dt.datetime, calendar: WorkingCalendar) -> list[Action]:
@@ -392,7 +419,11 @@ def due_actions(state: DirectiveState, now: dt.datetime, calendar: WorkingCalend
     deadlines, or a flow that was down for days), only the latest is done: it supersedes the
     earlier ones, so an agency gets one current escalation, not a backlog of stale ones.
     """
-    due = [a for a in pending_actions(state, calendar) if a.due_at <= now]
+    due = [
+        a
+        for a in pending_actions(state, calendar)
+        if a.due_at <= now and not _to_the_ended(state, a, now)
+    ]
     latest: dict[tuple[str | None, ...], Action] = {}
     for action in due:
         if action.kind in LADDER_KINDS:

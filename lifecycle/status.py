@@ -16,7 +16,9 @@ from pydantic import BaseModel, ConfigDict
 from definitions.calendar import deadline_instant
 from lifecycle.state import DirectiveState, Work
 
-Standing = Literal["in_progress", "overdue", "completed_on_time", "completed_late", "withdrawn"]
+Standing = Literal[
+    "in_progress", "overdue", "completed_on_time", "completed_late", "withdrawn", "transferred"
+]
 
 STANDING_VI: dict[str, str] = {
     "in_progress": "đang thực hiện trong hạn",
@@ -24,12 +26,13 @@ STANDING_VI: dict[str, str] = {
     "completed_on_time": "hoàn thành đúng hạn",
     "completed_late": "hoàn thành quá hạn",
     "withdrawn": "đã rút nhiệm vụ",
+    "transferred": "đã chuyển giao cơ quan kế thừa",
 }
 
 
 def standing(work: Work, now: dt.datetime) -> Standing:
-    if work.status == "withdrawn":
-        return "withdrawn"
+    if work.status in ("withdrawn", "transferred"):
+        return work.status
     deadline = deadline_instant(work.due)
     completed = work.completed_at
     if completed is not None and completed <= now:
@@ -106,7 +109,7 @@ def counts(rows: list[AgencyRow]) -> dict[str, int]:
 
 
 def reported_share(rows: list[AgencyRow]) -> float:
-    live = [r for r in rows if r.status != "withdrawn"]
+    live = [r for r in rows if r.status not in ("withdrawn", "transferred")]
     if not live:
         return 1.0
     done = sum(1 for r in live if r.status in ("completed_on_time", "completed_late"))

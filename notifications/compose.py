@@ -73,6 +73,7 @@ STANDING_EN: dict[str, str] = {
     "completed_on_time": "completed on time",
     "completed_late": "completed late",
     "withdrawn": "task withdrawn",
+    "transferred": "handed over to a successor",
 }
 KIND_LABELS: dict[str, dict[str, str]] = {
     "vi": {

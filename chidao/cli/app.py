@@ -54,7 +54,7 @@ COMMANDS: tuple[tuple[str, str, str], ...] = (
      N_("validate a definition, record issuance, start its flow")),
     ("status", "chidao.cli.flow_cmd:run_status",
      N_("every directive, or one: each agency's status")),
-    ("amend", "chidao.cli.flow_cmd:run_amend",
+    ("amend", "chidao.cli.amend_cmd:run_amend",
      N_("record a changed definition; it takes effect from the next run")),
     ("simulate", "chidao.cli.flow_cmd:run_simulate",
      N_("run a directive's flow in simulated time")),

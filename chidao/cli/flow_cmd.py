@@ -20,8 +20,6 @@ from i18n.times import local
 from ledger.directives import DirectiveNotFound, Directives
 from ledger.errors import LedgerError
 from lifecycle import Refused, next_wakeup, pending_actions
-from lifecycle import commands as c
-from lifecycle.commands import OPERATOR
 from lifecycle.state import DirectiveState
 from lifecycle.status import STANDING_VI, counts, current_rows
 
@@ -165,35 +163,6 @@ def run_status(
     else:
         for data in found:
             _print_status(data)
-    return 0
-
-
-def run_amend(
-    directive: DIRECTIVE,
-    definition: DEFINITION,
-    /,
-    *,
-    reason: Annotated[str, Parameter(help=_("why, recorded with the amendment"))] = (
-        "Người vận hành cập nhật định nghĩa."
-    ),
-) -> int:
-    resolved = _load_resolved(definition)
-    if resolved.definition.id != directive:
-        raise CliError(f"{definition} defines {resolved.definition.id}, not {directive}")
-    directives = _directives()
-    now = SystemClock().now()
-    try:
-        outcome = directives.execute(
-            directive,
-            c.Amend(actor=OPERATOR, resolved=resolved.model_dump(mode="json"), reason=reason),
-            now,
-            key=f"amend:{directive}:{now.isoformat()}",
-        )
-    except (Refused, DirectiveNotFound) as e:
-        raise CliError(str(e)) from e
-    print(
-        f"{directive}: amendment recorded as event {outcome.state.version}; it takes effect from the next run"
-    )
     return 0
 
 
