@@ -136,14 +136,19 @@ def _amend(state: DirectiveState, command: cmd.Amend, at: dt.datetime) -> list[E
         if target == source:
             raise InvalidTransition(f"{source} cannot hand its work over to itself")
         handed.add(source)
-    for tracked in resolved.tracked:
-        ended = tracked.valid_until is not None and day >= tracked.valid_until
-        if ended and tracked.id not in handed and _open_work(state, tracked.id):
-            raise InvalidTransition(
-                f"the amendment would leave the work of {tracked.id} (cycles "
-                f"{', '.join(_open_work(state, tracked.id))}) with nobody: it ended on "
-                f"{tracked.valid_until:%d/%m/%Y}; hand it over to its successors"
-            )
+    abandoned = [
+        f"{t.id} (ended {t.valid_until:%d/%m/%Y}; open in cycles {', '.join(_open_work(state, t.id))})"
+        for t in resolved.tracked
+        if t.valid_until is not None
+        and day >= t.valid_until
+        and t.id not in handed
+        and _open_work(state, t.id)
+    ]
+    if abandoned:
+        raise InvalidTransition(
+            "the amendment would leave the work of agencies that have ended with nobody; hand "
+            f"it over to their successors: {'; '.join(abandoned)}"
+        )
     events: list[Event] = [
         ev.DefinitionAmended(
             at=at, actor=actor, resolved=command.resolved, reason=command.reason,

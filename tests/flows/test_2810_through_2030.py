@@ -10,6 +10,7 @@ state rebuilt from the ledger equals the state kept live, event by event, after 
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import email
 import email.utils
@@ -75,12 +76,10 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
                 mismatches.append(now.isoformat())
             return result
 
-        import asyncio
-
         entries = asyncio.run(
             simulate(resolved, scenario, directives, run_flow, until=dt.date(2031, 1, 31))
         )
-    return {
+    result = {
         "directives": directives,
         "entries": entries,
         "inbox": inbox,
@@ -89,6 +88,7 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         "state": directives.state(D2810),
         "events": directives.events(D2810),
     }
+    return result
 
 
 def test_every_cycle_opens_and_closes_and_the_directive_closes(run: dict[str, Any]) -> None:
