@@ -61,11 +61,17 @@ def _amended_v1_to_v2(payload: dict[str, Any]) -> dict[str, Any]:
     return {"author": "", **_resolved_v1_to_v2(payload)}
 
 
+def _closed_v1_to_v2(payload: dict[str, Any]) -> dict[str, Any]:
+    """Version 1 closings named no successor directive."""
+    return {"superseded_by": None, **payload}
+
+
 def lifecycle_upcasters() -> Upcasters:
     """Upgrades of old event payloads on read, one step per version."""
     upcasters = Upcasters()
     upcasters.register("DirectiveIssued", 1, _resolved_v1_to_v2)
     upcasters.register("DefinitionAmended", 1, _amended_v1_to_v2)
+    upcasters.register("DirectiveClosed", 1, _closed_v1_to_v2)
     return upcasters
 
 

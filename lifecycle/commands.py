@@ -145,7 +145,19 @@ class RecordDelivery(CommandBase):
 
 
 class CloseDirective(CommandBase):
+    """Close early: open work is withdrawn with the reason; `superseded_by` names the
+    directive replacing it (which records `SupersedesDirective` in the same transaction)."""
+
     kind: Literal["close_directive"] = "close_directive"
+    reason: Reason
+    superseded_by: str | None = None
+
+
+class LinkSupersession(CommandBase):
+    """On the replacing directive: it supersedes `previous` (closed with `reason`)."""
+
+    kind: Literal["link_supersession"] = "link_supersession"
+    previous: str
     reason: Reason
 
 
@@ -164,7 +176,8 @@ Command = Annotated[
     | WithdrawTask
     | SubmitConsolidatedReport
     | RecordDelivery
-    | CloseDirective,
+    | CloseDirective
+    | LinkSupersession,
     Field(discriminator="kind"),
 ]
 

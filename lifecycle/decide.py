@@ -480,5 +480,30 @@ def decide(state: DirectiveState, command: cmd.AnyCommand, at: dt.datetime) -> l
             ]
         case cmd.CloseDirective():
             _require_issuer(state, command)
-            return [ev.DirectiveClosed(at=at, actor=actor, reason=command.reason)]
+            if command.superseded_by == state.id:
+                raise InvalidTransition(f"directive {state.id} cannot supersede itself")
+            withdrawn: list[Event] = [
+                ev.TaskWithdrawn(at=at, actor=actor, agency=agency_id, reason=command.reason)
+                for agency_id, agency_state in state.agencies.items()
+                if agency_state.withdrawn_at is None
+                and agency_state.ended_at is None
+                and _open_work(state, agency_id)
+            ]
+            return [
+                *withdrawn,
+                ev.DirectiveClosed(
+                    at=at, actor=actor, reason=command.reason, superseded_by=command.superseded_by
+                ),
+            ]
+        case cmd.LinkSupersession():
+            _require_issuer(state, command)
+            if command.previous == state.id:
+                raise InvalidTransition(f"directive {state.id} cannot supersede itself")
+            if command.previous in state.supersedes:
+                return []
+            return [
+                ev.SupersedesDirective(
+                    at=at, actor=actor, previous=command.previous, reason=command.reason
+                )
+            ]
     raise InvalidTransition(f"unknown command {command!r}")

@@ -18,7 +18,12 @@ ENVELOPE_FIELDS = frozenset({"type", "at", "actor"})
 SCHEMA_VERSION = 1  # of every event type not named in EVENT_VERSIONS
 # Version 2 of the two events that embed the resolved definition: its format_version 2
 # (agency validity, `as_of`); `ledger.directives` upcasts version 1 payloads on read.
-EVENT_VERSIONS: dict[str, int] = {"DirectiveIssued": 2, "DefinitionAmended": 2}
+# DirectiveClosed 2 names the directive that supersedes it (null when none).
+EVENT_VERSIONS: dict[str, int] = {
+    "DirectiveIssued": 2,
+    "DefinitionAmended": 2,
+    "DirectiveClosed": 2,
+}
 
 
 def event_version(type_: str) -> int:
@@ -220,6 +225,15 @@ class CycleClosed(EventBase):
 class DirectiveClosed(EventBase):
     type: Literal["DirectiveClosed"] = "DirectiveClosed"
     reason: str
+    superseded_by: str | None = Field(default=None, description="The directive replacing it (v2).")
+
+
+class SupersedesDirective(EventBase):
+    """Recorded on the directive that replaces `previous`, in the transaction closing it."""
+
+    type: Literal["SupersedesDirective"] = "SupersedesDirective"
+    previous: str
+    reason: str
 
 
 Event = Annotated[
@@ -246,7 +260,8 @@ Event = Annotated[
     | ConsolidationRequested
     | ConsolidatedReportSubmitted
     | CycleClosed
-    | DirectiveClosed,
+    | DirectiveClosed
+    | SupersedesDirective,
     Field(discriminator="type"),
 ]
 

@@ -115,6 +115,9 @@ class DirectiveState:
     done_keys: set[str] = field(default_factory=set)
     notifications: dict[str, Notification] = field(default_factory=dict)
     last_event_at: dt.datetime | None = None
+    closed_reason: str | None = None
+    superseded_by: str | None = None
+    supersedes: list[str] = field(default_factory=list)
     # (version, type, agency, cycle, business time) of every event, for the planner's notices
     history: list[tuple[int, str, str | None, str | None, dt.datetime]] = field(
         default_factory=list
@@ -339,6 +342,11 @@ def apply(state: DirectiveState, event: Event) -> None:
         case ev.DirectiveClosed():
             state.status = "closed"
             state.closed_at = event.at
+            state.closed_reason = event.reason
+            state.superseded_by = event.superseded_by
+        case ev.SupersedesDirective():
+            if event.previous not in state.supersedes:
+                state.supersedes.append(event.previous)
 
 
 def evolve(state: DirectiveState, event: Event) -> DirectiveState:

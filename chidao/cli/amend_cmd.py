@@ -1,5 +1,8 @@
 """`chidao amend` and `chidao close`: changing a live directive, and ending it early.
 
+`close ID --reason … [--superseded-by OTHER]` withdraws the open work with the reason, closes
+the directive and, in the same transaction, records on OTHER that it supersedes ID.
+
 `amend` records a changed definition with its reason and author; `--transfer FROM=TO,…`
 (or `FROM=successors`) hands an ended agency's open work over, as of `--on`; `--dry-run`
 prints what would change for each agency and records nothing.
@@ -22,6 +25,7 @@ from flows.clock import SystemClock
 from i18n import _
 from ledger.directives import DirectiveNotFound
 from lifecycle import Refused
+from lifecycle import commands as c
 from lifecycle.amendment import amend_command, amendment_effect
 from lifecycle.commands import OPERATOR
 
@@ -127,3 +131,41 @@ def _print_effect(directive: str, agencies: list[Any], general: list[str], json:
             print(f"    {line}")
     if not agencies and not general:
         print("  nothing")
+
+
+def run_close(
+    directive: DIRECTIVE,
+    /,
+    *,
+    reason: Annotated[str, Parameter(help=_("why it closes early, recorded with every withdrawal"))],
+    superseded_by: Annotated[
+        str | None, Parameter(help=_("the directive in the ledger that replaces it"))
+    ] = None,
+) -> int:
+    directives = _directives()
+    now = SystemClock().now()
+    if superseded_by is not None and not directives.exists(superseded_by):
+        raise CliError(f"no directive {superseded_by} in the ledger; nothing was recorded")
+    try:
+        with directives.transaction() as tx:
+            outcome = directives.execute(
+                directive,
+                c.CloseDirective(actor=OPERATOR, reason=reason, superseded_by=superseded_by),
+                now,
+                key=f"close:{directive}:{now.isoformat()}",
+                conn=tx,
+            )
+            if superseded_by is not None:
+                directives.execute(
+                    superseded_by,
+                    c.LinkSupersession(actor=OPERATOR, previous=directive, reason=reason),
+                    now,
+                    key=f"supersedes:{superseded_by}:{directive}",
+                    conn=tx,
+                )
+    except (Refused, DirectiveNotFound) as e:
+        raise CliError(f"{e}; nothing was recorded") from e
+    withdrawn = sum(1 for e in outcome.events if e.type == "TaskWithdrawn")
+    after = f", superseded by {superseded_by}" if superseded_by else ""
+    print(f"{directive}: closed ({withdrawn} agencies' open work withdrawn){after}")
+    return 0

@@ -56,6 +56,8 @@ COMMANDS: tuple[tuple[str, str, str], ...] = (
      N_("every directive, or one: each agency's status")),
     ("amend", "chidao.cli.amend_cmd:run_amend",
      N_("record a changed definition; it takes effect from the next run")),
+    ("close", "chidao.cli.amend_cmd:run_close",
+     N_("close a directive early, withdrawing its open work; name what supersedes it")),
     ("simulate", "chidao.cli.flow_cmd:run_simulate",
      N_("run a directive's flow in simulated time")),
     ("up", "chidao.cli.up_cmd:run_up",

@@ -23,7 +23,7 @@ def test_every_event_type_reads_at_the_version_it_is_written_at() -> None:
     upcasters = lifecycle_upcasters()
     for type_ in EVENT_TYPES:
         assert upcasters.current_version(type_) == event_version(type_), type_
-    assert set(EVENT_VERSIONS) == {"DirectiveIssued", "DefinitionAmended"}
+    assert set(EVENT_VERSIONS) == {"DirectiveIssued", "DefinitionAmended", "DirectiveClosed"}
 
 
 def test_the_old_embedded_definition_is_upcast_on_read(tmp_path: Path) -> None:
