@@ -13,6 +13,7 @@ import datetime as dt
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from prefect import flow, get_run_logger
@@ -30,9 +31,10 @@ from lifecycle.planner import Action, label
 from lifecycle.status import current_rows, reported_share
 from notifications.mailer import SmtpConfig
 from tasks.actions import ActionInput, perform_action
+from tasks.checkpoint import CheckpointInput, checkpoint_ledger
 from tasks.mail import DeliverInput, deliver_mail
 from tasks.runtime import directives_for
-from tasks.schedule import WakeupInput, schedule_wakeup
+from tasks.schedule import WakeupInput, cancel_obsolete, schedule_retry, schedule_wakeup
 from tasks.status import LedgerEventRef, StatusInput, publish_status
 
 # Performing actions can make more fall due at once (a closed cycle opens the next).
@@ -40,6 +42,8 @@ MAX_ROUNDS = 25
 # Ledger events re-emitted by each run, so agencies' own calls reach the event feed too;
 # Prefect stores an event id once.
 EVENT_WINDOW = 30
+# A failed run's retry wake-up comes this long after it (real time).
+RETRY_AFTER = dt.timedelta(minutes=5)
 
 
 class Runtime(BaseModel):
@@ -54,6 +58,10 @@ class Runtime(BaseModel):
     # The key the links in mail are signed with (None: plain links), and how long they last.
     link_key: SecretBytes | None = None
     link_days: int = 60
+    language: str = "vi"  # the operator's, for the status table (each agency's mail has its own)
+    # Where the checkpoint key and the witness file are (None: no checkpoint step).
+    checkpoint_key_file: Path | None = None
+    checkpoint_log: Path | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Runtime:
@@ -69,6 +77,9 @@ class Runtime(BaseModel):
             mail_retry_base_seconds=settings.mail_retry_base_seconds,
             link_key=link_key,
             link_days=settings.link_days,
+            language=settings.lang,
+            checkpoint_key_file=settings.checkpoint_key_path,
+            checkpoint_log=settings.checkpoint_log_path,
         )
 
 
@@ -144,6 +155,7 @@ def _status_input(
     wake: dt.datetime | None,
     events: list[StoredEvent],
     since_version: int,
+    language: str = "vi",
 ) -> StatusInput:
     """The status to publish, with the ledger events after `since_version` for the event feed."""
     cycle, rows = current_rows(state, now)
@@ -167,6 +179,7 @@ def _status_input(
             for e in events
             if e.version > since_version
         ],
+        language=language,
     )
 
 
@@ -206,7 +219,11 @@ async def reconcile(
     try:
         await steps.deliver(
             DeliverInput(
-                database_url=runtime.database_url, smtp=runtime.smtp, at=now, directive=directive_id
+                database_url=runtime.database_url,
+                smtp=runtime.smtp,
+                at=now,
+                directive=directive_id,
+                link_key=runtime.link_key,
             ),
             runtime.mail_retry_base_seconds,
         )
@@ -215,7 +232,9 @@ async def reconcile(
     events, state = directives.load(directive_id)
     wake = next_wakeup(state, now, calendar)
     if steps.publish is not None:
-        steps.publish(_status_input(state, now, wake, events, start_version - EVENT_WINDOW))
+        steps.publish(
+            _status_input(state, now, wake, events, start_version - EVENT_WINDOW, runtime.language)
+        )
     if schedule_next and wake is not None and steps.schedule is not None:
         upcoming = [a for a in due_actions(state, wake, calendar) if a.due_at == wake]
         await steps.schedule(
@@ -223,6 +242,21 @@ async def reconcile(
                 directive=directive_id,
                 at=wake,
                 label=run_label(state, upcoming[0] if upcoming else None),
+            )
+        )
+    if schedule_next:
+        try:  # wake-ups of an older plan; the sweeper cancels them if this fails
+            await cancel_obsolete(directive_id, wake)
+        except Exception as e:
+            logger.warning("obsolete wake-ups of %s not cancelled yet: %s", directive_id, e)
+    if runtime.checkpoint_key_file is not None and runtime.checkpoint_log is not None:
+        # Signed and witnessed outside the database; a ledger behind its witnesses stops here.
+        await checkpoint_ledger(
+            CheckpointInput(
+                database_url=runtime.database_url,
+                key_file=runtime.checkpoint_key_file,
+                log_file=runtime.checkpoint_log,
+                at=now,
             )
         )
     logger.info(
@@ -242,8 +276,21 @@ async def directive(
     at: dt.datetime | None = None,
     schedule_next: bool = True,
 ) -> dict[str, Any]:
-    """Reconcile one directive now (or at the business time `at`, when simulating)."""
-    runtime = Runtime.from_settings(load_settings())
+    """Reconcile one directive now (or at the business time `at`, when simulating).
+
+    A run that fails schedules its own retry wake-up RETRY_AFTER later (then fails), so one
+    failure never stalls the directive; if even that cannot be done, the sweeper
+    (`flows.sweep`) finds the directive overdue."""
     now = at or SystemClock().now()
-    result = await reconcile(directive_id, now, runtime, schedule_next=schedule_next)
+    try:
+        runtime = Runtime.from_settings(load_settings())
+        result = await reconcile(directive_id, now, runtime, schedule_next=schedule_next)
+    except Exception:
+        if schedule_next:
+            retry_at = SystemClock().now() + RETRY_AFTER
+            try:
+                await schedule_retry(directive_id, retry_at, f"{label or directive_id} · retry")
+            except Exception as e:
+                get_run_logger().warning("no retry wake-up for %s: %s", directive_id, e)
+        raise
     return result.as_dict()

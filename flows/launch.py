@@ -21,9 +21,12 @@ from definitions.resolve import ResolvedDirective, resolve
 from flows.clock import SystemClock
 from ledger.directives import Directives
 from lifecycle import commands as c
-from lifecycle.commands import OPERATOR
+from lifecycle.commands import operator
 from tasks.runtime import directives_for
 from tasks.schedule import DIRECTIVE_DEPLOYMENT
+
+# Who launched from the Prefect UI is Prefect's to know; without CHIDAO_OPERATOR it is this.
+PREFECT_UI_OPERATOR = "prefect-ui"
 
 
 class LaunchRefused(Exception):
@@ -43,9 +46,9 @@ def resolve_file(path: Path) -> ResolvedDirective:
 
 
 def record_issuance(
-    directives: Directives, resolved: ResolvedDirective, at: dt.datetime
+    directives: Directives, resolved: ResolvedDirective, at: dt.datetime, *, actor: str
 ) -> Launched:
-    """Issuance recorded once; a second launch of the same directive is refused."""
+    """Issuance recorded once, by `actor` (`operator:<id>`); a second launch is refused."""
     directive_id = resolved.definition.id
     if directives.exists(directive_id):
         state = directives.state(directive_id)
@@ -56,7 +59,7 @@ def record_issuance(
         )
     outcome = directives.execute(
         directive_id,
-        c.Issue(actor=OPERATOR, resolved=resolved.model_dump(mode="json")),
+        c.Issue(actor=actor, resolved=resolved.model_dump(mode="json")),
         at,
         key=f"issue:{directive_id}",
     )
@@ -91,7 +94,10 @@ async def launch(definition_path: str = "", definition_yaml: str = "") -> dict[s
         resolved = resolve_file(Path(definition_path))
     settings = load_settings()
     launched = record_issuance(
-        directives_for(settings.resolved_database_url), resolved, SystemClock().now()
+        directives_for(settings.resolved_database_url),
+        resolved,
+        SystemClock().now(),
+        actor=operator(settings.operator or PREFECT_UI_OPERATOR),
     )
     run_id = await start_first_run(launched.directive, launched.reference)
     return {"directive": launched.directive, "flow_run": run_id}

@@ -16,8 +16,8 @@ from typing import Annotated, Any
 
 from cyclopts import Parameter
 
-from chidao.cli.common import CliError, print_json
-from chidao.cli.flow_cmd import DIRECTIVE, JSON, _directives
+from chidao.cli.common import CliError, operator_actor, print_json
+from chidao.cli.flow_cmd import DIRECTIVE, JSON, OPERATOR_ID, _directives
 from definitions.errors import DefinitionError
 from definitions.handover import HandoverSpec
 from definitions.loader import load_definition, load_directory
@@ -27,7 +27,6 @@ from ledger.directives import DirectiveNotFound
 from lifecycle import Refused
 from lifecycle import commands as c
 from lifecycle.amendment import amend_command, amendment_effect
-from lifecycle.commands import OPERATOR
 
 
 def _day(text: str, option: str) -> dt.date:
@@ -70,7 +69,9 @@ def run_amend(
         bool, Parameter(help=_("print what would change for each agency; record nothing"))
     ] = False,
     json: JSON = False,
+    operator: OPERATOR_ID = None,
 ) -> int:
+    actor = operator_actor(operator)
     directives = _directives()
     now = SystemClock().now()
     day = _day(on, "--on") if on else now.date()
@@ -87,8 +88,8 @@ def run_amend(
             tuple(_spec(t) for t in transfer),
             day,
             reason,
-            author,
-            OPERATOR,
+            author or actor,
+            actor,
         )
         effect = amendment_effect(state, command, now)
     except DefinitionError as e:
@@ -100,7 +101,7 @@ def run_amend(
         return 0
     try:
         outcome = directives.execute(
-            directive, command, now, key=f"amend:{directive}:{now.isoformat()}"
+            directive, command, now, key=f"amend:{directive}:{now.isoformat()}", live=True
         )
     except (Refused, DirectiveNotFound) as e:
         raise CliError(f"{e}; nothing was recorded") from e
@@ -141,7 +142,9 @@ def run_close(
     superseded_by: Annotated[
         str | None, Parameter(help=_("the directive in the ledger that replaces it"))
     ] = None,
+    operator: OPERATOR_ID = None,
 ) -> int:
+    actor = operator_actor(operator)
     directives = _directives()
     now = SystemClock().now()
     if superseded_by is not None and not directives.exists(superseded_by):
@@ -150,18 +153,20 @@ def run_close(
         with directives.transaction() as tx:
             outcome = directives.execute(
                 directive,
-                c.CloseDirective(actor=OPERATOR, reason=reason, superseded_by=superseded_by),
+                c.CloseDirective(actor=actor, reason=reason, superseded_by=superseded_by),
                 now,
                 key=f"close:{directive}:{now.isoformat()}",
                 conn=tx,
+                live=True,
             )
             if superseded_by is not None:
                 directives.execute(
                     superseded_by,
-                    c.LinkSupersession(actor=OPERATOR, previous=directive, reason=reason),
+                    c.LinkSupersession(actor=actor, previous=directive, reason=reason),
                     now,
                     key=f"supersedes:{superseded_by}:{directive}",
                     conn=tx,
+                    live=True,
                 )
     except (Refused, DirectiveNotFound) as e:
         raise CliError(f"{e}; nothing was recorded") from e

@@ -3,7 +3,7 @@
 Three children, each in a session of its own (so a Ctrl-C in the terminal reaches `up` alone,
 which then stops them in order): the Prefect server on its embedded SQLite under PREFECT_HOME
 (unless PREFECT_API_URL names a server that answers, which is used instead), the runner that
-serves the `directive` and `launch` deployments (`python -m flows.serve`, polling every
+serves the `directive`, `launch` and `sweep` deployments (`python -m flows.serve`, polling every
 second), and the agency webhook (`chidao serve`) with PREFECT_API_URL set so an agency's call
 wakes its directive. Their output goes to log files under CHIDAO_HOME/logs; when one dies,
 `up` says which, shows the end of its log and stops the others.
@@ -177,7 +177,7 @@ def _deployments_exist(api_url: str) -> Callable[[], bool]:
     async def check() -> bool:
         async with PrefectClient(api_url) as client:
             try:
-                for name in (DIRECTIVE_DEPLOYMENT, "launch/launch"):
+                for name in (DIRECTIVE_DEPLOYMENT, "launch/launch", "sweep/sweep"):
                     await client.read_deployment_by_name(name)
             except Exception:
                 return False
@@ -240,7 +240,7 @@ def run_up(
 ) -> int:
     """Start what one machine needs: the Prefect server and UI (embedded SQLite under
     PREFECT_HOME, or the server in PREFECT_API_URL if it answers), the runner serving the
-    directive and launch deployments, and the agency webhook. Ctrl-C stops all."""
+    directive, launch and sweep deployments, and the agency webhook. Ctrl-C stops all."""
     from ledger.db import mask_url
 
     config = settings()
