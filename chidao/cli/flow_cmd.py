@@ -20,7 +20,6 @@ from i18n.times import local, person_date, person_time
 from ledger.directives import DirectiveNotFound, Directives
 from ledger.errors import LedgerError
 from lifecycle import Refused, next_wakeup, pending_actions
-from lifecycle import commands as c
 from lifecycle.state import DirectiveState
 from lifecycle.status import (
     action_label,

@@ -18,6 +18,8 @@ from lifecycle import commands as cmd
 from lifecycle import events as ev
 from lifecycle.amendment import amend_command, amendment_effect
 from lifecycle.errors import InvalidTransition
+from lifecycle.inbox import inbox_items
+from lifecycle.status import agency_rows
 
 ISSUED = dt.datetime(2023, 6, 20, 9, tzinfo=TIMEZONE)
 LATER = dt.datetime(2023, 9, 1, 9, tzinfo=TIMEZONE)
@@ -169,6 +171,15 @@ def test_an_ended_agency_s_work_must_be_handed_over(definition: Directive) -> No
     assert state.cycles["2023"].works["ubnd-ba-to"].status == "transferred"
     assert state.cycles["2023"].works["ubnd-ba-to"].transferred_to[0].startswith("ubnd-xa-")
     assert "ubnd-ba-to" not in {a.id for a in state.definition.tracked}
+    # the inbox and the status table follow: the successors have the work, the ended do not
+    owners = {item.owner for item in inbox_items(state) if item.kind == "report"}
+    assert "ubnd-xa-ba-vinh" in owners and "so-noi-vu" in owners
+    assert not owners & {"ubnd-ba-to", "so-ldtbxh"}
+    rows = {row.agency: row for row in agency_rows(state, "2023", after_the_districts)}
+    assert "ubnd-ba-to" not in rows and rows["ubnd-dac-khu-ly-son"].status == "overdue"
+    # nothing is planned to, or about, an agency that handed its work over
+    planned = pending_actions(state, default_calendar())
+    assert not [a for a in planned if {a.agency, a.recipient} & {"ubnd-ba-to", "so-ldtbxh"}]
 
 
 def test_a_transfer_into_an_ended_agency_is_refused(definition: Directive) -> None:
