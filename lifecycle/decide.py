@@ -176,6 +176,8 @@ def _amend(state: DirectiveState, command: cmd.Amend, at: dt.datetime) -> list[E
         for t in resolved.tracked
         if t.valid_until is not None
         and day >= t.valid_until
+        # ended before the directive was even issued: not this amendment's doing
+        and (state.issued_at is None or state.issued_at.date() < t.valid_until)
         and t.id not in handed
         and _open_work(state, t.id)
     ]

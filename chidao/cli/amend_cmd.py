@@ -76,11 +76,15 @@ def run_amend(
     now = SystemClock().now()
     day = _day(on, "--on") if on else now.date()
     try:
-        state = directives.state(directive)
         directory = load_directory()
         changed = load_definition(definition, directory)
         if changed.id != directive:
-            raise CliError(f"{definition} defines {changed.id}, not {directive}")
+            raise CliError(
+                _("{path} defines {found}, not {directive}").format(
+                    path=definition, found=changed.id, directive=directive
+                )
+            )
+        state = directives.state(directive)
         command = amend_command(
             state,
             changed,
@@ -107,8 +111,9 @@ def run_amend(
         raise CliError(f"{e}; nothing was recorded") from e
     transfers = sum(1 for e in outcome.events if e.type == "WorkTransferred")
     print(
-        f"{directive}: amendment recorded as event {outcome.state.version} "
-        f"({transfers} hand-overs); it takes effect from the next run"
+        _("{directive}: amendment recorded as event {version}; it takes effect from the next run")
+        .format(directive=directive, version=outcome.state.version)
+        + (f" ({transfers} hand-overs)" if transfers else "")
     )
     return 0
 
