@@ -24,7 +24,7 @@ from ledger.tables import NON_DIRECTIVE_STREAMS
 from ledger.transaction import Faults, Writer, Written, reach
 from ledger.upcast import Upcasters
 from lifecycle import AnyCommand, DirectiveState, Event, apply, decide, parse_event
-from lifecycle.events import SCHEMA_VERSION
+from lifecycle.events import event_version
 from lifecycle.state import copy_state
 
 DEFAULT_RETRIES = 5
@@ -49,9 +49,35 @@ class Outcome:
     repeated: bool  # the key was already recorded: nothing new was written
 
 
+def _resolved_v1_to_v2(payload: dict[str, Any]) -> dict[str, Any]:
+    """Version 1 embedded the resolved definition before agencies had dates: as of no date,
+    every tracked agency and the issuer valid throughout (what the new fields default to)."""
+    resolved = dict(payload["resolved"])
+    resolved["format_version"] = 2
+    resolved.setdefault("as_of", None)
+    resolved["tracked"] = [
+        {**agency, "valid_from": None, "valid_until": None} for agency in resolved["tracked"]
+    ]
+    return {**payload, "resolved": resolved}
+
+
+def _amended_v1_to_v2(payload: dict[str, Any]) -> dict[str, Any]:
+    """Version 1 amendments named no author; version 2 does (empty: not known)."""
+    return {"author": "", **_resolved_v1_to_v2(payload)}
+
+
+def _closed_v1_to_v2(payload: dict[str, Any]) -> dict[str, Any]:
+    """Version 1 closings named no successor directive."""
+    return {"superseded_by": None, **payload}
+
+
 def lifecycle_upcasters() -> Upcasters:
-    """Upgrades of old event payloads on read; none yet, every event is at version 1."""
-    return Upcasters()
+    """Upgrades of old event payloads on read, one step per version."""
+    upcasters = Upcasters()
+    upcasters.register("DirectiveIssued", 1, _resolved_v1_to_v2)
+    upcasters.register("DefinitionAmended", 1, _amended_v1_to_v2)
+    upcasters.register("DirectiveClosed", 1, _closed_v1_to_v2)
+    return upcasters
 
 
 def to_event(stored: StoredEvent) -> Event:
@@ -84,7 +110,7 @@ def to_new_events(
             business_time=event.at,
             actor=event.actor,
             idempotency_key=key if index == 0 else f"{key}#{index}",
-            schema_version=SCHEMA_VERSION,
+            schema_version=event_version(event.type),
         )
         for index, event in enumerate(events)
     ]
