@@ -120,12 +120,13 @@ def run_secret(args: argparse.Namespace) -> int:
     return 0
 
 
-def find_waker() -> Waker:
-    """Wakes the directive's flow after an agency's call (a run at the next whole second)."""
+def find_waker(database_url: str | None = None) -> Waker:
+    """Wakes the directive's flow after an agency's call (a run at the next whole second),
+    named from the directive in the ledger at `database_url`."""
     from flows.wake import wake_directive
 
     async def waker(directive_id: str) -> None:
-        await wake_directive(directive_id, reason="cơ quan phản hồi")
+        await wake_directive(directive_id, database_url=database_url)
 
     return waker
 
@@ -152,7 +153,7 @@ def run_serve(args: argparse.Namespace) -> int:
     port = args.port or base.port or 8765
     engine = _ledger(config)
     store = _secret_store(config, engine)
-    waker = find_waker()
+    waker = find_waker(config.resolved_database_url)
     try:
         link_key = config.link_key()
     except OSError as e:
@@ -163,6 +164,7 @@ def run_serve(args: argparse.Namespace) -> int:
         waker=waker,
         max_body_bytes=args.max_body_bytes,
         link_key=link_key,
+        mailroom_dir=config.mailroom_dir,
     )
     prefect = _prefect_api_url()
     print(f"chidao webhook on http://{host}:{port} (API docs at /docs)", file=sys.stderr)
@@ -171,6 +173,8 @@ def run_serve(args: argparse.Namespace) -> int:
         f"  flows: woken through {prefect or 'the local Prefect profile'}",
         file=sys.stderr,
     )
+    if config.mailroom_dir is not None:
+        print(f"  embedded mail room: http://{host}:{port}/mailroom", file=sys.stderr)
     try:
         uvicorn.run(app, host=host, port=port, log_level="info", proxy_headers=False)
     finally:
