@@ -18,11 +18,12 @@ from prefect.deployments.flow_runs import arun_deployment
 from chidao.settings import load_settings
 from definitions.loader import load_definition, load_directory
 from definitions.resolve import ResolvedDirective, resolve
+from flows.clock import SystemClock
 from ledger.directives import Directives
 from lifecycle import commands as c
 from lifecycle.commands import OPERATOR
 from tasks.runtime import directives_for
-from tasks.schedule import DIRECTIVE_DEPLOYMENT
+from tasks.schedule import DIRECTIVE_DEPLOYMENT, ISSUED, run_name
 
 
 class LaunchRefused(Exception):
@@ -62,12 +63,13 @@ def record_issuance(
     return Launched(directive_id, resolved.definition.reference, outcome.state.version)
 
 
-async def start_first_run(directive_id: str, reference: str) -> str:
+async def start_first_run(directive_id: str, reference: str, at: dt.datetime) -> str:
     """A run of the directive flow now; returns its id."""
+    name = run_name(reference, None, ISSUED, at)
     run = await arun_deployment(
         name=DIRECTIVE_DEPLOYMENT,
-        parameters={"directive_id": directive_id, "label": f"{reference} · ban hành"},
-        flow_run_name=f"{reference} · ban hành",
+        parameters={"directive_id": directive_id, "label": name},
+        flow_run_name=name,
         timeout=0,
         idempotency_key=f"{directive_id}-launch",
         tags=[f"directive:{directive_id}"],
@@ -89,8 +91,7 @@ async def launch(definition_path: str = "", definition_yaml: str = "") -> dict[s
     else:
         resolved = resolve_file(Path(definition_path))
     settings = load_settings()
-    launched = record_issuance(
-        directives_for(settings.resolved_database_url), resolved, dt.datetime.now(dt.UTC)
-    )
-    run_id = await start_first_run(launched.directive, launched.reference)
+    now = SystemClock().now()
+    launched = record_issuance(directives_for(settings.resolved_database_url), resolved, now)
+    run_id = await start_first_run(launched.directive, launched.reference, now)
     return {"directive": launched.directive, "flow_run": run_id}

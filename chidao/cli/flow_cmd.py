@@ -66,6 +66,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     simulate.add_argument(
         "--smtp", action="store_true", help="send mail through the configured SMTP server"
     )
+    simulate.add_argument(
+        "--directive-id",
+        help="record the directive under this id instead of its own (the demo's `demo-…`)",
+    )
     simulate.set_defaults(func=run_simulate)
 
 
@@ -94,27 +98,51 @@ def _ui_url(run_id: str) -> str:
     return f"{base.rstrip('/')}/runs/flow-run/{run_id}"
 
 
+def _prefect_answers() -> tuple[str | None, bool]:
+    """The configured Prefect API URL and whether it answers now (at most 2 s; no temporary
+    server is ever started: without PREFECT_API_URL there is no server to ask)."""
+    import httpx
+    from prefect.settings import PREFECT_API_URL
+
+    url = PREFECT_API_URL.value()
+    if not url:
+        return None, False
+    try:
+        return url, httpx.get(f"{str(url).rstrip('/')}/health", timeout=2.0).status_code == 200
+    except httpx.HTTPError:
+        return url, False
+
+
 def run_launch(args: argparse.Namespace) -> int:
+    from flows.clock import SystemClock
     from flows.launch import LaunchRefused, record_issuance, start_first_run
 
     resolved = _load_resolved(args.definition)
+    now = SystemClock().now()
     try:
-        launched = record_issuance(_directives(), resolved, dt.datetime.now(dt.UTC))
+        launched = record_issuance(_directives(), resolved, now)
     except LaunchRefused as e:
         raise CliError(str(e)) from e
     print(f"directive: {launched.directive} ({launched.reference}) issued")
     if args.no_run:
         return 0
-    try:
-        run_id = asyncio.run(start_first_run(launched.directive, launched.reference))
-    except Exception as e:  # Prefect down: issuance is recorded, the first run comes later
-        print(
-            f"could not start its flow run through Prefect ({e.__class__.__name__}: {e}); issuance is "
-            "recorded and the directive runs when `chidao up` is running",
-            file=sys.stderr,
-        )
-        return 0
-    print(f"flow run: {run_id}\n{_ui_url(run_id)}")
+    url, answers = _prefect_answers()
+    if answers:
+        try:
+            run_id = asyncio.run(start_first_run(launched.directive, launched.reference, now))
+        except Exception as e:  # the server went away meanwhile: as below
+            print(f"Prefect did not take the first run ({e.__class__.__name__}: {e})", file=sys.stderr)
+        else:
+            print(f"flow run: {run_id}\n{_ui_url(run_id)}")
+            return 0
+    where = f"the Prefect server at {url} does not answer" if url else "PREFECT_API_URL is not set"
+    print(
+        f"{where}: issuance is recorded in the ledger, and the first run will be created when "
+        "the server is back (the sweeper of `chidao up` starts every directive that has none).\n"
+        f"check: `chidao status {launched.directive}` (the ledger, now), and once the server "
+        f"runs, its runs in the UI (tag directive:{launched.directive})",
+        file=sys.stderr,
+    )
     return 0
 
 
@@ -224,6 +252,8 @@ def run_simulate(args: argparse.Namespace) -> int:
         scenario = load_scenario(scenario_path)
     except DefinitionError as e:
         raise CliError(f"the scenario is invalid:\n{e}") from e
+    if args.directive_id:
+        resolved, scenario = _renamed(resolved, scenario, args.directive_id)
     current = settings()
     stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
     folder = current.ensure_home() / "simulations" / f"{resolved.definition.id}-{stamp}"
@@ -248,6 +278,40 @@ def run_simulate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _renamed(resolved: Any, scenario: Any, directive_id: str) -> tuple[Any, Any]:
+    """The definition and its scenario under another id (same directive, a ledger stream of its own)."""
+    from pydantic import TypeAdapter, ValidationError
+
+    from definitions.schema import Slug
+
+    try:
+        TypeAdapter(Slug).validate_python(directive_id)
+    except ValidationError as e:
+        raise CliError(
+            f"--directive-id {directive_id!r}: lowercase letters, digits and dashes only"
+        ) from e
+    definition = resolved.definition.model_copy(update={"id": directive_id})
+    return (
+        resolved.model_copy(update={"definition": definition}),
+        scenario.model_copy(update={"directive": directive_id}),
+    )
+
+
+def _simulated_label(directives: Directives, directive_id: str, now: dt.datetime) -> str:
+    """A simulated run's name, by the pattern of every run: what falls due then, or an answer."""
+    from flows.directive import reference_of
+    from lifecycle import due_actions
+    from lifecycle.planner import label
+    from lifecycle.status import current_cycle
+    from tasks.schedule import AGENCY_ANSWERED, run_name
+
+    state = directives.state(directive_id)
+    due = due_actions(state, now, default_calendar())
+    if due:
+        return run_name(reference_of(state), due[0].cycle or current_cycle(state), label(due[0]), now)
+    return run_name(reference_of(state), current_cycle(state), AGENCY_ANSWERED, now)
+
+
 async def _simulate(
     resolved: Any, scenario: Any, database_url: str, until: dt.date | None, *, quiet: bool
 ) -> Any:
@@ -269,7 +333,7 @@ async def _simulate(
                 directive_id=directive_id,
                 at=now,
                 schedule_next=False,
-                label=f"{resolved.definition.reference} · {now.astimezone(TIMEZONE):%d/%m/%Y}",
+                label=_simulated_label(directives, directive_id, now),
             )
 
     with Progress(
