@@ -30,6 +30,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     launch.add_argument(
         "--no-run", action="store_true", help="record issuance only; start no flow run"
     )
+    launch.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="print what launching would do (cycles, notices, escalations, to whom); record nothing",
+    )
+    launch.add_argument(
+        "--catch-up",
+        choices=["current", "full"],
+        help="for a directive whose dates have passed: open only the current cycle, or all",
+    )
     launch.set_defaults(func=run_launch)
 
     status = subparsers.add_parser("status", help="every directive, or one: each agency's status")
@@ -115,27 +125,51 @@ def _prefect_answers() -> tuple[str | None, bool]:
 
 def run_launch(args: argparse.Namespace) -> int:
     from flows.clock import SystemClock
-    from flows.launch import LaunchRefused, record_issuance, start_first_run
+    from flows.launch import (
+        LaunchRefused,
+        PolicyNeeded,
+        check_policy,
+        choices_text,
+        describe,
+        record_issuance,
+        start_first_run,
+    )
+    from lifecycle.catchup import needs_policy
 
     resolved = _load_resolved(args.definition)
     now = SystemClock().now()
+    if args.dry_run:
+        try:
+            shown = check_policy(resolved, now, args.catch_up)
+        except PolicyNeeded as e:
+            print(e.text)
+            return 0
+        print(describe(resolved, shown))
+        if args.catch_up is None and needs_policy(resolved, now):
+            print(choices_text(resolved, now))
+        print("dry run: nothing was recorded, nothing sent")
+        return 0
     try:
-        launched = record_issuance(_directives(), resolved, now)
+        check_policy(resolved, now, args.catch_up)  # before the ledger is even opened
+        launched = record_issuance(_directives(), resolved, now, args.catch_up)
+    except PolicyNeeded as e:
+        print(e.text)
+        return 2  # a choice to make, not an error: the same from a script, CI or a terminal
     except LaunchRefused as e:
         raise CliError(str(e)) from e
     print(f"directive: {launched.directive} ({launched.reference}) issued")
     if args.no_run:
         return 0
     url, answers = _prefect_answers()
+    where = f"the Prefect server at {url} does not answer" if url else "PREFECT_API_URL is not set"
     if answers:
         try:
             run_id = asyncio.run(start_first_run(launched.directive, launched.reference, now))
-        except Exception as e:  # the server went away meanwhile: as below
-            print(f"Prefect did not take the first run ({e.__class__.__name__}: {e})", file=sys.stderr)
+        except Exception as e:  # no deployment yet, or the server went away meanwhile
+            where = f"the Prefect server at {url} did not take the first run ({e.__class__.__name__})"
         else:
             print(f"flow run: {run_id}\n{_ui_url(run_id)}")
             return 0
-    where = f"the Prefect server at {url} does not answer" if url else "PREFECT_API_URL is not set"
     print(
         f"{where}: issuance is recorded in the ledger, and the first run will be created when "
         "the server is back (the sweeper of `chidao up` starts every directive that has none).\n"

@@ -69,7 +69,9 @@ def _alive(pid: int) -> bool:
 class ChidaoUp:
     """`chidao up` in a subprocess; `with ChidaoUp(tmp_path) as up:` waits for its UI URL."""
 
-    def __init__(self, folder: Path, *, extra_args: tuple[str, ...] = ()) -> None:
+    def __init__(
+        self, folder: Path, *, extra_args: tuple[str, ...] = (), embedded_mail: bool = False
+    ) -> None:
         self.port = free_port()
         self.webhook_port = free_port()
         self.api_url = f"http://127.0.0.1:{self.port}/api"
@@ -78,7 +80,8 @@ class ChidaoUp:
         self.env = {
             **{k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "CHIDAO_"))},
             "CHIDAO_HOME": str(folder / "home"),
-            "CHIDAO_MAIL_DRY_RUN_DIR": str(folder / "mail"),
+            # without any mail setting `up` runs its embedded mail room
+            **({} if embedded_mail else {"CHIDAO_MAIL_DRY_RUN_DIR": str(folder / "mail")}),
             "PREFECT_HOME": str(folder / "prefect"),
             "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
             "DO_NOT_TRACK": "1",
