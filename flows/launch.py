@@ -126,11 +126,14 @@ def record_issuance(
         )
     check_policy(resolved, at, policy)
     commands = launch_commands(resolved, at, policy)
-    outcome = directives.execute(directive_id, commands[0], at, key=f"issue:{directive_id}")
-    for command in commands[1:]:
+    with directives.transaction() as tx:  # the issuance and its policy, or nothing
         outcome = directives.execute(
-            directive_id, command, at, key=f"launch:{directive_id}:{command.kind}"
+            directive_id, commands[0], at, key=f"issue:{directive_id}", conn=tx
         )
+        for command in commands[1:]:
+            outcome = directives.execute(
+                directive_id, command, at, key=f"launch:{directive_id}:{command.kind}", conn=tx
+            )
     return Launched(directive_id, resolved.definition.reference, outcome.state.version)
 
 

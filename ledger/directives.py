@@ -1,20 +1,26 @@
 """Directives over the event store: load a directive's state, run a command against it.
 
 Every face (flow, webhook, CLI, auditors) goes through here, so they all read the same
-thing: `replay` of the stored events. A command is decided against the state as stored and
-appended with the version it was decided on; when another writer got there first, it is
-decided again on the new state, so no update is ever lost.
+thing: `replay` of the stored events. A command is read, decided and appended in one write
+transaction (`ledger.transaction`), which also holds what its writers write (an action's
+outbox rows, snapshots, projections); when another writer got there first (PostgreSQL), it
+is decided again on the new state inside the same transaction, so no update is ever lost.
 """
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 
 from sqlalchemy import Engine
+from sqlalchemy.engine import Connection
 
 from ledger.errors import ConcurrencyConflict, IdempotencyConflict, LedgerError
 from ledger.store import EventStore, NewEvent, StoredEvent
+from ledger.transaction import Faults, Writer, Written, reach
 from ledger.upcast import Upcasters
 from lifecycle import AnyCommand, DirectiveState, Event, apply, decide, parse_event
 from lifecycle.events import SCHEMA_VERSION
@@ -69,15 +75,29 @@ def to_new_events(events: list[Event], key: str) -> list[NewEvent]:
 
 
 class Directives:
-    """The directives of one ledger."""
+    """The directives of one ledger.
 
-    def __init__(self, store: EventStore) -> None:
+    Writers registered here (`add_writer`) run inside the transaction of every command that
+    records events, after its events are appended (see `ledger.transaction`).
+    """
+
+    def __init__(self, store: EventStore, writers: Sequence[Writer] = ()) -> None:
         self.store = store
+        self._writers: list[Writer] = list(writers)
 
     @classmethod
     def over(cls, engine: Engine) -> Directives:
         """The directives of a ledger database, old event payloads upgraded as they are read."""
         return cls(EventStore(engine, upcasters=lifecycle_upcasters()))
+
+    def add_writer(self, writer: Writer) -> None:
+        """Run `writer` in the transaction of every command that records events."""
+        self._writers.append(writer)
+
+    def transaction(self) -> AbstractContextManager[Connection]:
+        """A write transaction on the ledger database, for a caller that writes more than
+        one command's events in it (the webhook: its request row and the command)."""
+        return self.store.transaction()
 
     def exists(self, directive_id: str) -> bool:
         return self.store.version(directive_id) > 0
@@ -110,37 +130,77 @@ class Directives:
         *,
         key: str,
         retries: int = DEFAULT_RETRIES,
+        writers: Sequence[Writer] = (),
+        conn: Connection | None = None,
+        faults: Faults = None,
     ) -> Outcome:
-        """Decide `command` on the stored state and record its events under `key`.
+        """Decide `command` on the stored state and record its events under `key`, in one
+        write transaction with everything the writers write.
 
         A key already recorded returns what was recorded and writes nothing; a lifecycle
-        refusal propagates unchanged, with nothing written.
+        refusal propagates unchanged, with nothing written. With `conn`, everything happens
+        inside the caller's transaction (committed by the caller); otherwise in a
+        transaction of its own, committed before this returns.
         """
+        if conn is not None:
+            return self._execute_on(
+                conn, directive_id, command, at, key, retries, writers, faults
+            )
+        with self.store.transaction() as tx:
+            outcome = self._execute_on(tx, directive_id, command, at, key, retries, writers, faults)
+            reach(faults, "execute.before-commit")
+        reach(faults, "execute.committed")
+        return outcome
+
+    def _execute_on(
+        self,
+        conn: Connection,
+        directive_id: str,
+        command: AnyCommand,
+        at: dt.datetime,
+        key: str,
+        retries: int,
+        writers: Sequence[Writer],
+        faults: Faults,
+    ) -> Outcome:
         for attempt in range(retries + 1):
-            recorded = self.store.find(key)
+            recorded = self.store.find(key, conn=conn)
             if recorded is not None:
-                if recorded.stream != directive_id:
-                    raise IdempotencyConflict(
-                        key, f"it was recorded on directive {recorded.stream}"
-                    )
-                stored = self.store.read(directive_id)
-                batch = [
-                    e
-                    for e in stored
-                    if e.idempotency_key == key or e.idempotency_key.startswith(f"{key}#")
-                ]
-                return Outcome(batch, replay_stored(stored), True)
-            state = replay_stored(self.store.read(directive_id))
-            events = decide(state, command, at)
+                return self._repeated(conn, directive_id, key, recorded)
+            before = replay_stored(self.store.read(directive_id, conn=conn))
+            events = decide(before, command, at)
             if not events:
-                return Outcome([], state, False)
+                return Outcome([], before, False)
             try:
-                stored = self.store.append(directive_id, state.version, to_new_events(events, key))
+                stored, fresh = self.store.append_on(
+                    conn, directive_id, before.version, to_new_events(events, key)
+                )
             except ConcurrencyConflict:
                 if attempt == retries:
                     raise
                 continue
+            if not fresh:  # a racing writer recorded this very key first
+                return self._repeated(conn, directive_id, key, stored[0])
+            reach(faults, "execute.appended")
+            every = [*self._writers, *writers]
+            after = copy.deepcopy(before) if every else before
             for event in events:
-                apply(state, event)
-            return Outcome(stored, state, False)
+                apply(after, event)
+            written = Written(directive_id, key, stored, before, after)
+            for writer in every:
+                writer(conn, written)
+            if every:
+                reach(faults, "execute.written")
+            return Outcome(stored, after, False)
         raise AssertionError("unreachable")
+
+    def _repeated(
+        self, conn: Connection, directive_id: str, key: str, recorded: StoredEvent
+    ) -> Outcome:
+        if recorded.stream != directive_id:
+            raise IdempotencyConflict(key, f"it was recorded on directive {recorded.stream}")
+        stored = self.store.read(directive_id, conn=conn)
+        batch = [
+            e for e in stored if e.idempotency_key == key or e.idempotency_key.startswith(f"{key}#")
+        ]
+        return Outcome(batch, replay_stored(stored), True)

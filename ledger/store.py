@@ -25,7 +25,7 @@ from sqlalchemy import Engine, insert, select
 from sqlalchemy.engine import Connection, Row
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
-from ledger.db import SQLITE_BEGIN_OPTION, mask_url
+from ledger.db import mask_url
 from ledger.errors import (
     ConcurrencyConflict,
     IdempotencyConflict,
@@ -33,6 +33,7 @@ from ledger.errors import (
     LedgerUnavailable,
 )
 from ledger.tables import events
+from ledger.transaction import write_connection, write_transaction
 from ledger.upcast import Upcasters
 from ledger.verify import GENESIS_HASH, canonical_json, event_hash
 
@@ -152,18 +153,26 @@ class EventStore:
             ) from e
 
     def _write_connection(self, conn: Connection) -> Connection:
-        if self._sqlite:
-            return conn.execution_options(**{SQLITE_BEGIN_OPTION: "IMMEDIATE"})
-        return conn
+        return write_connection(conn)
 
     def append(
-        self, stream: str, expected_version: int, events_: Sequence[NewEvent]
+        self,
+        stream: str,
+        expected_version: int,
+        events_: Sequence[NewEvent],
+        *,
+        conn: Connection | None = None,
     ) -> list[StoredEvent]:
         """Append `events_` atomically after `expected_version` (0 for a new stream).
 
         Returns the stored events, in batch order. If every key of the batch is already
         recorded in this stream, returns those records and writes nothing, whatever
         `expected_version` says: that is a retry of a batch that went through.
+
+        With `conn` (a connection inside the caller's write transaction, see
+        `ledger.transaction`), the batch is written on it under a savepoint and commits with
+        the caller's transaction; a conflict rolls back only the savepoint, so the caller
+        can decide again on the same transaction.
         """
         _check_text("stream", stream, MAX_STREAM)
         if expected_version < 0:
@@ -172,14 +181,11 @@ class EventStore:
         if not batch:
             return []
         prepared = [self._prepare(e) for e in batch]
-        keys = [e.idempotency_key for e in batch]
-        seen: set[str] = set()
-        for key in keys:
-            if key in seen:
-                raise IdempotencyConflict(key, "appears twice in the same batch")
-            seen.add(key)
+        self._check_batch_keys(batch)
 
         with self._translated():
+            if conn is not None:
+                return self._append_on(conn, stream, expected_version, batch, prepared)[0]
             try:
                 with self._engine.connect() as raw, self._write_connection(raw) as conn:
                     with conn.begin():
@@ -199,6 +205,61 @@ class EventStore:
                         raise
                     actual = self._current_version(conn, stream)
                 raise ConcurrencyConflict(stream, expected_version, actual) from e
+
+    @contextmanager
+    def transaction(self) -> Iterator[Connection]:
+        """A write transaction (see `ledger.transaction`), database errors translated."""
+        with self._translated(), write_transaction(self._engine) as conn:
+            yield conn
+
+    def append_on(
+        self, conn: Connection, stream: str, expected_version: int, events_: Sequence[NewEvent]
+    ) -> tuple[list[StoredEvent], bool]:
+        """`append` on the caller's transaction; also says whether the events are new
+        (False: every key was already recorded, by a retry or a racing writer)."""
+        _check_text("stream", stream, MAX_STREAM)
+        if expected_version < 0:
+            raise ValueError(f"expected_version must be >= 0, got {expected_version}")
+        batch = list(events_)
+        if not batch:
+            return [], False
+        prepared = [self._prepare(e) for e in batch]
+        self._check_batch_keys(batch)
+        with self._translated():
+            return self._append_on(conn, stream, expected_version, batch, prepared)
+
+    def _append_on(
+        self,
+        conn: Connection,
+        stream: str,
+        expected_version: int,
+        batch: list[NewEvent],
+        prepared: list[NewEvent],
+    ) -> tuple[list[StoredEvent], bool]:
+        try:
+            with conn.begin_nested():
+                recorded = self._recorded(conn, stream, batch)
+                if recorded is not None:
+                    return recorded, False
+                rows = self._insert(conn, stream, expected_version, prepared)
+        except IntegrityError as e:
+            # PostgreSQL: a racing writer committed this version or one of these keys
+            # while we were deciding; only our savepoint is rolled back.
+            recorded = self._recorded(conn, stream, batch)
+            if recorded is not None:
+                return recorded, False
+            raise ConcurrencyConflict(
+                stream, expected_version, self._current_version(conn, stream)
+            ) from e
+        return [self._to_stored(r) for r in rows], True
+
+    @staticmethod
+    def _check_batch_keys(batch: list[NewEvent]) -> None:
+        seen: set[str] = set()
+        for event in batch:
+            if event.idempotency_key in seen:
+                raise IdempotencyConflict(event.idempotency_key, "appears twice in the same batch")
+            seen.add(event.idempotency_key)
 
     def _prepare(self, event: NewEvent) -> NewEvent:
         _check_text("event type", event.type, MAX_TYPE)
@@ -335,24 +396,39 @@ class EventStore:
         *,
         to_version: int | None = None,
         business_time_until: datetime | None = None,
+        recorded_until: datetime | None = None,
+        conn: Connection | None = None,
     ) -> list[StoredEvent]:
-        """The stream's events by version, upcast; both bounds are inclusive."""
+        """The stream's events by version, upcast; the bounds are inclusive.
+
+        `recorded_until` gives the prefix recorded by then (record order: what was known at
+        that moment). With `conn`, read inside the caller's transaction.
+        """
         query = select(events).where(events.c.stream == stream)
         if to_version is not None:
             query = query.where(events.c.version <= to_version)
         if business_time_until is not None:
             until = _aware("business_time_until", business_time_until)
             query = query.where(events.c.business_time <= until)
-        return self._fetch(query.order_by(events.c.version))
+        if recorded_until is not None:
+            until = _aware("recorded_until", recorded_until)
+            query = query.where(events.c.recorded_at <= until)
+        return self._fetch(query.order_by(events.c.version), conn)
 
-    def _fetch(self, query: Any) -> list[StoredEvent]:
-        with self._translated(), self._engine.connect() as conn:
-            result = conn.execution_options(yield_per=5000).execute(query)
+    def _fetch(self, query: Any, conn: Connection | None = None) -> list[StoredEvent]:
+        if conn is not None:
+            with self._translated():
+                return [self._to_stored(row) for row in conn.execute(query)]
+        with self._translated(), self._engine.connect() as own:
+            result = own.execution_options(yield_per=5000).execute(query)
             return [self._to_stored(row) for row in result]
 
-    def version(self, stream: str) -> int:
-        with self._translated(), self._engine.connect() as conn:
-            return self._current_version(conn, stream)
+    def version(self, stream: str, *, conn: Connection | None = None) -> int:
+        if conn is not None:
+            with self._translated():
+                return self._current_version(conn, stream)
+        with self._translated(), self._engine.connect() as own:
+            return self._current_version(own, stream)
 
     def streams(self) -> list[str]:
         with self._translated(), self._engine.connect() as conn:
@@ -366,9 +442,14 @@ class EventStore:
             query = query.limit(limit)
         return self._fetch(query)
 
-    def find(self, idempotency_key: str) -> StoredEvent | None:
-        with self._translated(), self._engine.connect() as conn:
-            row = conn.execute(
-                select(events).where(events.c.idempotency_key == idempotency_key)
-            ).first()
-            return self._to_stored(row) if row is not None else None
+    def find(
+        self, idempotency_key: str, *, conn: Connection | None = None
+    ) -> StoredEvent | None:
+        query = select(events).where(events.c.idempotency_key == idempotency_key)
+        if conn is not None:
+            with self._translated():
+                row = conn.execute(query).first()
+        else:
+            with self._translated(), self._engine.connect() as own:
+                row = own.execute(query).first()
+        return self._to_stored(row) if row is not None else None

@@ -15,8 +15,9 @@ import datetime as dt
 import email.utils
 from collections.abc import Sequence
 from dataclasses import dataclass
+from email.header import Header
 from email.message import EmailMessage
-from email.policy import SMTP as SMTP_POLICY
+from email.policy import EmailPolicy
 from pathlib import Path
 from typing import Any, Literal
 
@@ -154,9 +155,47 @@ def plan_messages(rows: Sequence[OutboxRow]) -> list[OutgoingMessage]:
     return sorted(messages, key=lambda m: (m.rows[0].created_at, m.email, m.message_id))
 
 
+# Free-text headers that may hold Vietnamese (the agency's name, the directive's subject).
+WORDED_HEADERS = frozenset({"subject"})
+
+
+class MailPolicy(EmailPolicy):
+    """The SMTP policy, except that the Subject is folded by `email.header.Header`.
+
+    The standard folder (Python's `email._header_value_parser`, 3.11–3.13) splits a long
+    subject into encoded words *between* words and leaves the space outside them, as folding
+    whitespace; RFC 2047 readers drop whitespace between two encoded words, so `báo cáo` came
+    back `báocáo`. `Header` puts the spaces inside the encoded words, where they survive. (For
+    a long ASCII subject the standard folder may also fold right after `Subject:`, which
+    parsers read back with a leading space; `Header` folds at the spaces between words.)
+    """
+
+    def _worded(self, name: str, value: Any) -> str | None:
+        text = str(value)
+        if name.lower() not in WORDED_HEADERS:
+            return None
+        charset = "us-ascii" if text.isascii() else "utf-8"
+        encoded = Header(text, charset, maxlinelen=self.max_line_length or 78, header_name=name)
+        return f"{name}: {encoded.encode(linesep=self.linesep)}{self.linesep}"
+
+    def fold(self, name: str, value: Any) -> str:
+        return self._worded(name, value) or super().fold(name, value)
+
+    def fold_binary(self, name: str, value: Any) -> bytes:
+        worded = self._worded(name, value)
+        return worded.encode("ascii") if worded else super().fold_binary(name, value)
+
+
+MAIL_POLICY = MailPolicy(linesep="\r\n")
+
+
 def build_message(message: OutgoingMessage, sender: str, *, now: dt.datetime) -> EmailMessage:
-    """The MIME message: UTF-8 text and HTML alternatives, headers encoded by the policy."""
-    mime = EmailMessage(policy=SMTP_POLICY)
+    """The MIME message: UTF-8 text and HTML alternatives, headers encoded by `MAIL_POLICY`.
+
+    Send it as `mime.as_bytes()` (aiosmtplib's `send_message` would flatten it again with
+    the standard policy and lose the spaces of the subject).
+    """
+    mime = EmailMessage(policy=MAIL_POLICY)
     mime["From"] = sender
     mime["To"] = message.email
     mime["Subject"] = message.subject
@@ -240,7 +279,7 @@ async def deliver_pending(
                         client = aiosmtplib.SMTP(**config.smtp_kwargs())
                         await client.connect()
                     connecting = False
-                    await client.send_message(mime, sender=config.sender, recipients=[message.email])
+                    await client.sendmail(config.sender, [message.email], mime.as_bytes())
                 except (TimeoutError, aiosmtplib.SMTPException, OSError) as e:
                     error, permanent = _describe(e), _permanent(e)
                     if connecting:

@@ -1,7 +1,8 @@
 """The outbox: every message is recorded in the ledger database before it is sent.
 
-A notice is stored under its planner key (so enqueuing it twice stores it once), then the
-mailer claims it, sends it and marks it sent. The states are `pending` → `sent`, or
+A notice is stored under its planner key (so enqueuing it twice stores it once), in the
+same transaction as the ledger event of the action that calls for it (`Outbox.writer`), then
+the mailer claims it, sends it and marks it sent. The states are `pending` → `sent`, or
 `pending` → `failed` once its attempts are used up (or at once when it has no address).
 `record_deliveries` writes the outcomes into the directive's ledger as `RecordDelivery`
 commands, each under its own idempotency key, so recording twice records once.
@@ -11,15 +12,18 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Engine, and_, func, insert, select, update
+from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
 from ledger.directives import Directives
 from ledger.tables import outbox as table
+from ledger.transaction import Writer, Written
+from lifecycle import DirectiveState
 from lifecycle.commands import RecordDelivery
 from notifications.compose import Notice
 from notifications.errors import NotificationError
@@ -103,27 +107,46 @@ class Outbox:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
 
-    def enqueue(self, notices: Sequence[Notice], *, now: dt.datetime) -> int:
-        """Record each notice by its key; a key already there is left alone. How many were new."""
+    def enqueue(
+        self, notices: Sequence[Notice], *, now: dt.datetime, conn: Connection | None = None
+    ) -> int:
+        """Record each notice by its key; a key already there is left alone. How many were new.
+
+        With `conn`, the rows are written in the caller's transaction (see `writer`)."""
         if now.tzinfo is None:
             raise ValueError("now must be timezone-aware")
         wanted = {n.key: n for n in notices}  # a key given twice in one call is one message
         if not wanted:
             return 0
+        if conn is not None:
+            return self._insert_new(conn, wanted, now)
         for _attempt in range(3):
             try:
-                with self.engine.begin() as conn:
-                    present = set(
-                        conn.scalars(select(table.c.key).where(table.c.key.in_(list(wanted))))
-                    )
-                    rows = [self._row(n, now) for key, n in wanted.items() if key not in present]
-                    if rows:
-                        conn.execute(insert(table), rows)
-                    return len(rows)
+                with self.engine.begin() as own:
+                    return self._insert_new(own, wanted, now)
             except IntegrityError:
                 # another writer enqueued one of them between our read and insert: look again
                 continue
         raise OutboxError("could not enqueue: the outbox kept changing under us")
+
+    def _insert_new(self, conn: Connection, wanted: dict[str, Notice], now: dt.datetime) -> int:
+        present = set(conn.scalars(select(table.c.key).where(table.c.key.in_(list(wanted)))))
+        rows = [self._row(n, now) for key, n in wanted.items() if key not in present]
+        if rows:
+            conn.execute(insert(table), rows)
+        return len(rows)
+
+    def writer(
+        self, notices_for: Callable[[DirectiveState], Sequence[Notice]], *, now: dt.datetime
+    ) -> Writer:
+        """A ledger writer (`ledger.transaction`) that enqueues the notices of an action in the
+        transaction that records it: both are committed, or neither. The notices are
+        composed from the state the action was decided on."""
+
+        def write(conn: Connection, written: Written) -> None:
+            self.enqueue(notices_for(written.before), now=now, conn=conn)
+
+        return write
 
     @staticmethod
     def _row(notice: Notice, now: dt.datetime) -> dict[str, Any]:

@@ -1,7 +1,8 @@
-"""The task that does one planner action: its messages into the outbox, its event into the ledger.
+"""The task that does one planner action: its event into the ledger, its messages into the outbox.
 
-Idempotent by the action's key: the outbox keeps one row per key and the ledger one event,
-so a retried, duplicated or crashed run never does it twice.
+Both are written in one transaction (`ledger.transaction`): a crash leaves either both or
+neither. Idempotent by the action's key: the ledger keeps one event per key and the outbox
+one row, so a retried, duplicated or crashed run never does it twice.
 """
 
 from __future__ import annotations
@@ -12,10 +13,11 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 from pydantic import BaseModel, ConfigDict, SecretBytes
 
-from lifecycle import Action, PerformAction
+from ledger.transaction import Faults, reach
+from lifecycle import Action, DirectiveState, PerformAction
 from lifecycle.commands import SYSTEM
 from lifecycle.planner import label
-from notifications.compose import compose
+from notifications.compose import Notice, compose
 from notifications.outbox import Outbox
 from tasks.runtime import directives_for, engine_for
 
@@ -53,6 +55,38 @@ def _run_name() -> str:
     return f"{label(action)} · {who}"
 
 
+def perform(inp: ActionInput, *, faults: Faults = None) -> ActionResult:
+    """Record the action's event and enqueue its messages, in one transaction.
+
+    The messages are composed from the state the action is decided on, inside that
+    transaction; if the action is already recorded nothing is written.
+    """
+    directives = directives_for(inp.database_url)
+    action = inp.action
+    link_key = inp.link_key.get_secret_value() if inp.link_key is not None else None
+    link_expires = inp.link_expires()
+    enqueued: list[int] = []
+
+    def notices(state: DirectiveState) -> list[Notice]:
+        found = compose(
+            action, state, answer_url=inp.answer_url, link_key=link_key, link_expires=link_expires
+        )
+        enqueued.append(len(found))
+        return found
+
+    reach(faults, "perform.start")
+    outcome = directives.execute(
+        action.directive,
+        PerformAction(actor=SYSTEM, action=action),
+        inp.at,
+        key=action.key,
+        writers=[Outbox(engine_for(inp.database_url)).writer(notices, now=inp.at)],
+        faults=faults,
+    )
+    recorded = bool(outcome.events) and not outcome.repeated
+    return ActionResult(key=action.key, recorded=recorded, messages=sum(enqueued))
+
+
 @task(
     name="perform-action",
     task_run_name=_run_name,
@@ -61,20 +95,4 @@ def _run_name() -> str:
     cache_policy=NO_CACHE,
 )
 def perform_action(inp: ActionInput) -> ActionResult:
-    directives = directives_for(inp.database_url)
-    action = inp.action
-    state = directives.state(action.directive)
-    if action.key in state.done_keys:
-        return ActionResult(key=action.key, recorded=False, messages=0)
-    notices = compose(
-        action,
-        state,
-        answer_url=inp.answer_url,
-        link_key=inp.link_key.get_secret_value() if inp.link_key is not None else None,
-        link_expires=inp.link_expires(),
-    )
-    new_messages = Outbox(engine_for(inp.database_url)).enqueue(notices, now=inp.at)
-    outcome = directives.execute(
-        action.directive, PerformAction(actor=SYSTEM, action=action), inp.at, key=action.key
-    )
-    return ActionResult(key=action.key, recorded=not outcome.repeated, messages=new_messages)
+    return perform(inp)

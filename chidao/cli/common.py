@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from chidao.settings import Settings, load_settings
+if TYPE_CHECKING:
+    from chidao.settings import Settings
 
 
 class CliError(Exception):
@@ -18,6 +19,8 @@ class CliError(Exception):
 
 
 def settings() -> Settings:
+    from chidao.settings import load_settings
+
     return load_settings()
 
 

@@ -2,38 +2,19 @@
 
 from __future__ import annotations
 
-import argparse
-import json
+import json as json_module
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
+
+from cyclopts import Parameter
 
 from chidao.cli.common import CliError, print_json
 from definitions.errors import DefinitionError
 from definitions.loader import load_definition, load_directory
 from definitions.resolve import ResolvedDirective, resolve
 from definitions.schema import Directive, Directory
-
-
-def register(subparsers: argparse._SubParsersAction) -> None:
-    validate = subparsers.add_parser(
-        "validate", help="check definition files; every problem at once"
-    )
-    validate.add_argument("paths", nargs="+", type=Path, metavar="PATH")
-    validate.set_defaults(func=run_validate)
-
-    show = subparsers.add_parser(
-        "show", help="print a definition resolved: agencies, items, due dates"
-    )
-    show.add_argument("path", type=Path, metavar="PATH")
-    show.add_argument("--json", action="store_true", help="machine-readable output")
-    show.set_defaults(func=run_show)
-
-    schema = subparsers.add_parser("schema", help="print the JSON Schema of the definition format")
-    schema.add_argument(
-        "--directory", action="store_true", help="the agency directory's schema instead"
-    )
-    schema.set_defaults(func=run_schema)
+from i18n import _
 
 
 def _definition_files(paths: list[Path]) -> list[Path]:
@@ -46,13 +27,15 @@ def _definition_files(paths: list[Path]) -> list[Path]:
     return files
 
 
-def run_validate(args: argparse.Namespace) -> int:
+def run_validate(
+    paths: Annotated[list[Path], Parameter(help=_("definition files or folders"))], /
+) -> int:
     try:
         directory = load_directory()
     except DefinitionError as e:
         raise CliError(f"the agency directory is invalid:\n{e}") from e
     failed = 0
-    files = _definition_files(args.paths)
+    files = _definition_files(paths)
     for path in files:
         try:
             load_definition(path, directory)
@@ -156,17 +139,24 @@ def _print_text(resolved: ResolvedDirective) -> None:
     print("* moved from a day off to the next working day")
 
 
-def run_show(args: argparse.Namespace) -> int:
-    resolved = load_resolved(args.path)
-    if args.json:
+def run_show(
+    path: Annotated[Path, Parameter(help=_("the definition file"))],
+    /,
+    *,
+    json: Annotated[bool, Parameter(help=_("machine-readable output"))] = False,
+) -> int:
+    resolved = load_resolved(path)
+    if json:
         print_json(resolved_as_json(resolved))
     else:
         _print_text(resolved)
     return 0
 
 
-def run_schema(args: argparse.Namespace) -> int:
-    model: type[Directive] | type[Directory] = Directory if args.directory else Directive
-    json.dump(model.model_json_schema(), sys.stdout, ensure_ascii=False, indent=2)
+def run_schema(
+    *, directory: Annotated[bool, Parameter(help=_("the agency directory's schema instead"))] = False
+) -> int:
+    model: type[Directive] | type[Directory] = Directory if directory else Directive
+    json_module.dump(model.model_json_schema(), sys.stdout, ensure_ascii=False, indent=2)
     sys.stdout.write("\n")
     return 0

@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import datetime as dt
 import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
+
+from cyclopts import Parameter
 
 from chidao.cli.common import CliError, print_json, settings
 from definitions.calendar import TIMEZONE, default_calendar
 from definitions.errors import DefinitionError
+from flows.clock import SystemClock
+from i18n import _
+from i18n.times import local
 from ledger.directives import DirectiveNotFound, Directives
 from ledger.errors import LedgerError
 from lifecycle import Refused, next_wakeup, pending_actions
@@ -21,66 +25,9 @@ from lifecycle.commands import OPERATOR
 from lifecycle.state import DirectiveState
 from lifecycle.status import STANDING_VI, counts, current_rows
 
-
-def register(subparsers: argparse._SubParsersAction) -> None:
-    launch = subparsers.add_parser(
-        "launch", help="validate a definition, record issuance, start its flow"
-    )
-    launch.add_argument("definition", type=Path)
-    launch.add_argument(
-        "--no-run", action="store_true", help="record issuance only; start no flow run"
-    )
-    launch.add_argument(
-        "--dry-run",
-        action="store_true",
-        help="print what launching would do (cycles, notices, escalations, to whom); record nothing",
-    )
-    launch.add_argument(
-        "--catch-up",
-        choices=["current", "full"],
-        help="for a directive whose dates have passed: open only the current cycle, or all",
-    )
-    launch.set_defaults(func=run_launch)
-
-    status = subparsers.add_parser("status", help="every directive, or one: each agency's status")
-    status.add_argument("directive", nargs="?")
-    status.add_argument("--json", action="store_true")
-    status.add_argument(
-        "--as-of", type=dt.datetime.fromisoformat, help="business time to judge deadlines at"
-    )
-    status.set_defaults(func=run_status)
-
-    amend = subparsers.add_parser(
-        "amend", help="record a changed definition; it takes effect from the next run"
-    )
-    amend.add_argument("directive")
-    amend.add_argument("definition", type=Path)
-    amend.add_argument("--reason", default="Người vận hành cập nhật định nghĩa.")
-    amend.set_defaults(func=run_amend)
-
-    simulate = subparsers.add_parser("simulate", help="run a directive's flow in simulated time")
-    simulate.add_argument("definition", type=Path)
-    simulate.add_argument("--scenario", type=Path, help="scenario YAML (default: the packaged one)")
-    simulate.add_argument(
-        "--until", type=dt.date.fromisoformat, help="last simulated day (ISO date)"
-    )
-    simulate.add_argument("--json", action="store_true", help="print the ledger timeline as JSON")
-    simulate.add_argument(
-        "--database", help="ledger URL (default: a new SQLite file under CHIDAO_HOME/simulations)"
-    )
-    simulate.add_argument(
-        "--mail-dir",
-        type=Path,
-        help="write mail here instead of sending (default under the simulation folder)",
-    )
-    simulate.add_argument(
-        "--smtp", action="store_true", help="send mail through the configured SMTP server"
-    )
-    simulate.add_argument(
-        "--directive-id",
-        help="record the directive under this id instead of its own (the demo's `demo-…`)",
-    )
-    simulate.set_defaults(func=run_simulate)
+DEFINITION = Annotated[Path, Parameter(name="DEFINITION", help=_("the definition file"))]
+DIRECTIVE = Annotated[str, Parameter(help=_("the directive's id, e.g. qn-2810-ubnd-kgvx-2023"))]
+JSON = Annotated[bool, Parameter(help=_("machine-readable output"))]
 
 
 def _directives(database_url: str | None = None) -> Directives:
@@ -123,8 +70,24 @@ def _prefect_answers() -> tuple[str | None, bool]:
         return url, False
 
 
-def run_launch(args: argparse.Namespace) -> int:
-    from flows.clock import SystemClock
+def run_launch(
+    definition: DEFINITION,
+    /,
+    *,
+    no_run: Annotated[bool, Parameter(help=_("record issuance only; start no flow run"))] = False,
+    dry_run: Annotated[
+        bool,
+        Parameter(
+            help=_("print what launching would do (cycles, notices, escalations, to whom); record nothing")
+        ),
+    ] = False,
+    catch_up: Annotated[
+        Literal["current", "full"] | None,
+        Parameter(
+            help=_("for a directive whose dates have passed: open only the current cycle, or all")
+        ),
+    ] = None,
+) -> int:
     from flows.launch import (
         LaunchRefused,
         PolicyNeeded,
@@ -136,29 +99,29 @@ def run_launch(args: argparse.Namespace) -> int:
     )
     from lifecycle.catchup import needs_policy
 
-    resolved = _load_resolved(args.definition)
+    resolved = _load_resolved(definition)
     now = SystemClock().now()
-    if args.dry_run:
+    if dry_run:
         try:
-            shown = check_policy(resolved, now, args.catch_up)
+            shown = check_policy(resolved, now, catch_up)
         except PolicyNeeded as e:
             print(e.text)
             return 0
         print(describe(resolved, shown))
-        if args.catch_up is None and needs_policy(resolved, now):
+        if catch_up is None and needs_policy(resolved, now):
             print(choices_text(resolved, now))
         print("dry run: nothing was recorded, nothing sent")
         return 0
     try:
-        check_policy(resolved, now, args.catch_up)  # before the ledger is even opened
-        launched = record_issuance(_directives(), resolved, now, args.catch_up)
+        check_policy(resolved, now, catch_up)  # before the ledger is even opened
+        launched = record_issuance(_directives(), resolved, now, catch_up)
     except PolicyNeeded as e:
         print(e.text)
         return 2  # a choice to make, not an error: the same from a script, CI or a terminal
     except LaunchRefused as e:
         raise CliError(str(e)) from e
     print(f"directive: {launched.directive} ({launched.reference}) issued")
-    if args.no_run:
+    if no_run:
         return 0
     url, answers = _prefect_answers()
     where = f"the Prefect server at {url} does not answer" if url else "PREFECT_API_URL is not set"
@@ -231,12 +194,22 @@ def _print_status(data: dict[str, Any]) -> None:
         print(f"  next: {nxt['at']} ({kinds})")
 
 
-def run_status(args: argparse.Namespace) -> int:
+def run_status(
+    directive: Annotated[
+        str | None, Parameter(help=_("one directive's id (default: every directive)"))
+    ] = None,
+    /,
+    *,
+    json: JSON = False,
+    as_of: Annotated[
+        dt.datetime | None, Parameter(help=_("business time to judge deadlines at"))
+    ] = None,
+) -> int:
     directives = _directives()
-    now = args.as_of or dt.datetime.now(dt.UTC)
+    now = as_of or SystemClock().now()
     if now.tzinfo is None:
         now = now.replace(tzinfo=TIMEZONE)
-    ids = [args.directive] if args.directive else directives.ids()
+    ids = [directive] if directive else directives.ids()
     found = []
     for directive_id in ids:
         try:
@@ -244,8 +217,8 @@ def run_status(args: argparse.Namespace) -> int:
         except DirectiveNotFound as e:
             raise CliError(str(e)) from e
         found.append(status_as_json(state, now))
-    if args.json:
-        print_json(found[0] if args.directive else found)
+    if json:
+        print_json(found[0] if directive else found)
     elif not found:
         print("no directive in the ledger; launch one with `chidao launch DEFINITION`")
     else:
@@ -254,52 +227,84 @@ def run_status(args: argparse.Namespace) -> int:
     return 0
 
 
-def run_amend(args: argparse.Namespace) -> int:
-    resolved = _load_resolved(args.definition)
-    if resolved.definition.id != args.directive:
-        raise CliError(f"{args.definition} defines {resolved.definition.id}, not {args.directive}")
+def run_amend(
+    directive: DIRECTIVE,
+    definition: DEFINITION,
+    /,
+    *,
+    reason: Annotated[str, Parameter(help=_("why, recorded with the amendment"))] = (
+        "Người vận hành cập nhật định nghĩa."
+    ),
+) -> int:
+    resolved = _load_resolved(definition)
+    if resolved.definition.id != directive:
+        raise CliError(f"{definition} defines {resolved.definition.id}, not {directive}")
     directives = _directives()
-    now = dt.datetime.now(dt.UTC)
+    now = SystemClock().now()
     try:
         outcome = directives.execute(
-            args.directive,
-            c.Amend(actor=OPERATOR, resolved=resolved.model_dump(mode="json"), reason=args.reason),
+            directive,
+            c.Amend(actor=OPERATOR, resolved=resolved.model_dump(mode="json"), reason=reason),
             now,
-            key=f"amend:{args.directive}:{now.isoformat()}",
+            key=f"amend:{directive}:{now.isoformat()}",
         )
     except (Refused, DirectiveNotFound) as e:
         raise CliError(str(e)) from e
     print(
-        f"{args.directive}: amendment recorded as event {outcome.state.version}; it takes effect from the next run"
+        f"{directive}: amendment recorded as event {outcome.state.version}; it takes effect from the next run"
     )
     return 0
 
 
-def run_simulate(args: argparse.Namespace) -> int:
+def run_simulate(
+    definition: DEFINITION,
+    /,
+    *,
+    scenario: Annotated[
+        Path | None, Parameter(help=_("scenario YAML (default: the packaged one)"))
+    ] = None,
+    until: Annotated[dt.date | None, Parameter(help=_("last simulated day (ISO date)"))] = None,
+    json: Annotated[bool, Parameter(help=_("print the ledger timeline as JSON"))] = False,
+    database: Annotated[
+        str | None,
+        Parameter(help=_("ledger URL (default: a new SQLite file under CHIDAO_HOME/simulations)")),
+    ] = None,
+    mail_dir: Annotated[
+        Path | None,
+        Parameter(help=_("write mail here instead of sending (default under the simulation folder)")),
+    ] = None,
+    smtp: Annotated[
+        bool, Parameter(help=_("send mail through the configured SMTP server"))
+    ] = False,
+    directive_id: Annotated[
+        str | None,
+        Parameter(help=_("record the directive under this id instead of its own (the demo's `demo-…`)")),
+    ] = None,
+) -> int:
     from flows.simulate import load_scenario, packaged_scenario
 
-    resolved = _load_resolved(args.definition)
-    scenario_path = args.scenario or packaged_scenario(resolved.definition.id)
+    resolved = _load_resolved(definition)
+    scenario_path = scenario or packaged_scenario(resolved.definition.id)
     if not scenario_path.exists():
         raise CliError(f"no scenario for {resolved.definition.id}: give one with --scenario")
     try:
-        scenario = load_scenario(scenario_path)
+        loaded = load_scenario(scenario_path)
     except DefinitionError as e:
         raise CliError(f"the scenario is invalid:\n{e}") from e
-    if args.directive_id:
-        resolved, scenario = _renamed(resolved, scenario, args.directive_id)
+    if directive_id:
+        resolved, loaded = _renamed(resolved, loaded, directive_id)
     current = settings()
-    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    stamp = local(SystemClock().now()).strftime("%Y%m%d-%H%M%S")
     folder = current.ensure_home() / "simulations" / f"{resolved.definition.id}-{stamp}"
     folder.mkdir(parents=True, exist_ok=True)
-    database_url = args.database or f"sqlite:///{folder / 'ledger.db'}"
+    database_url = database or f"sqlite:///{folder / 'ledger.db'}"
     os.environ["CHIDAO_DATABASE_URL"] = database_url
-    if not args.smtp:
-        os.environ["CHIDAO_MAIL_DRY_RUN_DIR"] = str(args.mail_dir or folder / "mail")
+    if not smtp:
+        os.environ["CHIDAO_MAIL_DRY_RUN_DIR"] = str(mail_dir or folder / "mail")
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     os.environ.setdefault("DO_NOT_TRACK", "1")
-    entries = asyncio.run(_simulate(resolved, scenario, database_url, args.until, quiet=args.json))
-    if args.json:
+    entries = asyncio.run(_simulate(resolved, loaded, database_url, until, quiet=json))
+    if json:
         print_json([e.model_dump(mode="json") for e in entries])
     else:
         for entry in entries:

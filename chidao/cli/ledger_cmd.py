@@ -2,46 +2,24 @@
 
 from __future__ import annotations
 
-import argparse
-import csv
+import csv as csv_module
 import datetime as dt
-import json
+import json as json_module
 import sys
-from typing import Any
+from typing import Annotated, Any
 
+from cyclopts import Parameter
 from sqlalchemy import Engine
 
 from chidao.cli.common import CliError, print_json, settings
 from definitions.calendar import TIMEZONE
+from i18n import _
 from ledger.directives import DirectiveNotFound, Directives
 from ledger.errors import LedgerError
 from ledger.store import EventStore, StoredEvent
 from ledger.verify import verify
 from lifecycle.status import STANDING_VI, agency_rows
 from tasks.runtime import engine_for
-
-
-def register(subparsers: argparse._SubParsersAction) -> None:
-    history = subparsers.add_parser("history", help="every event of a directive, in order")
-    history.add_argument("directive")
-    fmt = history.add_mutually_exclusive_group()
-    fmt.add_argument("--json", action="store_true")
-    fmt.add_argument("--csv", action="store_true")
-    history.set_defaults(func=run_history)
-
-    replay = subparsers.add_parser("replay", help="a directive as it stood at a moment")
-    replay.add_argument("directive")
-    replay.add_argument(
-        "--as-of", required=True, help="ISO date-time (Asia/Ho_Chi_Minh when no offset)"
-    )
-    replay.add_argument("--json", action="store_true")
-    replay.set_defaults(func=run_replay)
-
-    check = subparsers.add_parser(
-        "verify", help="walk the hash chain; name the first event altered"
-    )
-    check.add_argument("directive", nargs="?")
-    check.set_defaults(func=run_verify)
 
 
 def _engine() -> Engine:
@@ -97,18 +75,30 @@ def _summary(event: StoredEvent) -> str:
     return " ".join(parts)
 
 
-def run_history(args: argparse.Namespace) -> int:
+DIRECTIVE = Annotated[str, Parameter(help=_("the directive's id, e.g. qn-2810-ubnd-kgvx-2023"))]
+JSON = Annotated[bool, Parameter(help=_("machine-readable output"))]
+
+
+def run_history(
+    directive: DIRECTIVE,
+    /,
+    *,
+    json: JSON = False,
+    csv: Annotated[bool, Parameter(help=_("CSV, one event a line"))] = False,
+) -> int:
+    if json and csv:
+        raise CliError(_("--json and --csv cannot be used together"), exit_code=2)
     directives = Directives.over(_engine())
-    _require(directives, args.directive)
-    events = directives.events(args.directive)
-    if args.json:
+    _require(directives, directive)
+    events = directives.events(directive)
+    if json:
         print_json([event_row(e) for e in events])
-    elif args.csv:
-        writer = csv.DictWriter(sys.stdout, fieldnames=CSV_COLUMNS)
+    elif csv:
+        writer = csv_module.DictWriter(sys.stdout, fieldnames=CSV_COLUMNS)
         writer.writeheader()
         for e in events:
             row = event_row(e)
-            row["payload"] = json.dumps(e.payload, ensure_ascii=False, sort_keys=True)
+            row["payload"] = json_module.dumps(e.payload, ensure_ascii=False, sort_keys=True)
             writer.writerow({k: row[k] for k in CSV_COLUMNS})
     else:
         for e in events:
@@ -125,19 +115,27 @@ def _parse_moment(text: str) -> dt.datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=TIMEZONE)
 
 
-def run_replay(args: argparse.Namespace) -> int:
-    as_of = _parse_moment(args.as_of)
+def run_replay(
+    directive: DIRECTIVE,
+    /,
+    *,
+    as_of: Annotated[
+        str, Parameter(help=_("ISO date-time (Asia/Ho_Chi_Minh when no offset)"))
+    ],
+    json: JSON = False,
+) -> int:
+    moment = _parse_moment(as_of)
     directives = Directives.over(_engine())
-    _require(directives, args.directive)
+    _require(directives, directive)
     try:
-        state = directives.state(args.directive, as_of=as_of)
+        state = directives.state(directive, as_of=moment)
     except DirectiveNotFound as e:
         raise CliError(str(e)) from e
     if state.status == "new":
-        raise CliError(f"{args.directive} had not been issued by {as_of.isoformat()}")
+        raise CliError(f"{directive} had not been issued by {moment.isoformat()}")
     cycles: dict[str, dict[str, Any]] = {}
     for cycle_id, cycle in state.cycles.items():
-        rows = agency_rows(state, cycle_id, as_of)
+        rows = agency_rows(state, cycle_id, moment)
         cycles[cycle_id] = {
             "status": cycle.status,
             "report_due": cycle.report_due.isoformat(),
@@ -146,16 +144,16 @@ def run_replay(args: argparse.Namespace) -> int:
         }
     data = {
         "directive": state.id,
-        "as_of": as_of.isoformat(),
+        "as_of": moment.isoformat(),
         "version": state.version,
         "status": state.status,
         "cycles": cycles,
     }
-    if args.json:
+    if json:
         print_json(data)
         return 0
     print(
-        f"{state.definition.definition.reference} ({state.id}) as of {as_of.isoformat()}: {state.status}, {state.version} events"
+        f"{state.definition.definition.reference} ({state.id}) as of {moment.isoformat()}: {state.status}, {state.version} events"
     )
     for cycle_id, cycle_data in cycles.items():
         print(f"cycle {cycle_id} ({cycle_data['status']}), reports due {cycle_data['report_due']}")
@@ -166,15 +164,20 @@ def run_replay(args: argparse.Namespace) -> int:
     return 0
 
 
-def run_verify(args: argparse.Namespace) -> int:
+def run_verify(
+    directive: Annotated[
+        str | None, Parameter(help=_("one directive's id (default: every directive)"))
+    ] = None,
+    /,
+) -> int:
     engine = _engine()
-    if args.directive:
-        _require(Directives.over(engine), args.directive)
-    faults = verify(engine, args.directive)
+    if directive:
+        _require(Directives.over(engine), directive)
+    faults = verify(engine, directive)
     if faults:
         for fault in faults:
             print(f"{fault.kind}: {fault.message}", file=sys.stderr)
         return 1
-    streams = [args.directive] if args.directive else EventStore(engine).streams()
+    streams = [directive] if directive else EventStore(engine).streams()
     print(f"chain intact: {len(streams)} directive(s) verified")
     return 0

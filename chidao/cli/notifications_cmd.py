@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
+from typing import Annotated, Literal
+
+from cyclopts import Parameter
 
 from chidao.cli.common import CliError, print_json, settings
 from definitions.errors import DefinitionError
 from definitions.loader import load_definition, load_directory
 from definitions.resolve import ResolutionError, resolve
+from i18n import _
 from ledger.db import ensure_schema, make_engine
 from ledger.errors import LedgerError
 from notifications.errors import NotificationError
@@ -16,50 +19,45 @@ from notifications.outbox import Outbox, OutboxRow
 from notifications.render import KINDS
 from notifications.samples import preview
 
-
-def register(subparsers: argparse._SubParsersAction) -> None:
-    group = subparsers.add_parser("notifications", help="preview messages; list the outbox")
-    commands = group.add_subparsers(dest="notifications_command", metavar="SUBCOMMAND")
-
-    show = commands.add_parser("preview", help="print a rendered message for an agency")
-    show.add_argument("definition", type=Path, metavar="DEFINITION")
-    show.add_argument("--agency", required=True, metavar="ID",
-                      help="the agency told (the issuer for cycle_closed and directive_closed)")
-    show.add_argument("--kind", required=True, choices=KINDS, metavar="KIND",
-                      help=f"one of: {', '.join(KINDS)}")
-    show.add_argument("--lang", choices=("vi", "en"), help="force the language")
-    show.add_argument("--cycle", metavar="ID", help="the reporting cycle (default: the first)")
-    show.add_argument("--level", type=int, default=1, help="escalation level (default 1)")
-    show.add_argument("--html", action="store_true", help="print the HTML part instead of the text")
-    show.set_defaults(func=run_preview)
-
-    queue = commands.add_parser("outbox", help="list pending and failed messages")
-    queue.add_argument("--failed", action="store_true", help="only messages that failed for good")
-    queue.add_argument("--all", action="store_true", help="sent messages too")
-    queue.add_argument("--directive", metavar="ID", help="only this directive's messages")
-    queue.add_argument("--json", action="store_true", help="machine-readable output")
-    queue.set_defaults(func=run_outbox)
-
-    group.set_defaults(func=lambda args: _missing_subcommand(group))
+JSON = Annotated[bool, Parameter(help=_("machine-readable output"))]
 
 
-def _missing_subcommand(parser: argparse.ArgumentParser) -> int:
-    parser.print_help()
-    return 2
-
-
-def run_preview(args: argparse.Namespace) -> int:
+def run_preview(
+    definition: Annotated[Path, Parameter(name="DEFINITION", help=_("the definition file"))],
+    /,
+    *,
+    agency: Annotated[
+        str,
+        Parameter(
+            help=_("the agency told (the issuer for cycle_closed and directive_closed)")
+        ),
+    ],
+    kind: Annotated[str, Parameter(help=_("one of: {kinds}").format(kinds=", ".join(KINDS)))],
+    lang: Annotated[
+        Literal["vi", "en"] | None, Parameter(help=_("the message's language, vi or en (and the CLI's)"))
+    ] = None,
+    cycle: Annotated[
+        str | None, Parameter(help=_("the reporting cycle (default: the first)"))
+    ] = None,
+    level: Annotated[int, Parameter(help=_("escalation level (default 1)"))] = 1,
+    html: Annotated[bool, Parameter(help=_("print the HTML part instead of the text"))] = False,
+) -> int:
+    if kind not in KINDS:
+        raise CliError(
+            _("--kind {kind!r} is not one of: {kinds}").format(kind=kind, kinds=", ".join(KINDS)),
+            exit_code=2,
+        )
     try:
         directory = load_directory()
-        resolved = resolve(load_definition(args.definition, directory), directory)
+        resolved = resolve(load_definition(definition, directory), directory)
     except DefinitionError as e:
-        raise CliError(f"{args.definition} does not validate:\n{e}") from e
+        raise CliError(f"{definition} does not validate:\n{e}") from e
     except (OSError, ResolutionError) as e:
-        raise CliError(f"cannot read {args.definition}: {e}") from e
+        raise CliError(f"cannot read {definition}: {e}") from e
     try:
         notice = preview(
-            resolved, args.agency, args.kind, answer_url=settings().webhook_base_url,
-            language=args.lang, cycle=args.cycle, level=args.level,
+            resolved, agency, kind, answer_url=settings().webhook_base_url,
+            language=lang, cycle=cycle, level=level,
         )
     except NotificationError as e:
         raise CliError(str(e)) from e
@@ -67,35 +65,43 @@ def run_preview(args: argparse.Namespace) -> int:
     print(f"Subject: {notice.subject}")
     print(f"Language: {notice.language}")
     print()
-    print(notice.html if args.html else notice.text, end="")
+    print(notice.html if html else notice.text, end="")
     return 0
 
 
-def _rows(args: argparse.Namespace) -> list[OutboxRow]:
+def _rows(*, failed: bool, every: bool, directive: str | None) -> list[OutboxRow]:
     config = settings()
     try:
         engine = make_engine(config.resolved_database_url)
         try:
             ensure_schema(engine)
             outbox = Outbox(engine)
-            if args.failed:
-                return outbox.failed(directive=args.directive)
-            if args.all:
-                return outbox.all(directive=args.directive)
-            return outbox.pending(directive=args.directive) + outbox.failed(directive=args.directive)
+            if failed:
+                return outbox.failed(directive=directive)
+            if every:
+                return outbox.all(directive=directive)
+            return outbox.pending(directive=directive) + outbox.failed(directive=directive)
         finally:
             engine.dispose()
     except LedgerError as e:
         raise CliError(str(e)) from e
 
 
-def run_outbox(args: argparse.Namespace) -> int:
-    rows = _rows(args)
-    if args.json:
+def run_outbox(
+    *,
+    failed: Annotated[bool, Parameter(help=_("only messages that failed for good"))] = False,
+    all: Annotated[bool, Parameter(help=_("sent messages too"))] = False,
+    directive: Annotated[
+        str | None, Parameter(help=_("only this directive's messages"))
+    ] = None,
+    json: JSON = False,
+) -> int:
+    rows = _rows(failed=failed, every=all, directive=directive)
+    if json:
         print_json([row.as_json() for row in rows])
         return 0
     if not rows:
-        print("no failed messages" if args.failed else "the outbox is empty")
+        print("no failed messages" if failed else "the outbox is empty")
         return 0
     for row in rows:
         when = row.updated_at.strftime("%Y-%m-%d %H:%M")

@@ -19,7 +19,6 @@ its mail goes to the mail room, and every run shows in the UI.
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import os
 import signal
@@ -31,35 +30,18 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
-from typing import IO
+from typing import IO, Annotated
+
+from cyclopts import Parameter
 
 from chidao.cli.common import CliError, settings
+from i18n import _
 
 DEMO_DIRECTIVE = "qn-2810-ubnd-kgvx-2023"
 DEMO_ID = f"demo-{DEMO_DIRECTIVE}"  # the demo's own id in the main ledger
 STARTUP_SECONDS = 90.0
 STOP_SECONDS = 10.0
 OFFLINE = {"PREFECT_SERVER_ANALYTICS_ENABLED": "false", "DO_NOT_TRACK": "1"}
-
-
-def register(subparsers: argparse._SubParsersAction) -> None:
-    up = subparsers.add_parser(
-        "up",
-        help="start the Prefect server, the deployments and the webhook; Ctrl-C stops all",
-        description=(
-            "Start what one machine needs: the Prefect server and UI (embedded SQLite under "
-            "PREFECT_HOME, or the server in PREFECT_API_URL if it answers), the runner serving "
-            "the directive and launch deployments, and the agency webhook. Ctrl-C stops all."
-        ),
-    )
-    up.add_argument(
-        "--demo",
-        action="store_true",
-        help="also run 2810 through its scenario in simulated time, shown in the UI",
-    )
-    up.add_argument("--port", type=int, default=4200, help="Prefect server and UI (default 4200)")
-    up.add_argument("--webhook-port", type=int, default=8765, help="agency webhook (default 8765)")
-    up.set_defaults(func=run_up)
 
 
 class _Stop(Exception):
@@ -309,7 +291,17 @@ def _server_env(env: dict[str, str], port: int, api_url: str, ui_url: str) -> di
     return server_env
 
 
-def run_up(args: argparse.Namespace) -> int:
+def run_up(
+    *,
+    demo: Annotated[
+        bool, Parameter(help=_("also run 2810 through its scenario in simulated time, shown in the UI"))
+    ] = False,
+    port: Annotated[int, Parameter(help=_("Prefect server and UI (default 4200)"))] = 4200,
+    webhook_port: Annotated[int, Parameter(help=_("agency webhook (default 8765)"))] = 8765,
+) -> int:
+    """Start what one machine needs: the Prefect server and UI (embedded SQLite under
+    PREFECT_HOME, or the server in PREFECT_API_URL if it answers), the runner serving the
+    directive and launch deployments, and the agency webhook. Ctrl-C stops all."""
     from ledger.db import mask_url
 
     config = settings()
@@ -317,7 +309,7 @@ def run_up(args: argparse.Namespace) -> int:
     supervisor = Supervisor(home / "logs")
     repo = Path(__file__).resolve().parents[2]  # the parent of flows/, for the entrypoints
 
-    webhook_url = f"http://127.0.0.1:{args.webhook_port}"
+    webhook_url = f"http://127.0.0.1:{webhook_port}"
     env = {**os.environ, **OFFLINE}
     env["CHIDAO_WEBHOOK_BASE_URL"] = webhook_url
     env["PYTHONUNBUFFERED"] = "1"
@@ -325,7 +317,7 @@ def run_up(args: argparse.Namespace) -> int:
     with _signals_raise_stop():
         try:
             api_url = _configured_api_url()
-            _refuse_taken(args.webhook_port, "the webhook", "--webhook-port")
+            _refuse_taken(webhook_port, "the webhook", "--webhook-port")
             if api_url:
                 if not _answers(f"{api_url}/health"):
                     raise CliError(
@@ -335,10 +327,10 @@ def run_up(args: argparse.Namespace) -> int:
                 ui_url = api_url.removesuffix("/api")
                 print(f"Prefect: using the server at {api_url}", flush=True)
             else:
-                _refuse_taken(args.port, "the Prefect server and UI", "--port")
-                api_url = f"http://127.0.0.1:{args.port}/api"
-                ui_url = f"http://127.0.0.1:{args.port}"
-                print(f"starting the Prefect server on port {args.port} …", flush=True)
+                _refuse_taken(port, "the Prefect server and UI", "--port")
+                api_url = f"http://127.0.0.1:{port}/api"
+                ui_url = f"http://127.0.0.1:{port}"
+                print(f"starting the Prefect server on port {port} …", flush=True)
                 supervisor.start(
                     "prefect-server",
                     [
@@ -350,9 +342,9 @@ def run_up(args: argparse.Namespace) -> int:
                         "--host",
                         "127.0.0.1",
                         "--port",
-                        str(args.port),
+                        str(port),
                     ],
-                    _server_env(env, args.port, api_url, ui_url),
+                    _server_env(env, port, api_url, ui_url),
                 )
                 _wait_for("the Prefect server", lambda: _answers(f"{api_url}/health"), supervisor)
                 env["PREFECT_UI_URL"] = ui_url
@@ -370,7 +362,7 @@ def run_up(args: argparse.Namespace) -> int:
                     "--host",
                     "127.0.0.1",
                     "--port",
-                    str(args.webhook_port),
+                    str(webhook_port),
                 ],
                 env,
             )
@@ -392,13 +384,13 @@ def run_up(args: argparse.Namespace) -> int:
                 "then `chidao launch DEFINITION`, `chidao status`",
                 flush=True,
             )
-            demo = (
+            demo_child = (
                 _start_demo(supervisor, env, home, config.resolved_database_url, mailroom)
-                if args.demo
+                if demo
                 else None
             )
             print("running; Ctrl-C stops everything", flush=True)
-            return _watch(supervisor, demo, ui_url)
+            return _watch(supervisor, demo_child, ui_url)
         except _Stop:
             print("\nstopping …", flush=True)
             supervisor.stop_all()

@@ -7,59 +7,25 @@ old one valid for a grace period so the agency can switch without failed calls.
 
 from __future__ import annotations
 
-import argparse
 import datetime as dt
 import sys
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import urlsplit
+
+from cyclopts import Parameter
 
 from chidao.cli.common import CliError, settings
 from chidao.settings import Settings
 from chidao.webhook.errors import SecretStoreError
 from chidao.webhook.secrets import DEFAULT_GRACE, SecretStore
 from chidao.webhook.service import RESERVED_ACTORS
+from i18n import _
 
 Waker = Callable[[str], Awaitable[None]]
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
-    defaults = urlsplit(Settings.model_fields["webhook_base_url"].default)
-    serve = subparsers.add_parser("serve", help="run the agency webhook (uvicorn)")
-    serve.add_argument(
-        "--host", default=None, help=f"default: from CHIDAO_WEBHOOK_BASE_URL ({defaults.hostname})"
-    )
-    serve.add_argument(
-        "--port",
-        type=int,
-        default=None,
-        help=f"default: from CHIDAO_WEBHOOK_BASE_URL ({defaults.port})",
-    )
-    serve.add_argument(
-        "--max-body-bytes", type=int, default=1_000_000, help="larger bodies get 413"
-    )
-    serve.set_defaults(func=run_serve)
-
-    agencies = subparsers.add_parser("agencies", help="agencies' webhook secrets")
-    commands = agencies.add_subparsers(dest="agencies_command", metavar="COMMAND")
-    secret = commands.add_parser(
-        "secret", help="make an agency's webhook secret (printed once) or rotate it"
-    )
-    secret.add_argument("agency", metavar="ID", help="agency id from the directory, e.g. so-gddt")
-    secret.add_argument("--rotate", action="store_true", help="replace the secret with a new one")
-    secret.add_argument(
-        "--grace-hours",
-        type=float,
-        default=DEFAULT_GRACE.total_seconds() / 3600,
-        help="with --rotate: hours the old secret stays valid (default 24; 0 ends it at once)",
-    )
-    secret.set_defaults(func=run_secret)
-    agencies.set_defaults(func=lambda _args: _usage(agencies))
-
-
-def _usage(parser: argparse.ArgumentParser) -> int:
-    parser.print_help(sys.stderr)
-    return 2
+_DEFAULTS = urlsplit(Settings.model_fields["webhook_base_url"].default)
 
 
 def _ledger(config: Settings) -> Any:
@@ -82,11 +48,23 @@ def _secret_store(config: Settings, engine: Any) -> SecretStore:
         raise CliError(f"cannot open the webhook secret key: {e}") from e
 
 
-def run_secret(args: argparse.Namespace) -> int:
+def run_secret(
+    agency: Annotated[
+        str, Parameter(name="ID", help=_("agency id from the directory, e.g. so-gddt"))
+    ],
+    /,
+    *,
+    rotate: Annotated[bool, Parameter(help=_("replace the secret with a new one"))] = False,
+    grace_hours: Annotated[
+        float,
+        Parameter(
+            help=_("with --rotate: hours the old secret stays valid (default 24; 0 ends it at once)")
+        ),
+    ] = DEFAULT_GRACE.total_seconds() / 3600,
+) -> int:
     from definitions.errors import DefinitionError
     from definitions.loader import did_you_mean, load_directory
 
-    agency: str = args.agency
     try:
         known = {a.id for a in load_directory().agencies}
     except DefinitionError as e:
@@ -98,13 +76,13 @@ def run_secret(args: argparse.Namespace) -> int:
     try:
         store = _secret_store(config, engine)
         try:
-            if args.rotate:
-                if args.grace_hours < 0:
+            if rotate:
+                if grace_hours < 0:
                     raise CliError("--grace-hours cannot be negative", exit_code=2)
-                grace = dt.timedelta(hours=args.grace_hours)
+                grace = dt.timedelta(hours=grace_hours)
                 value = store.rotate(agency, grace=grace)
                 note = (
-                    f"rotated the secret of {agency}; the previous one stays valid for {args.grace_hours:g} h"
+                    f"rotated the secret of {agency}; the previous one stays valid for {grace_hours:g} h"
                     if grace
                     else f"rotated the secret of {agency}; the previous one no longer works"
                 )
@@ -141,7 +119,18 @@ def _prefect_api_url() -> str | None:
     return str(value) if value else None
 
 
-def run_serve(args: argparse.Namespace) -> int:
+def run_serve(
+    *,
+    host: Annotated[
+        str | None,
+        Parameter(help=_("default: from CHIDAO_WEBHOOK_BASE_URL ({default})").format(default=_DEFAULTS.hostname)),
+    ] = None,
+    port: Annotated[
+        int | None,
+        Parameter(help=_("default: from CHIDAO_WEBHOOK_BASE_URL ({default})").format(default=_DEFAULTS.port)),
+    ] = None,
+    max_body_bytes: Annotated[int, Parameter(help=_("larger bodies get 413"))] = 1_000_000,
+) -> int:
     import uvicorn
 
     from chidao.webhook import create_app
@@ -149,8 +138,8 @@ def run_serve(args: argparse.Namespace) -> int:
 
     config = settings()
     base = urlsplit(config.webhook_base_url)
-    host = args.host or base.hostname or "127.0.0.1"
-    port = args.port or base.port or 8765
+    host = host or base.hostname or "127.0.0.1"
+    port = port or base.port or 8765
     engine = _ledger(config)
     store = _secret_store(config, engine)
     waker = find_waker(config.resolved_database_url)
@@ -162,7 +151,7 @@ def run_serve(args: argparse.Namespace) -> int:
         engine=engine,
         secrets=store,
         waker=waker,
-        max_body_bytes=args.max_body_bytes,
+        max_body_bytes=max_body_bytes,
         link_key=link_key,
         mailroom_dir=config.mailroom_dir,
     )

@@ -2,15 +2,15 @@
 
 `Service.handle` turns one authenticated call into a ledger command exactly once:
 
-1. it *claims* the call's `webhook-id` in `webhook_requests` (a row with status 0), so a
-   repeat waits for, then returns, the first answer, and the same id with another request is
-   refused — even when both arrive at the same moment;
-2. it runs the command through `Directives.execute`, which decides it on the stored state and
-   appends under optimistic concurrency, with the ledger idempotency key
-   `wh:{agency}:{webhook-id}` as a second line of defence (a crash between the ledger write and
-   step 3 cannot record the event twice);
-3. it stores the answer. Decided answers (success and lifecycle refusals) are kept; transient
-   failures release the claim so the agency can retry with the same id.
+1. it *claims* the call's `webhook-id` in `webhook_requests`, so a repeat returns the first
+   answer (on PostgreSQL it waits for the first call's transaction), and the same id with
+   another request is refused — even when both arrive at the same moment;
+2. it runs the command through `Directives.execute` on the same transaction, which decides it
+   on the stored state and appends it under the ledger idempotency key
+   `wh:{agency}:{webhook-id}`;
+3. it stores the answer, and the one transaction (`ledger.transaction`) commits all three.
+   Decided answers (success and lifecycle refusals) are kept; a transient failure or a crash
+   rolls everything back, so the agency can retry with the same id.
 """
 
 from __future__ import annotations
@@ -19,12 +19,12 @@ import datetime as dt
 import hashlib
 import logging
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Engine, delete, insert, select, text, update
+from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from chidao.webhook import schemas
@@ -40,8 +40,6 @@ from lifecycle.status import counts, current_rows, standing
 log = logging.getLogger("chidao.webhook")
 
 PENDING = 0
-STALE_CLAIM = dt.timedelta(seconds=60)
-WAIT_FOR_FIRST = 10.0  # seconds a repeat waits for the first call with its id to finish
 RESERVED_ACTORS = frozenset({"operator", "system"})
 
 
@@ -103,21 +101,35 @@ class Service:
     # --- commands ---------------------------------------------------------------------------
 
     def handle(self, caller: Caller, directive: str, command: AnyCommand) -> Answer:
-        earlier = self._claim(caller)
+        """Claim the webhook-id, decide, append and store the answer in ONE transaction: a
+        crash or a transient failure anywhere leaves nothing, and the agency may resend."""
+        earlier = self._answered(caller)
         if earlier is not None:
             return earlier
         try:
-            answer = self._execute(caller, directive, command)
-        except BaseException:
-            self._release(caller)
-            raise
-        self._finish(caller, answer)
+            with self._lock(directive), self.directives.transaction() as conn:
+                earlier = self._claim(conn, caller)
+                if earlier is not None:
+                    return earlier
+                answer = self._execute(conn, caller, directive, command)
+                conn.execute(
+                    update(webhook_requests)
+                    .where(webhook_requests.c.webhook_id == caller.key)
+                    .values(status_code=answer.status, response=answer.body)
+                )
+        except LedgerUnavailable as e:
+            raise Unavailable("the ledger is unavailable; send the call again later") from e
+        except LedgerError as e:
+            raise Unavailable(f"the ledger refused the call; send it again later ({e})") from e
         return answer
 
-    def _execute(self, caller: Caller, directive: str, command: AnyCommand) -> Answer:
+    def _execute(
+        self, conn: Connection, caller: Caller, directive: str, command: AnyCommand
+    ) -> Answer:
         try:
-            with self._lock(directive):
-                outcome = self.directives.execute(directive, command, self.now(), key=caller.key)
+            outcome = self.directives.execute(
+                directive, command, self.now(), key=caller.key, conn=conn
+            )
         except lifecycle_errors.NotFound as e:
             return Answer(404, error_body("not_found", str(e)))
         except lifecycle_errors.Forbidden as e:
@@ -133,8 +145,6 @@ class Service:
                 f"directive {directive} kept changing while this call was decided; "
                 "send it again with the same webhook-id"
             ) from e
-        except LedgerUnavailable as e:
-            raise Unavailable("the ledger is unavailable; send the call again later") from e
         return Answer(201 if outcome.events else 200, self._recorded(directive, caller, outcome))
 
     @staticmethod
@@ -156,79 +166,60 @@ class Service:
 
     # --- idempotency ------------------------------------------------------------------------
 
-    def _claim(self, caller: Caller) -> Answer | None:
-        """None if this call now owns its webhook-id; the earlier answer if it was answered."""
-        deadline = time.monotonic() + WAIT_FOR_FIRST
-        while True:
-            try:
-                with self.engine.begin() as conn:
-                    conn.execute(
-                        insert(webhook_requests).values(
-                            webhook_id=caller.key,
-                            agency_id=caller.agency,
-                            body_sha256=caller.request_sha256,
-                            status_code=PENDING,
-                            response={},
-                            created_at=_utc_now(),
-                        )
-                    )
-                return None
-            except IntegrityError:
-                pass
-            except DBAPIError as e:
-                raise Unavailable("the ledger is unavailable; send the call again later") from e
+    def _answered(self, caller: Caller) -> Answer | None:
+        """The answer already stored for this webhook-id, read without taking the write lock."""
+        try:
             with self.engine.connect() as conn:
-                row = conn.execute(
-                    select(webhook_requests).where(webhook_requests.c.webhook_id == caller.key)
-                ).first()
-            if row is None:
-                continue  # released by a call that failed: claim it again
-            if row.body_sha256 != caller.request_sha256:
-                raise Conflict(
-                    f"webhook-id {caller.webhook_id} was already used for a different request; "
-                    "each call needs its own id"
-                )
-            if row.status_code != PENDING:
-                return Answer(row.status_code, dict(row.response), replayed=True)
-            if _utc_now() - row.created_at > STALE_CLAIM:
-                # The process that claimed it died before answering. Taking over is safe: the
-                # ledger key makes a second execution return what the first one recorded.
-                with self.engine.begin() as conn:
-                    conn.execute(
-                        delete(webhook_requests)
-                        .where(webhook_requests.c.webhook_id == caller.key)
-                        .where(webhook_requests.c.status_code == PENDING)
-                        .where(webhook_requests.c.created_at == row.created_at)
+                return self._earlier(conn, caller)
+        except DBAPIError as e:
+            raise Unavailable("the ledger is unavailable; send the call again later") from e
+
+    def _earlier(self, conn: Connection, caller: Caller) -> Answer | None:
+        row = conn.execute(
+            select(webhook_requests).where(webhook_requests.c.webhook_id == caller.key)
+        ).first()
+        if row is None or row.status_code == PENDING:
+            return None
+        if row.body_sha256 != caller.request_sha256:
+            raise Conflict(
+                f"webhook-id {caller.webhook_id} was already used for a different request; "
+                "each call needs its own id"
+            )
+        return Answer(row.status_code, dict(row.response), replayed=True)
+
+    def _claim(self, conn: Connection, caller: Caller) -> Answer | None:
+        """Take the webhook-id inside the command's transaction; the earlier answer if a
+        call with the same id committed first (PostgreSQL: the insert waits for it)."""
+        earlier = self._earlier(conn, caller)
+        if earlier is not None:
+            return earlier
+        # A pending row is a claim of the older, three-transaction code that died: take over.
+        conn.execute(
+            delete(webhook_requests)
+            .where(webhook_requests.c.webhook_id == caller.key)
+            .where(webhook_requests.c.status_code == PENDING)
+        )
+        try:
+            with conn.begin_nested():
+                conn.execute(
+                    insert(webhook_requests).values(
+                        webhook_id=caller.key,
+                        agency_id=caller.agency,
+                        body_sha256=caller.request_sha256,
+                        status_code=PENDING,
+                        response={},
+                        created_at=_utc_now(),
                     )
-                continue
-            if time.monotonic() > deadline:
+                )
+        except IntegrityError:
+            earlier = self._earlier(conn, caller)
+            if earlier is None:
                 raise Conflict(
                     f"a call with webhook-id {caller.webhook_id} is still being processed; "
                     "send it again shortly"
-                )
-            time.sleep(0.05)
-
-    def _finish(self, caller: Caller, answer: Answer) -> None:
-        with self.engine.begin() as conn:
-            conn.execute(
-                update(webhook_requests)
-                .where(webhook_requests.c.webhook_id == caller.key)
-                .values(status_code=answer.status, response=answer.body)
-            )
-
-    def _release(self, caller: Caller) -> None:
-        try:
-            with self.engine.begin() as conn:
-                conn.execute(
-                    delete(webhook_requests)
-                    .where(webhook_requests.c.webhook_id == caller.key)
-                    .where(webhook_requests.c.status_code == PENDING)
-                )
-        except DBAPIError:
-            # The claim goes stale and is taken over after STALE_CLAIM.
-            log.warning("could not release the claim of a failed webhook call %s", caller.key)
-
-    # --- reads ------------------------------------------------------------------------------
+                ) from None
+            return earlier
+        return None
 
     def ready(self) -> bool:
         try:

@@ -1,0 +1,158 @@
+"""The `chidao` app: which command runs which function, registered lazily (cyclopts).
+
+Each command is one small function in its group's module (`chidao/cli/<group>_cmd.py`),
+taking its arguments as typed parameters and returning the exit status. This module only
+names them: nothing here imports a command's module, so `chidao validate` loads the
+definitions code and not the ledger's or Prefect's, and a test checks `sys.modules` for that.
+
+To add a command (e.g. `call`, `checkpoint`, `stats`, `keys rotate`):
+
+1. Write the function in the module of its group (or a new `chidao/cli/<group>_cmd.py`):
+
+       def call(directive: str, /, *, json: Annotated[bool, Parameter(help=_("…"))] = False) -> int:
+           from flows.something import heavy   # imports inside the body: keep start-up light
+           ...
+           return 0
+
+   Positional parameters go before `/`, options after `*`; a parameter `as_of` is `--as-of`.
+   A user's mistake is `raise CliError(_("…"), exit_code=1)` (2 for a wrong command line).
+   Person-facing words go through `_()` from `i18n` (the msgid in English, its Vietnamese in
+   `i18n/locale/vi/LC_MESSAGES/chidao.po`, then `python -m i18n.catalogue compile`).
+2. Add one line to `COMMANDS` below (or to a group's table, for `agencies keygen`):
+   `("call", "chidao.cli.x_cmd:call", N_("one line of help"))`.
+3. A new group: add a table like `AGENCIES` and a line to `GROUPS`.
+
+`run(tokens)` parses and calls; the error handling and exit codes are in `chidao.cli.main`.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated, Any
+
+from cyclopts import App, CycloptsError, Group, Parameter
+
+from chidao.cli.common import CliError
+from i18n import N_, _
+
+# (name, "module:function", help) — the help is a catalogue id, translated when the app is built.
+COMMANDS: tuple[tuple[str, str, str], ...] = (
+    ("validate", "chidao.cli.definitions_cmd:run_validate",
+     N_("check definition files; every problem at once")),
+    ("show", "chidao.cli.definitions_cmd:run_show",
+     N_("print a definition resolved: agencies, items, due dates")),
+    ("schema", "chidao.cli.definitions_cmd:run_schema",
+     N_("print the JSON Schema of the definition format")),
+    ("history", "chidao.cli.ledger_cmd:run_history", N_("every event of a directive, in order")),
+    ("replay", "chidao.cli.ledger_cmd:run_replay", N_("a directive as it stood at a moment")),
+    ("verify", "chidao.cli.ledger_cmd:run_verify",
+     N_("walk the hash chain; name the first event altered")),
+    ("import", "chidao.cli.import_cmd:run",
+     N_("draft a definition from a directive's text, DOCX/PDF, or edXML message")),
+    ("serve", "chidao.cli.webhook_cmd:run_serve", N_("run the agency webhook (uvicorn)")),
+    ("launch", "chidao.cli.flow_cmd:run_launch",
+     N_("validate a definition, record issuance, start its flow")),
+    ("status", "chidao.cli.flow_cmd:run_status",
+     N_("every directive, or one: each agency's status")),
+    ("amend", "chidao.cli.flow_cmd:run_amend",
+     N_("record a changed definition; it takes effect from the next run")),
+    ("simulate", "chidao.cli.flow_cmd:run_simulate",
+     N_("run a directive's flow in simulated time")),
+    ("up", "chidao.cli.up_cmd:run_up",
+     N_("start the Prefect server, the deployments and the webhook; Ctrl-C stops all")),
+)
+NOTIFICATIONS: tuple[tuple[str, str, str], ...] = (
+    ("preview", "chidao.cli.notifications_cmd:run_preview",
+     N_("print a rendered message for an agency")),
+    ("outbox", "chidao.cli.notifications_cmd:run_outbox", N_("list pending and failed messages")),
+)
+AGENCIES: tuple[tuple[str, str, str], ...] = (
+    ("secret", "chidao.cli.webhook_cmd:run_secret",
+     N_("make an agency's webhook secret (printed once) or rotate it")),
+)
+# (group name, help, its commands)
+GROUPS: tuple[tuple[str, str, tuple[tuple[str, str, str], ...]], ...] = (
+    ("notifications", N_("preview messages; list the outbox"), NOTIFICATIONS),
+    ("agencies", N_("agencies' webhook secrets"), AGENCIES),
+)
+
+
+def _app(name: str, help_text: str) -> App:
+    app = App(
+        name=name,
+        help=help_text,
+        version_flags=[],
+        # `--json` is a flag; no `--no-json` beside it
+        default_parameter=Parameter(negative=(), show_default=False),
+        group_commands=Group(_("Commands"), sort_key=0),
+        group_arguments=Group(_("Arguments"), sort_key=1),
+        group_parameters=Group(_("Options"), sort_key=2),
+        exit_on_error=False,
+        print_error=False,
+        help_on_error=False,
+        result_action="return_value",
+    )
+    app["--help"].help = _("show this help and exit")
+    return app
+
+
+def _missing_command(root: App, chain: list[str]) -> Any:
+    """A group called without a command (or with an unknown one): its help on stderr, status 2."""
+
+    def usage(*tokens: Annotated[str, Parameter(show=False, allow_leading_hyphen=True)]) -> int:
+        if tokens:
+            from difflib import get_close_matches
+
+            app = root[chain[-1]] if chain else root
+            known = [n for n in app if not n.startswith("-")]
+            close = get_close_matches(tokens[0], known, n=1)
+            hint = _("; did you mean {name!r}?").format(name=close[0]) if close else ""
+            raise CliError(
+                _("no command {name!r}{hint}\nsee `{usage} --help`").format(
+                    name=tokens[0], hint=hint, usage=" ".join(["chidao", *chain])
+                ),
+                exit_code=2,
+            )
+        root.help_print(chain, console=_stderr_console())
+        return 2
+
+    return usage
+
+
+def _stderr_console() -> Any:
+    from rich.console import Console
+
+    return Console(file=sys.stderr)
+
+
+def build_app() -> App:
+    root = _app(
+        "chidao",
+        _("Carry a directive from issuance to its last consolidated report.")
+        + "\n\n"
+        + _("Language: --lang vi|en, or CHIDAO_LANG (default vi)."),
+    )
+    root.default(_missing_command(root, []))
+    for name, target, help_id in COMMANDS:
+        root.command(target, name=name, help=_(help_id))
+    for group_name, group_help, commands in GROUPS:
+        group = _app(group_name, _(group_help))
+        for name, target, help_id in commands:
+            group.command(target, name=name, help=_(help_id))
+        root.command(group)
+        group.default(_missing_command(root, [group_name]))
+    return root
+
+
+def run(tokens: list[str]) -> int:
+    """Parse `tokens`, run the command, return its exit status (2 for a wrong command line)."""
+    app = build_app()
+    try:
+        result = app(tokens)
+    except CycloptsError as e:
+        message = str(e).strip() or type(e).__name__
+        usage = " ".join(["chidao", *(e.command_chain or ())])
+        raise CliError(
+            message + "\n" + _("see `{usage} --help`").format(usage=usage), exit_code=2
+        ) from e
+    return int(result or 0)
