@@ -111,7 +111,7 @@ def read_message(path: Path, key: str) -> StoredMail | None:
 class MailroomServer:
     """aiosmtpd's `Mailbox` handler on loopback, in a thread of its own (`start`, `stop`)."""
 
-    def __init__(self, folder: Path, port: int = 0, host: str = HOST) -> None:
+    def __init__(self, folder: Path, port: int, host: str = HOST) -> None:
         from aiosmtpd.controller import Controller
         from aiosmtpd.handlers import Mailbox
 

@@ -242,3 +242,24 @@ def test_up_stops_the_rest_when_a_child_dies(tmp_path: Path) -> None:
         while time.monotonic() < deadline and any(_alive(p) for p in up.seen):
             time.sleep(0.1)
         assert not [p for p in up.seen if _alive(p)]
+
+
+@pytest.mark.parametrize("which", ["--port", "--webhook-port"])
+def test_up_refuses_a_taken_port_naming_it_before_starting_anything(
+    tmp_path: Path, which: str
+) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        up = ChidaoUp(tmp_path)
+        argv = list(up.argv)
+        argv[argv.index(which) + 1] = str(port)
+        done = subprocess.run(
+            argv, env=up.env, cwd=REPO, capture_output=True, text=True, timeout=60
+        )
+    assert done.returncode == 1
+    assert f"port {port}" in done.stderr and which in done.stderr
+    assert "Traceback" not in done.stderr
+    logs = Path(up.env["CHIDAO_HOME"]) / "logs"
+    assert not logs.exists() or not any(logs.iterdir())  # no child was started
