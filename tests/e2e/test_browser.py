@@ -92,6 +92,15 @@ def test_the_first_day_in_a_browser(tmp_path: Path) -> None:
             assert "Can't connect to Server API" not in body
             page.screenshot(path=str(SHOTS / "1-runs.png"))
 
+            # a run with its task runs: the graph and the task runs' Vietnamese names
+            page.get_by_text(re.compile(r"2810/UBND-KGVX · 2023 · giao nhiệm vụ · ")).first.click()
+            page.wait_for_load_state("networkidle")
+            page.get_by_text("Task Runs", exact=False).first.wait_for(timeout=30_000)
+            page.screenshot(path=str(SHOTS / "1b-run-graph.png"))
+            page.goto(page.url.split("?")[0] + "?tab=Task+Runs", wait_until="networkidle")
+            page.get_by_text(re.compile(r"giao nhiệm vụ · ")).first.wait_for(timeout=30_000)
+            page.screenshot(path=str(SHOTS / "1c-task-runs.png"))
+
             # the status artifact: the table of the closed 2023 cycle, with the Vietnamese standings
             page.goto(f"{up.ui_url}/artifacts/key/{DEMO_ID}-2023-status", wait_until="networkidle")
             page.get_by_text(f"{DEMO_ID}-2023-status").first.wait_for(timeout=30_000)
@@ -151,6 +160,8 @@ def test_the_first_day_in_a_browser(tmp_path: Path) -> None:
             browser.close()
     assert sorted(p.name for p in SHOTS.glob("*.png")) == [
         "1-runs.png",
+        "1b-run-graph.png",
+        "1c-task-runs.png",
         "2-status-artifact.png",
         "3-mailroom.png",
         "4-mail.png",
