@@ -197,17 +197,25 @@ async def reconcile(
 ) -> Reconciled:
     """One reconciliation of a directive at business time `now`, its steps run as tasks.
 
-    The status is published as soon as the actions are recorded; mail goes after it, one
+    The status is published first when actions are due (what the ledger holds, an agency's
+    answer among it, before the actions it calls for), and again as soon as the actions are
+    recorded; mail goes after it, one
     attempt per message in a scheduled run (a message not taken is tried again by a run of
     its own, `… · gửi lại thư`, with backoff), so publishing never waits for a mail server.
     Runs without a schedule (a simulation) retry within the run, still after publishing.
     """
     logger = get_run_logger()
     directives: Directives = directives_for(runtime.database_url)
-    state = directives.state(directive_id)
+    events, state = directives.load(directive_id)
     start_version = state.version
     calendar = default_calendar()
     performed: list[str] = []
+    if due_actions(state, now, calendar):
+        # what the ledger already holds (an agency's answer) is shown before the actions
+        # it calls for are composed and recorded; the table is published again after them
+        publish_status(
+            _status_input(state, now, None, events, start_version - EVENT_WINDOW, start_version)
+        )
     for _ in range(MAX_ROUNDS):
         actions = due_actions(state, now, calendar)
         if not actions:

@@ -99,11 +99,17 @@ async def test_the_launch_deployment_validates_before_recording_anything(
     prefect_server: str, home: Path
 ) -> None:
     from definitions.errors import DefinitionError
-    from flows.launch import LaunchRefused, launch
+    from flows.launch import LaunchRefused, PolicyNeeded, launch
 
     text = D2810.read_text(encoding="utf-8").replace("to: so-gddt", "to: so-gdt", 1)
     with pytest.raises(DefinitionError, match="did you mean 'so-gddt'"):
         await launch(definition_yaml=text)
     with pytest.raises(LaunchRefused, match="either definition_path or definition_yaml"):
         await launch()
+    # past its dates: the deployment takes the policy as a parameter, and without it records nothing
+    d5185 = str(D2810.with_name("qn-5185-ubnd-kgvx-2021.yaml"))
+    with pytest.raises(PolicyNeeded, match="--catch-up current"):
+        await launch(definition_path=d5185)
+    with pytest.raises(LaunchRefused, match="catch-up policy 'later'"):
+        await launch(definition_path=d5185, catch_up="later")
     assert _directives(home).ids() == []
