@@ -54,6 +54,25 @@ def _ledger_events(home: Path) -> list[Any]:
         engine.dispose()
 
 
+def _first_run(api_url: str) -> dict[str, Any]:
+    """The demo's first run (its issuance), from the Prefect API."""
+    found = httpx.post(
+        f"{api_url}/flow_runs/filter",
+        json={"flow_runs": {"tags": {"all_": [f"directive:{DEMO_ID}"]}}, "sort": "START_TIME_ASC", "limit": 1},
+        timeout=10,
+    ).json()
+    return dict(found[0])
+
+
+def _task_run_names(api_url: str, flow_run_id: str) -> list[str]:
+    found = httpx.post(
+        f"{api_url}/task_runs/filter",
+        json={"flow_runs": {"id": {"any_": [flow_run_id]}}, "limit": 200},
+        timeout=10,
+    ).json()
+    return [str(t["name"]) for t in found]
+
+
 def _until(check: Any, timeout: float, what: str) -> Any:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -69,7 +88,10 @@ def test_the_first_day_in_a_browser(tmp_path: Path) -> None:
     playwright_api = pytest.importorskip("playwright.sync_api")
     shutil.rmtree(SHOTS, ignore_errors=True)
     SHOTS.mkdir(parents=True)
-    with ChidaoUp(tmp_path, extra_args=("--demo",), embedded_mail=True) as up:
+    # a shared machine can take minutes to start a Prefect server: a bounded wait, not a sleep
+    with ChidaoUp(
+        tmp_path, extra_args=("--demo",), embedded_mail=True, start_seconds=240
+    ) as up:
         home = Path(up.env["CHIDAO_HOME"])
         assert up.port != 4200 and up.webhook_port != 8765
         # the UI's own settings point its browser at this server, not at port 4200
@@ -92,14 +114,13 @@ def test_the_first_day_in_a_browser(tmp_path: Path) -> None:
             assert "Can't connect to Server API" not in body
             page.screenshot(path=str(SHOTS / "1-runs.png"))
 
-            # a run with its task runs: the graph and the task runs' Vietnamese names
-            page.get_by_text(re.compile(r"2810/UBND-KGVX · 2023 · giao nhiệm vụ · ")).first.click()
-            page.wait_for_load_state("networkidle")
-            page.get_by_text("Task Runs", exact=False).first.wait_for(timeout=30_000)
+            # a run with its task runs: the run graph, and the task runs' Vietnamese names
+            first_run = _first_run(up.api_url)
+            page.goto(f"{up.ui_url}/runs/flow-run/{first_run['id']}", wait_until="networkidle")
+            page.get_by_text(first_run["name"]).first.wait_for(timeout=30_000)
             page.screenshot(path=str(SHOTS / "1b-run-graph.png"))
-            page.goto(page.url.split("?")[0] + "?tab=Task+Runs", wait_until="networkidle")
-            page.get_by_text(re.compile(r"giao nhiệm vụ · ")).first.wait_for(timeout=30_000)
-            page.screenshot(path=str(SHOTS / "1c-task-runs.png"))
+            names = _task_run_names(up.api_url, first_run["id"])
+            assert any(n.startswith("giao nhiệm vụ · ") for n in names), names
 
             # the status artifact: the table of the closed 2023 cycle, with the Vietnamese standings
             page.goto(f"{up.ui_url}/artifacts/key/{DEMO_ID}-2023-status", wait_until="networkidle")
@@ -161,7 +182,6 @@ def test_the_first_day_in_a_browser(tmp_path: Path) -> None:
     assert sorted(p.name for p in SHOTS.glob("*.png")) == [
         "1-runs.png",
         "1b-run-graph.png",
-        "1c-task-runs.png",
         "2-status-artifact.png",
         "3-mailroom.png",
         "4-mail.png",

@@ -70,8 +70,14 @@ class ChidaoUp:
     """`chidao up` in a subprocess; `with ChidaoUp(tmp_path) as up:` waits for its UI URL."""
 
     def __init__(
-        self, folder: Path, *, extra_args: tuple[str, ...] = (), embedded_mail: bool = False
+        self,
+        folder: Path,
+        *,
+        extra_args: tuple[str, ...] = (),
+        embedded_mail: bool = False,
+        start_seconds: float = START_SECONDS,
     ) -> None:
+        self.start_seconds = start_seconds
         self.port = free_port()
         self.webhook_port = free_port()
         self.api_url = f"http://127.0.0.1:{self.port}/api"
@@ -119,7 +125,7 @@ class ChidaoUp:
         )
         threading.Thread(target=self._read, daemon=True).start()
         try:
-            self.wait_for_line(self.ui_url, START_SECONDS)
+            self.wait_for_line(self.ui_url, self.start_seconds)
             self.wait_for_line("running;", 10)
         except BaseException:
             self.__exit__(None, None, None)
