@@ -1,17 +1,25 @@
-"""Times `chidao import` on a synthetic 20-page directive against reading + NFC of the same text.
+"""Times `chidao import` against reading + NFC of the same file, in the same run.
 
-Run: .venv/bin/python bench/import_bench.py
+On every national test text (tests/importer/fixtures/national/, flattened, merged, damaged, from
+other provinces and ministries) and on a synthetic 20-page directive. The national map and each
+province's patterns are built once per process (cached); that one-time cost is printed apart.
+
+Run: .venv/bin/python bench/import_bench.py [--runs N]
 """
 
 from __future__ import annotations
 
+import argparse
 import statistics
 import time
 import unicodedata
+from collections.abc import Callable
 from pathlib import Path
 
 from importer.agencies import load_directory_file
-from importer.api import import_text
+from importer.api import import_file, import_text
+
+NATIONAL = Path(__file__).resolve().parents[1] / "tests" / "importer" / "fixtures" / "national"
 
 AGENCIES = (
     "Sở Giáo dục và Đào tạo", "Sở Tài chính", "Sở Y tế", "Sở Nội vụ", "Sở Tư pháp",
@@ -54,29 +62,54 @@ def synthetic(pages: int = 20) -> str:
     return "\n".join(lines)
 
 
+def _median(fn: Callable[[], object], runs: int) -> float:
+    times = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - started)
+    return statistics.median(times)
+
+
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=5)
+    runs = parser.parse_args().runs
     directory = load_directory_file()
+    started = time.perf_counter()
+    for path in sorted(NATIONAL.glob("*.txt")):  # cold: the national map, each scope's patterns
+        import_file(path, directory=directory)
+    cold = time.perf_counter() - started
+
+    print(f"first import of each national text, caches cold: {cold * 1000:8.1f} ms in all")
+    print(f"{'national text':42} {'read+NFC':>10} {'import':>10} {'ratio':>8}")
+    worst = 0.0
+    for path in sorted(NATIONAL.glob("*.txt")):
+        def baseline(p: Path = path) -> None:
+            unicodedata.normalize("NFC", p.read_text(encoding="utf-8"))
+
+        def full(p: Path = path) -> None:
+            import_file(p, directory=directory)
+
+        base, imp = _median(baseline, runs * 4), _median(full, runs)
+        worst = max(worst, imp)
+        print(f"{path.stem:42} {base * 1000:8.3f}ms {imp * 1000:8.1f}ms {imp / base:7.0f}x")
+    print(f"slowest national text: {worst * 1000:.1f} ms; well under a second:",
+          "yes" if worst < 0.25 else "NO")
+
     text = synthetic()
     path = Path("/tmp/chidao-import-bench.txt")
     path.write_text(text, encoding="utf-8")
     import_text(text, directory=directory)  # warm caches (regexes, directory index)
 
-    def baseline() -> None:
+    def synthetic_baseline() -> None:
         unicodedata.normalize("NFC", path.read_text(encoding="utf-8"))
 
-    def full() -> None:
+    def synthetic_import() -> None:
         import_text(path.read_text(encoding="utf-8"), directory=directory)
 
-    def best(fn: object, runs: int) -> float:
-        times = []
-        for _ in range(runs):
-            started = time.perf_counter()
-            fn()  # type: ignore[operator]
-            times.append(time.perf_counter() - started)
-        return statistics.median(times)
-
-    base = best(baseline, 20)
-    imp = best(full, 5)
+    base = _median(synthetic_baseline, runs * 4)
+    imp = _median(synthetic_import, runs)
     words = len(text.split())
     print(f"synthetic text: {words} words (~{words // 500} pages), {len(text) // 1024} KiB")
     print(f"baseline (read + NFC): {base * 1000:8.2f} ms")

@@ -3,6 +3,11 @@
 Read at the faces (CLI, webhook app, flows) and passed down as plain values, so no lower
 layer imports this module.
 
+The checkpoint key (Ed25519, `CHIDAO_CHECKPOINT_KEY_FILE` or CHIDAO_HOME/checkpoint-ed25519.pem)
+signs the ledger's checkpoints; it too is a file outside the database. Key files are created
+atomically (temporary file, fsync, hard link into place), 0600, in a 0700 CHIDAO_HOME, and
+keys shorter than 32 random bytes, empty files and empty variables are refused by name.
+
 The system's one secret also lives here: `CHIDAO_SECRET_KEY`, or else a key file under
 CHIDAO_HOME created on first use. The webhook encrypts agency secrets under it
 (`encryption_key`) and the mail links are signed with a key derived from it (`link_key`).
@@ -16,13 +21,74 @@ import hashlib
 import hmac
 import os
 from pathlib import Path
+from typing import Literal
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from ledger.keyfiles import KeyProblem, create_exclusively, ensure_private_dir, signing_key
+
 KEY_FILE_NAME = "webhook-secrets.key"
+CHECKPOINT_KEY_FILE_NAME = "checkpoint-ed25519.pem"
+CHECKPOINT_LOG_FILE_NAME = "checkpoints.jsonl"
+__all__ = [
+    "KeyProblem",
+    "Settings",
+    "as_fernet_key",
+    "check_key",
+    "create_exclusively",
+    "encryption_key",
+    "ensure_private_dir",
+    "key_from_file",
+    "link_key_for",
+    "load_settings",
+]
 # What the link key is derived for: changing it invalidates every link already mailed.
 LINK_KEY_LABEL = b"chidao/mail-links/v1"
+MIN_KEY_BYTES = 32
+HOW_TO_MAKE_A_KEY = (
+    'make one with: python3 -c "import base64,os;'
+    'print(base64.urlsafe_b64encode(os.urandom(32)).decode())"'
+)
+
+
+def _decode_key(text: str) -> bytes | None:
+    """The bytes a key setting stands for: 64+ hex digits or base64 (URL-safe or standard)."""
+    value = text.strip()
+    try:
+        if len(value) >= 2 * MIN_KEY_BYTES and all(c in "0123456789abcdefABCDEF" for c in value):
+            return bytes.fromhex(value)
+    except ValueError:
+        pass
+    padded = value + "=" * (-len(value) % 4)
+    for altchars in (b"-_", b"+/"):
+        try:
+            return base64.b64decode(padded.encode("ascii"), altchars=altchars, validate=True)
+        except (binascii.Error, ValueError, UnicodeEncodeError):
+            continue
+    return None
+
+
+def check_key(value: str | bytes, where: str) -> bytes:
+    """The raw key bytes of `value`, refused (KeyProblem naming `where`) unless it holds at
+    least 32 random-looking bytes. Passphrases are not keys: they are guessable."""
+    text = value.decode("ascii", "replace") if isinstance(value, bytes) else value
+    if not text.strip():
+        raise KeyProblem(
+            f"{where} is empty: a key of at least {MIN_KEY_BYTES} random bytes is needed; {HOW_TO_MAKE_A_KEY}"
+        )
+    raw = _decode_key(text)
+    if raw is None or len(raw) < MIN_KEY_BYTES:
+        raise KeyProblem(
+            f"{where} is not a key of at least {MIN_KEY_BYTES} random bytes (base64 or hex); "
+            f"{HOW_TO_MAKE_A_KEY}"
+        )
+    if len(set(raw)) < 16:
+        raise KeyProblem(
+            f"{where} does not look random (too few distinct bytes); {HOW_TO_MAKE_A_KEY}"
+        )
+    return raw
 
 
 def as_fernet_key(value: str | bytes) -> bytes:
@@ -33,32 +99,33 @@ def as_fernet_key(value: str | bytes) -> bytes:
             return raw
     except (binascii.Error, ValueError):
         pass
-    # A passphrase-like setting: SHA-256 gives the 32 bytes Fernet wants. It is an operator's
-    # configured secret, not a user password, so no slow KDF is needed.
+    # Longer key material: SHA-256 gives the 32 bytes Fernet wants (it is random already, so
+    # no slow KDF is needed).
     return base64.urlsafe_b64encode(hashlib.sha256(raw).digest())
 
 
 def key_from_file(home: Path) -> bytes:
-    """The key in CHIDAO_HOME/webhook-secrets.key, created 0600 if it does not exist yet."""
-    path = home / KEY_FILE_NAME
-    home.mkdir(parents=True, exist_ok=True)
-    try:
-        # O_EXCL: two processes starting at once must not both write a key and overwrite each
-        # other; the loser reads the winner's.
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        return path.read_bytes().strip()
-    with os.fdopen(fd, "wb") as f:
+    """The key in CHIDAO_HOME/webhook-secrets.key, created (0600, atomically) if missing."""
+    path = ensure_private_dir(home) / KEY_FILE_NAME
+    if not path.exists():
         # A Fernet key: 32 random bytes, URL-safe base64 (what Fernet.generate_key() makes).
-        f.write(base64.urlsafe_b64encode(os.urandom(32)))
-    return path.read_bytes().strip()
+        create_exclusively(path, base64.urlsafe_b64encode(os.urandom(32)))
+    content = path.read_bytes().strip()
+    check_key(content, f"the key file {path}")
+    return content
 
 
 def encryption_key(secret_key: str | None, home: Path) -> bytes:
-    """The Fernet key: from the setting if given, else from (or into) the key file."""
-    if secret_key:
-        return as_fernet_key(secret_key)
+    """The Fernet key: from CHIDAO_SECRET_KEY if set (even empty: then refused), else the file."""
+    if secret_key is not None:
+        check_key(secret_key, "CHIDAO_SECRET_KEY")
+        return as_fernet_key(secret_key.strip())
     return key_from_file(home)
+
+
+def link_key_for(fernet_key: bytes) -> bytes:
+    """The mail-link key (which also seals outbox bodies) that goes with a secret key."""
+    return hmac.new(fernet_key, LINK_KEY_LABEL, hashlib.sha256).digest()
 
 
 class Settings(BaseSettings):
@@ -87,6 +154,16 @@ class Settings(BaseSettings):
     secret_key: SecretStr | None = None
     # How long the signed link in a mail lets its reader answer through the browser form.
     link_days: int = Field(default=60, ge=1, le=3660)
+    # The operator's language (CHIDAO_LANG): the CLI, the status tables. Each agency's mail and
+    # page stay in the directive's notification language.
+    lang: Literal["vi", "en"] = "vi"
+    # Who is at the keyboard: recorded as the actor `operator:<id>` of every operator command
+    # (the CLI's --operator wins; by default the login name).
+    operator: str | None = None
+    # The Ed25519 key checkpoints are signed with (never in the database), and the
+    # append-only file every checkpoint is also written to (a witness).
+    checkpoint_key_file: Path | None = None
+    checkpoint_log: Path | None = None
 
     @property
     def resolved_database_url(self) -> str:
@@ -96,8 +173,29 @@ class Settings(BaseSettings):
         return f"sqlite:///{self.home / 'chidao.db'}"
 
     def ensure_home(self) -> Path:
-        self.home.mkdir(parents=True, exist_ok=True)
-        return self.home
+        return ensure_private_dir(self.home)
+
+    @property
+    def checkpoint_key_path(self) -> Path:
+        return self.checkpoint_key_file or self.home / CHECKPOINT_KEY_FILE_NAME
+
+    @property
+    def checkpoint_log_path(self) -> Path:
+        """The witness file of this ledger: CHIDAO_CHECKPOINT_LOG, else one per database (a
+        simulation's ledger must not share the main ledger's checkpoints)."""
+        if self.checkpoint_log is not None:
+            return self.checkpoint_log
+        if not self.database_url:
+            return self.home / CHECKPOINT_LOG_FILE_NAME
+        if self.database_url.startswith("sqlite:///") and "?" not in self.database_url:
+            database = Path(self.database_url.removeprefix("sqlite:///"))
+            return database.with_name(database.name + "." + CHECKPOINT_LOG_FILE_NAME)
+        digest = hashlib.sha256(self.database_url.encode("utf-8")).hexdigest()[:16]
+        return self.home / "checkpoints" / f"{digest}.jsonl"
+
+    def checkpoint_key(self) -> Ed25519PrivateKey:
+        """The server's checkpoint signing key (may create its file)."""
+        return signing_key(self.checkpoint_key_path, "CHIDAO_CHECKPOINT_KEY_FILE")
 
     def encryption_key(self) -> bytes:
         """The Fernet key agency secrets are encrypted under (may create the key file)."""
@@ -107,7 +205,7 @@ class Settings(BaseSettings):
     def link_key(self) -> bytes:
         """The key mail links are signed with: HMAC-SHA256 of a fixed label under the system's
         secret, so it changes when that secret does and reveals nothing about it."""
-        return hmac.new(self.encryption_key(), LINK_KEY_LABEL, hashlib.sha256).digest()
+        return link_key_for(self.encryption_key())
 
 
 def load_settings() -> Settings:

@@ -8,6 +8,7 @@ text and as they fall once a day off is rolled forward to the next working day.
 from __future__ import annotations
 
 import datetime as dt
+from functools import cached_property
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
@@ -79,11 +80,19 @@ class ResolvedDirective(Resolved):
     consolidation_to: str | None
     cycles: tuple[Cycle, ...]
 
+    @cached_property
+    def _agencies(self) -> dict[str, TrackedAgency]:
+        return {a.id: a for a in reversed(self.tracked)}  # the first wins
+
+    @cached_property
+    def _cycles(self) -> dict[str, Cycle]:
+        return {c.id: c for c in reversed(self.cycles)}
+
     def agency(self, agency_id: str) -> TrackedAgency | None:
-        return next((a for a in self.tracked if a.id == agency_id), None)
+        return self._agencies.get(agency_id)
 
     def cycle(self, cycle_id: str) -> Cycle | None:
-        return next((c for c in self.cycles if c.id == cycle_id), None)
+        return self._cycles.get(cycle_id)
 
 
 class ResolutionError(ValueError):

@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from prefect import flow, get_run_logger
@@ -31,9 +32,18 @@ from lifecycle.status import agency_rows, current_cycle, current_rows, reported_
 from notifications.mailer import SmtpConfig
 from notifications.outbox import Outbox
 from tasks.actions import ActionInput, perform_action
+from tasks.checkpoint import CheckpointInput, checkpoint_ledger
 from tasks.mail import DeliverInput, deliver_mail
 from tasks.runtime import directives_for, engine_for
-from tasks.schedule import MAIL_RETRY, WakeupInput, mail_retry_key, run_name, schedule_wakeup
+from tasks.schedule import (
+    MAIL_RETRY,
+    WakeupInput,
+    cancel_obsolete,
+    run_name,
+    schedule_mail_retry,
+    schedule_retry,
+    schedule_wakeup,
+)
 from tasks.status import CycleTable, LedgerEventRef, StatusInput, publish_status
 
 # Performing actions can make more fall due at once (a closed cycle opens the next).
@@ -43,6 +53,8 @@ MAIL_NOT_DELIVERED = "Thư chưa gửi được"
 # Ledger events re-emitted by each run, so agencies' own calls reach the event feed too;
 # Prefect stores an event id once.
 EVENT_WINDOW = 30
+# A failed run's retry wake-up comes this long after it (real time).
+RETRY_AFTER = dt.timedelta(minutes=5)
 
 
 class Runtime(BaseModel):
@@ -57,6 +69,10 @@ class Runtime(BaseModel):
     # The key the links in mail are signed with (None: plain links), and how long they last.
     link_key: SecretBytes | None = None
     link_days: int = 60
+    language: str = "vi"  # the operator's, for the status table (each agency's mail has its own)
+    # Where the checkpoint key and the witness file are (None: no checkpoint step).
+    checkpoint_key_file: Path | None = None
+    checkpoint_log: Path | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Runtime:
@@ -72,6 +88,9 @@ class Runtime(BaseModel):
             mail_retry_base_seconds=settings.mail_retry_base_seconds,
             link_key=link_key,
             link_days=settings.link_days,
+            language=settings.lang,
+            checkpoint_key_file=settings.checkpoint_key_path,
+            checkpoint_log=settings.checkpoint_log_path,
         )
 
 
@@ -136,6 +155,7 @@ def _status_input(
     events: list[StoredEvent],
     since_version: int,
     touched_since: int,
+    language: str = "vi",
 ) -> StatusInput:
     """The status to publish, with the ledger events after `since_version` for the event feed."""
     cycle, rows = current_rows(state, now)
@@ -161,6 +181,7 @@ def _status_input(
         ],
         cycles=_cycle_tables(state, now, events, touched_since),
         published_at=SystemClock().now(),
+        language=language,
     )
 
 
@@ -181,7 +202,11 @@ async def _deliver(runtime: Runtime, directive_id: str, now: dt.datetime, *, ret
     try:
         await task(
             DeliverInput(
-                database_url=runtime.database_url, smtp=runtime.smtp, at=now, directive=directive_id
+                database_url=runtime.database_url,
+                smtp=runtime.smtp,
+                at=now,
+                directive=directive_id,
+                link_key=runtime.link_key,
             )
         )
     except Exception as e:  # the outbox keeps the messages; a later run tries again
@@ -214,7 +239,10 @@ async def reconcile(
         # what the ledger already holds (an agency's answer) is shown before the actions
         # it calls for are composed and recorded; the table is published again after them
         publish_status(
-            _status_input(state, now, None, events, start_version - EVENT_WINDOW, start_version)
+            _status_input(
+                state, now, None, events, start_version - EVENT_WINDOW, start_version,
+                runtime.language,
+            )
         )
     for _ in range(MAX_ROUNDS):
         actions = due_actions(state, now, calendar)
@@ -236,7 +264,9 @@ async def reconcile(
     events, state = directives.load(directive_id)
     wake = next_wakeup(state, now, calendar)
     since = start_version - EVENT_WINDOW
-    publish_status(_status_input(state, now, wake, events, since, start_version))
+    publish_status(
+        _status_input(state, now, wake, events, since, start_version, runtime.language)
+    )
     if schedule_next and wake is not None:
         upcoming = [a for a in due_actions(state, wake, calendar) if a.due_at == wake]
         await schedule_wakeup(
@@ -253,17 +283,33 @@ async def reconcile(
     events, state = directives.load(directive_id)
     failed = _failed(state)
     if state.version > published:  # deliveries recorded: to the feed, and failures to the table
-        publish_status(_status_input(state, now, wake, events, published, published))
+        publish_status(
+            _status_input(state, now, wake, events, published, published, runtime.language)
+        )
     if pending and schedule_next:
         retry_at = SystemClock().now() + dt.timedelta(
             seconds=_mail_retry_delay(runtime, max(r.attempts for r in pending))
         )
-        await schedule_wakeup(
+        await schedule_mail_retry(
             WakeupInput(
                 directive=directive_id,
                 at=retry_at,
                 label=run_name(reference_of(state), current_cycle(state), MAIL_RETRY, retry_at),
-                key=mail_retry_key(directive_id, retry_at),
+            )
+        )
+    if schedule_next:
+        try:  # wake-ups of an older plan; the sweeper cancels them if this fails
+            await cancel_obsolete(directive_id, wake)
+        except Exception as e:
+            logger.warning("obsolete wake-ups of %s not cancelled yet: %s", directive_id, e)
+    if runtime.checkpoint_key_file is not None and runtime.checkpoint_log is not None:
+        # Signed and witnessed outside the database; a ledger behind its witnesses stops here.
+        await checkpoint_ledger(
+            CheckpointInput(
+                database_url=runtime.database_url,
+                key_file=runtime.checkpoint_key_file,
+                log_file=runtime.checkpoint_log,
+                at=now,
             )
         )
     logger.info(
@@ -289,10 +335,24 @@ async def directive(
     at: dt.datetime | None = None,
     schedule_next: bool = True,
 ) -> Any:
-    """Reconcile one directive now (or at the business time `at`, when simulating)."""
-    runtime = Runtime.from_settings(load_settings())
+    """Reconcile one directive now (or at the business time `at`, when simulating).
+
+    A run that fails schedules its own retry wake-up RETRY_AFTER later (then fails), so one
+    failure never stalls the directive; if even that cannot be done, the sweeper
+    (`flows.sweep`) finds the directive overdue. A run whose mail waits or was given up on
+    ends Completed, named MAIL_NOT_DELIVERED."""
     now = at or SystemClock().now()
-    result = await reconcile(directive_id, now, runtime, schedule_next=schedule_next)
+    try:
+        runtime = Runtime.from_settings(load_settings())
+        result = await reconcile(directive_id, now, runtime, schedule_next=schedule_next)
+    except Exception:
+        if schedule_next:
+            retry_at = SystemClock().now() + RETRY_AFTER
+            try:
+                await schedule_retry(directive_id, retry_at, f"{label or directive_id} · retry")
+            except Exception as e:
+                get_run_logger().warning("no retry wake-up for %s: %s", directive_id, e)
+        raise
     if result.mail_pending or result.mail_failed:
         # not plain success in the runs list: mail is waiting, or was given up on
         return Completed(

@@ -34,8 +34,12 @@ from lifecycle.catchup import (
     passed_cycles,
     preview,
 )
+from lifecycle.commands import operator
 from tasks.runtime import directives_for
 from tasks.schedule import DIRECTIVE_DEPLOYMENT, ISSUED, run_name
+
+# Who launched from the Prefect UI is Prefect's to know; without CHIDAO_OPERATOR it is this.
+PREFECT_UI_OPERATOR = "prefect-ui"
 
 
 class LaunchRefused(Exception):
@@ -113,9 +117,12 @@ def record_issuance(
     resolved: ResolvedDirective,
     at: dt.datetime,
     policy: CatchUp | None = None,
+    *,
+    actor: str,
 ) -> Launched:
-    """Issuance recorded once (with the catch-up policy's choices); a second launch of the same
-    directive is refused, and so is one past its dates without a policy (nothing recorded)."""
+    """Issuance recorded once, by `actor` (`operator:<id>`), with the catch-up policy's
+    choices; a second launch of the same directive is refused, and so is one past its dates
+    without a policy (nothing recorded)."""
     directive_id = resolved.definition.id
     if directives.exists(directive_id):
         state = directives.state(directive_id)
@@ -125,7 +132,7 @@ def record_issuance(
             "use `chidao amend` to change it"
         )
     check_policy(resolved, at, policy)
-    commands = launch_commands(resolved, at, policy)
+    commands = launch_commands(resolved, at, policy, actor)
     with directives.transaction() as tx:  # the issuance and its policy, or nothing
         outcome = directives.execute(
             directive_id, commands[0], at, key=f"issue:{directive_id}", conn=tx
@@ -181,7 +188,11 @@ async def launch(
     settings = load_settings()
     now = SystemClock().now()
     launched = record_issuance(
-        directives_for(settings.resolved_database_url), resolved, now, policy
+        directives_for(settings.resolved_database_url),
+        resolved,
+        now,
+        policy,
+        actor=operator(settings.operator or PREFECT_UI_OPERATOR),
     )
     run_id = await start_first_run(launched.directive, launched.reference, now)
     return {"directive": launched.directive, "flow_run": run_id}

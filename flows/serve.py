@@ -1,9 +1,10 @@
-"""The deployments `directive/directive` and `launch/launch`, served in-process for one machine.
+"""The deployments `directive/directive`, `launch/launch` and `sweep/sweep`, served for one machine.
 
-`python -m flows.serve` (what `chidao up` starts) registers both deployments with the Prefect
+`python -m flows.serve` (what `chidao up` starts) registers the deployments with the Prefect
 API in PREFECT_API_URL and runs every flow run scheduled for them, each in a subprocess,
-polling every second so a run woken by an agency starts within about a second. For a
-work-pool setup the same two deployments are in `prefect.yaml` at the repository's root.
+polling every second so a run woken by an agency starts within about a second; the
+sweeper runs on its interval schedule (every 5 minutes). For a work-pool setup the same
+deployments are in `prefect.yaml` at the repository's root.
 
 Run it from the repository's root (the parent of `flows/`): the deployments' entrypoints are
 paths relative to the working directory, `flows/directive.py:directive` and
@@ -43,10 +44,19 @@ LAUNCH_DESCRIPTION = (
 )
 
 
+SWEEP_DESCRIPTION = (
+    "Every few minutes: reconcile every active directive whose actions are overdue (its run "
+    "failed or its process died), schedule wake-ups that are missing and cancel those a newer "
+    "plan made obsolete, so no directive stalls."
+)
+
+
 async def build_deployments() -> list[Any]:
-    """The two deployments as `RunnerDeployment`s, named, tagged and described."""
+    """The deployments as `RunnerDeployment`s, named, tagged and described; the sweeper on
+    an interval schedule."""
     from flows.directive import directive
     from flows.launch import launch
+    from flows.sweep import SWEEP_INTERVAL, sweep
 
     return [
         await directive.ato_deployment(
@@ -58,6 +68,12 @@ async def build_deployments() -> list[Any]:
             name="launch",
             tags=[*TAGS, "launch"],
             description=LAUNCH_DESCRIPTION,
+        ),
+        await sweep.ato_deployment(
+            name="sweep",
+            tags=[*TAGS, "sweep"],
+            description=SWEEP_DESCRIPTION,
+            interval=SWEEP_INTERVAL,
         ),
     ]
 
@@ -72,7 +88,7 @@ async def serve_deployments(
         name="chidao",
         query_seconds=query_seconds,
         limit=limit,
-        # Nothing here runs on a schedule of the deployment's own; wake-ups are future runs.
+        # Wake-ups are future runs; only the sweeper has a schedule of its own, kept on stop.
         pause_on_shutdown=False,
     )
     for deployment in await build_deployments():

@@ -5,7 +5,8 @@ time or late, ask for an extension, never answer. The simulator records issuance
 repeatedly moves its clock to the earlier of the next scripted step and the planner's next
 wake-up, feeds the step to the ledger as the webhook would, and runs the directive flow at
 that business time. A year passes in seconds; with a Prefect server attached every run
-shows in the UI.
+shows in the UI. On a ledger that already holds the directive, the simulation resumes from
+its last event's business time (steps already recorded are not repeated: their keys are).
 """
 
 from __future__ import annotations
@@ -163,6 +164,10 @@ async def simulate(
         raise NotFound(f"the scenario is for {scenario.directive}, not {directive_id}")
     launch = scenario.launch_at or resolved.definition.issued_on
     start = Step(at=launch, agency=OPERATOR, do="acknowledge").moment
+    if directives.exists(directive_id):
+        # A ledger that already holds the directive goes on from its last event: business
+        # time never goes back, and what is recorded is not done again.
+        start = max(start, directives.events(directive_id)[-1].business_time)
     last_day = (
         until
         or scenario.until

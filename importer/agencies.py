@@ -8,7 +8,9 @@ sure it is; what matches nothing is proposed as a new directory entry, never for
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 
 import yaml
@@ -61,6 +63,20 @@ def canonical(key: str) -> str:
 
 
 @dataclass(frozen=True)
+class Entry:
+    """An agency or group to match: from the directory, or a generic one of the national system."""
+
+    id: str
+    name: str
+    abbreviations: tuple[str, ...]
+    is_group: bool
+    new: bool = False  # not in the directory: matching it proposes a new entry
+    place: str | None = None  # the place it belongs to, for a proposal ("Sơn Hòa, Phú Yên")
+    province: str | None = None  # folded keys of its province and district
+    district: str | None = None
+
+
+@dataclass(frozen=True)
 class Alias:
     id: str
     text: str  # the proper Vietnamese words of this alias
@@ -68,6 +84,10 @@ class Alias:
     key: str
     is_group: bool
     synonym: bool = False
+    places: frozenset[str] = frozenset()  # places the alias names: the text must name them too
+    owner_places: frozenset[str] = frozenset()  # every place the agency is of
+    new: bool = False
+    place: str | None = None
 
 
 @dataclass(frozen=True)
@@ -81,6 +101,8 @@ class Match:
     end: int
     synonym: bool = False
     source_text: str = ""
+    new: bool = False
+    place: str | None = None
 
     @property
     def confidence(self) -> float:
@@ -126,6 +148,52 @@ def load_directory_file(path: Path | None = None) -> Directory:
         raise ImportFailed(f"cannot read the agency directory: {str(e).splitlines()[0]}") from e
 
 
+@lru_cache(maxsize=8192)
+def named_places(key: str) -> frozenset[str]:
+    """The places a canonical key names: `p:<province>` and `d:<district>` tags.
+
+    A province after `tỉnh`/`thành phố` or standing alone; a district only after its kind
+    (`huyện`, `thị xã`, `thành phố`, `quận`), so a person's or a river's name is not a place.
+    """
+    from importer.places import load_places
+
+    places = load_places()
+    tags: set[str] = set()
+    taken: list[tuple[int, int]] = []
+    for m in _KIND_WORD.finditer(key):
+        kind = m.group(1)
+        words = key[m.end() :].split()[:4]
+        for n in range(len(words), 0, -1):
+            name = " ".join(words[:n])
+            span = (m.end(), m.end() + len(name))
+            province = places.province(name) if kind in ("tinh", "thanh pho", "tp") else None
+            if kind != "tinh" and places.district_keys.get(name):
+                tags.add(f"d:{_KIND_TAG[kind]}:{name}")
+                if province is not None and province.kind == "thành phố":
+                    tags.add(f"p:{province.key}")
+                taken.append(span)
+                break
+            if province is not None:
+                tags.add(f"p:{province.key}")
+                taken.append(span)
+                break
+    for province, start, _ in places.provinces_in(key):
+        if not any(s <= start < e for s, e in taken):
+            tags.add(f"p:{province.key}")
+    return frozenset(tags)
+
+
+_UNIT_KINDS = ("huyen", "thi", "thanh", "quan", "xa", "phuong", "tp")
+_KIND_TAG = {"huyen": "huyen", "thi xa": "tx", "thanh pho": "tp", "tp": "tp", "quan": "quan"}
+_KIND_WORD = re.compile(r"\b(tinh|thanh pho|tp|huyen|thi xa|quan)\s+")
+
+
+def directory_province(directory: Directory) -> str | None:
+    """The province the directory's issuer is of ("Quảng Ngãi"), if it names one."""
+    suffix = _province_suffix(directory)
+    return re.sub(r"^(tỉnh|thành phố)\s+", "", suffix) if suffix else None
+
+
 def _province_suffix(directory: Directory) -> str | None:
     for agency in directory.agencies:
         if agency.kind == "issuer":
@@ -135,35 +203,63 @@ def _province_suffix(directory: Directory) -> str | None:
     return None
 
 
-class AgencyMatcher:
-    """Finds directory agencies and groups in text; built once per directory."""
+def directory_entries(directory: Directory, province: str | None) -> list[Entry]:
+    """The directory's agencies and groups as entries of its province (a folded key)."""
+    out = [Entry(a.id, a.name, tuple(a.abbreviations), False, province=province)
+           for a in directory.agencies]
+    out += [Entry(g.id, g.name, tuple(g.abbreviations), True, province=province)
+            for g in directory.groups]
+    return out
 
-    def __init__(self, directory: Directory) -> None:
+
+class AgencyMatcher:
+    """Finds agencies and groups in text; built once per directory and scope.
+
+    `home`: the document is of the directory's own province, so its bare names ("Sở Y tế") are
+    the directory's; otherwise only directory names that name the province themselves match,
+    and `extra` (the national system's generic entries for the document's place) come first.
+    Whatever the scope, a name that names a place matches only an entry of that place.
+    """
+
+    def __init__(self, directory: Directory, extra: Sequence[Entry] = (), *, home: bool = True,
+                 scope: tuple[str | None, str | None] | None = None) -> None:
         self.directory = directory
-        self.names: dict[str, str] = {a.id: a.name for a in directory.agencies}
-        self.names.update({g.id: g.name for g in directory.groups})
-        self.groups = {g.id for g in directory.groups}
+        self.home = home
         self.province_suffix = _province_suffix(directory)
+        home_name = directory_province(directory)
+        self.home_province = canonical(fold(home_name)) if home_name else None
+        self.scope = scope if scope is not None else (self.home_province, None)
+        own = directory_entries(directory, self.home_province)
+        entries = [*own, *extra] if home else [*extra, *own]
+        self.entries = {e.id: e for e in entries}
+        self.names: dict[str, str] = {e.id: e.name for e in entries}
+        self.groups = {e.id for e in entries if e.is_group}
         aliases: list[Alias] = []
         suffix_key = canonical(fold(self.province_suffix)) if self.province_suffix else ""
-        for agency in directory.agencies:
-            texts = [agency.name, *agency.abbreviations]
-            for text in texts:
-                aliases.append(Alias(agency.id, text, agency.name, canonical(fold(text)), False))
-            key = canonical(fold(agency.name))
-            if suffix_key and not key.endswith(suffix_key.split(" ", 1)[-1]):
-                aliases.append(
-                    Alias(agency.id, agency.name, agency.name, f"{key} {suffix_key}", False)
-                )
-        for group in directory.groups:
-            texts = [group.name, *group.abbreviations]
-            for text in texts:
-                aliases.append(Alias(group.id, text, group.name, canonical(fold(text)), True))
-            own = {canonical(fold(t)) for t in texts}
-            for template, phrases in GROUP_SYNONYMS.items():
-                if template in own:
-                    for phrase in phrases:
-                        aliases.append(Alias(group.id, phrase, group.name, phrase, True, True))
+        for entry in entries:
+            owner = named_places(canonical(fold(entry.name)))
+            if entry.province:
+                owner |= {f"p:{entry.province}"}
+            if entry.district:
+                owner |= {f"d:{entry.district}"}  # "d:<kind>:<name>"
+            keys = [(text, canonical(fold(text))) for text in (entry.name, *entry.abbreviations)]
+            if not entry.new and not entry.is_group:
+                key = canonical(fold(entry.name))
+                if suffix_key and not key.endswith(suffix_key.split(" ", 1)[-1]):
+                    keys.append((entry.name, f"{key} {suffix_key}"))
+            if not entry.new and entry.is_group and home:
+                own_keys = {k for _, k in keys}
+                for template, phrases in GROUP_SYNONYMS.items():
+                    if template in own_keys:
+                        for phrase in phrases:
+                            aliases.append(Alias(entry.id, phrase, entry.name, phrase, True, True,
+                                                 frozenset(), owner))
+            for text, key in keys:
+                places = named_places(key)
+                if not entry.new and not home and not places:
+                    continue  # "Sở Y tế" of another province's letter is not this directory's
+                aliases.append(Alias(entry.id, text, entry.name, key, entry.is_group, False,
+                                     places, owner, entry.new, entry.place))
         # one entry per key; the texts sharing it ("Ủy ban nhân dân …" and "UBND …") are kept
         # so the draft can write the one the document itself used
         seen: dict[str, Alias] = {}
@@ -176,6 +272,12 @@ class AgencyMatcher:
         self.aliases = list(seen.values())
         self.keys = [a.key for a in self.aliases]
         self.max_tokens = max((len(k.split()) for k in self.keys), default=1) + 2
+
+    def __hash__(self) -> int:
+        return id(self)
+
+    def __eq__(self, other: object) -> bool:
+        return self is other
 
     # --- whole strings ------------------------------------------------------------
 
@@ -200,8 +302,13 @@ class AgencyMatcher:
             alias_first = alias.key.split(" ", 1)[0]
             # "Sở" is the word OCR mangles most (S&, S¢, Sé, S6); nothing else gets this slack
             short_alike = alias_first == "so" and len(first) == 2 and first[:1] == "s"
-            if short_alike or fuzz.ratio(first, alias_first) >= 66:
-                return alias, float(score)
+            if not (short_alike or fuzz.ratio(first, alias_first) >= 66):
+                continue
+            if score < 100 or alias.places:
+                named = named_places(key)
+                if not alias.places <= named or not named <= alias.owner_places:
+                    continue  # names another place than the agency's: never that agency
+            return alias, float(score)
         return None
 
     def _match(self, alias: Alias, score: float, start: int, end: int, source: str) -> Match:
@@ -215,9 +322,42 @@ class AgencyMatcher:
         return Match(
             id=alias.id, text=text, name=alias.name, score=score, is_group=alias.is_group,
             start=start, end=end, synonym=alias.synonym, source_text=collapse_spaces(source),
+            new=alias.new, place=alias.place,
         )
 
     # --- lists at the start of a string ------------------------------------------
+
+    def _best_at(self, tokens: list[tuple[int, int, str]], i: int,
+                 key: str = "") -> tuple[float, int, Alias] | None:
+        best: tuple[float, int, Alias] | None = None
+        for j in range(i + 1, min(len(tokens), i + self.max_tokens) + 1):
+            chunk = canonical(" ".join(t[2] for t in tokens[i:j]))
+            found = self._lookup(chunk)
+            if found is None:
+                continue
+            alias, score = found
+            if key and self._continues_elsewhere(tokens, i, j, key, alias):
+                continue
+            if best is None or score > best[0] or (score == best[0] and j > best[1]):
+                best = (score, j, alias)
+        return best
+
+    def _continues_elsewhere(self, tokens: list[tuple[int, int, str]], i: int, j: int, key: str,
+                             alias: Alias) -> bool:
+        """Whether the name goes on (no comma, no "và") to name a place not the alias's own."""
+        k = j
+        while k < len(tokens) and k < j + 10:
+            gap = key[tokens[k - 1][1] : tokens[k][0]].strip()
+            # "các huyện, thị xã, thành phố tỉnh X": commas inside a list of unit kinds
+            if (gap and gap not in ("-", "'", "’") and not (gap == "," and tokens[k][2] in _UNIT_KINDS)) or tokens[k][2] == "va":
+                break
+            k += 1
+        if k == j:
+            return False
+        chunk = canonical(" ".join(t[2] for t in tokens[i:j]))
+        longer = canonical(" ".join(t[2] for t in tokens[i:k]))
+        extra = named_places(longer) - named_places(chunk)
+        return bool(extra - alias.owner_places)
 
     def read_list(self, text: str, *, whole: bool = False) -> ListResult:
         """Agencies named one after another (`A, B và C …`) from the start of `text`.
@@ -231,14 +371,14 @@ class AgencyMatcher:
         i = 0
         while i < len(tokens):
             best: tuple[float, int, Alias] | None = None
-            for j in range(i + 1, min(len(tokens), i + self.max_tokens) + 1):
-                chunk = canonical(" ".join(t[2] for t in tokens[i:j]))
-                found = self._lookup(chunk)
-                if found is None:
-                    continue
-                alias, score = found
-                if best is None or score > best[0] or (score == best[0] and j > best[1]):
-                    best = (score, j, alias)
+            skip = _title_length(tokens, i)
+            if skip:  # "Giám đốc Sở …", "Chủ tịch UBND …": the person stands for the body
+                best = self._best_at(tokens, i + skip, key)
+                if best is None:
+                    break  # a person's title is no agency ("Thủ trưởng" is not "Thủ tướng")
+                i += skip
+            else:
+                best = self._best_at(tokens, i, key)
             if best is None:
                 break
             score, j, alias = best
@@ -268,6 +408,27 @@ class AgencyMatcher:
         )
         result.rest = text[rest_start:].strip(" ,;.:") if whole else text[result.end :]
         return result
+
+
+# A person named for the body they head: how many words to skip to reach the body's name.
+_TITLES = {
+    ("giam", "doc"): 2, ("pho", "giam", "doc"): 3, ("chu", "tich"): 2, ("pho", "chu", "tich"): 3,
+    ("thu", "truong"): 2, ("hieu", "truong"): 2, ("chanh",): 1, ("truong",): 1,
+    ("cuc", "truong"): 2, ("chi", "cuc", "truong"): 3, ("tong", "giam", "doc"): 3,
+    ("bo", "truong"): 2, ("giam", "doc", "cac"): 2,
+}
+
+
+def _title_length(tokens: list[tuple[int, int, str]], i: int) -> int:
+    for n in (3, 2, 1):
+        words = tuple(t[2] for t in tokens[i : i + n])
+        if len(words) == n and words in _TITLES:
+            if words == ("truong",) and (len(tokens) <= i + 1 or tokens[i + 1][2] not in ("phong", "ban")):
+                continue
+            if words == ("chanh",) and (len(tokens) <= i + 1 or tokens[i + 1][2] not in ("van", "thanh")):
+                continue
+            return _TITLES[words]
+    return 0
 
 
 def looks_like_agency(text: str) -> bool:

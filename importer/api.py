@@ -17,13 +17,19 @@ from importer.edxml import (
     looks_like_xml,
     parse_message,
 )
-from importer.errors import ImportFailed
+from importer.errors import HostileInput, ImportFailed
 from importer.normalize import fold, squash
 
 MAX_TEXT_BYTES = 16 * 1024 * 1024
+# A directive of 200 pages is some 500 000 characters; past this the text is refused unread.
+MAX_TEXT_CHARS = 2_000_000
 
 
 def _check_text(text: str, name: str) -> None:
+    if len(text) > MAX_TEXT_CHARS:
+        raise ImportFailed(
+            f"{name} has {len(text):,} characters, over {MAX_TEXT_CHARS:,}; not a directive"
+        )
     if not text.strip():
         raise ImportFailed(f"{name} is empty")
     sample = text[:4096]
@@ -52,7 +58,16 @@ def import_bytes(raw: bytes, *, directory: Directory | None = None, name: str = 
     if not raw.strip():
         raise ImportFailed(f"{name} is empty")
     if looks_like_xml(raw):
-        message = parse_message(raw)
+        try:
+            message = parse_message(raw)
+        except HostileInput:
+            raise
+        except ImportFailed:
+            # markup left over in front of a copied text ("<?xml …><w:document></xml" + text)
+            text = decode_text(raw[: MAX_TEXT_BYTES], name)
+            if "cong hoa xa hoi" not in fold(text[:4000]):
+                raise
+            return import_text(text, directory=directory, name=name)
         draft = import_text(message.body, directory=directory,
                             name=f"{name} (attachment {message.attachment_name})")
         apply_envelope(draft, message, AgencyMatcher(directory or load_directory_file()))

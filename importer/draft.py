@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from importer.agencies import guess_kind
-from importer.document import AgencyRef, Found, ParsedDocument
+from importer.model import AgencyRef, Found, ParsedDocument
 from importer.normalize import fold
 
 TODO = "TODO"
@@ -109,13 +109,14 @@ class _Builder:
             return
         entry = {
             "id": ref.id, "name": ref.text, "kind": guess_kind(ref.text),
-            "answers_to": self.doc.issuer.id if self.doc.issuer else None,
+            "answers_to": self.doc.issuer.id if self.doc.issuer and self.doc.issuer.id != ref.id else None,
+            "place": ref.place,
             "line": ref.line, "flagged": "not in the directory; check the name, id and kind",
         }
         self.proposed[ref.id] = entry
         self.draft.warnings.append(
             f'line {ref.line}: "{ref.text}" is not in the agency directory; '
-            f"proposed as a new entry '{ref.id}'"
+            f"proposed as a new entry '{ref.id}'" + (f" of {ref.place}" if ref.place else "")
         )
 
     def build(self) -> Draft:
@@ -130,7 +131,8 @@ class _Builder:
         out["number"] = self.put("number", doc.number, todo="no document number (Số: …) found")
         out["symbol"] = self.put("symbol", doc.symbol, todo="no document symbol found")
         out["place"] = self.put("place", doc.place, todo="no place of issue found")
-        out["issued_on"] = self.put("issued_on", doc.issued_on, todo="no date of issue found")
+        out["issued_on"] = self.put("issued_on", doc.issued_on, todo=next(
+            (n.split(": ", 1)[1] for n in doc.notes if "date of issue" in n), "no date of issue found"))
         out["subject"] = self.put("subject", doc.subject, todo="no subject (V/v …) found")
         signer: dict[str, Any] = {}
         if doc.signer_on_behalf_of:
@@ -177,7 +179,8 @@ class _Builder:
         if doc.issuer is not None and doc.issuer.new:
             d.warnings.append(
                 "the issuer is not in the agency directory (another province or ministry?): "
-                "every agency match below was made against this directory; check each"
+                f"its agencies were read as bodies of {doc.scope or 'the whole country'}, proposed "
+                "as new entries, never matched to this directory's"
             )
         d.warnings[:0] = [f"TODO {t}" for t in d.todos]
         d.proposed_agencies = list(self.proposed.values())
@@ -269,9 +272,18 @@ class _Builder:
         r = reports[0]
         reporting = {"source": "document", "reporters": "all_tracked"}
         d.provenance["reporting"] = Provenance(r.line, "text", r.confidence, "")
-        d.provenance["reporting.reporters"] = Provenance(
-            r.line, "text", 0.7, "every tracked agency assumed; check who the sentence addresses"
-        )
+        if r.reporters:
+            reporting["reporters"] = [
+                self.agency(f"reporting.reporters.{i}", ref) for i, ref in enumerate(r.reporters)
+            ]
+            d.provenance["reporting.reporters"] = Provenance(
+                r.line, "text", 0.8, "the agencies of the section that states the duty, fewer "
+                "than the recipients"
+            )
+        else:
+            d.provenance["reporting.reporters"] = Provenance(
+                r.line, "text", 0.7, "every tracked agency assumed; check who the sentence addresses"
+            )
         if r.to is not None:
             reporting["to"] = self.agency("reporting.to", r.to)
         else:
@@ -381,7 +393,7 @@ class _YamlWriter:
             self.out.append("")
             self.out.append("# Proposed new entries for the agency directory (not in it yet; flagged):")
             for entry in self.draft.proposed_agencies:
-                fields = {k: v for k, v in entry.items() if k in ("id", "name", "kind", "answers_to")}
+                fields = {k: v for k, v in entry.items() if k in ("id", "name", "kind", "answers_to", "place")}
                 flow = ", ".join(f"{k}: {_scalar(v)}" for k, v in fields.items() if v is not None)
                 self.out.append(f"#   - {{{flow}}}  # line {entry['line']}, {entry['flagged']}")
         return "\n".join(self.out) + "\n"
@@ -392,7 +404,7 @@ class _YamlWriter:
             lead = " " * indent
             if first_dash and n == 0:
                 lead = " " * (indent - 2) + "- "
-            self._entry(lead, f"{key}:", value, path, indent)
+            self._entry(lead, f"{_scalar(key)}:", value, path, indent)
 
     def _entry(self, lead: str, label: str, value: Any, path: str, indent: int) -> None:
         comment = self.comment(path)

@@ -28,6 +28,7 @@ _OCR_IN_WORD = {
 _ZERO_WIDTH = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff\u00ad"), None)
 _DASHES = str.maketrans({"–": "-", "—": "-", "‐": "-", "‑": "-", "−": "-"})
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+_COMBINING = re.compile("[\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f]")
 _WORD = re.compile(r"\w[\w&¢§@]*", re.UNICODE)
 
 
@@ -40,7 +41,7 @@ def clean(text: str) -> str:
     text = text.replace("\r\n", "\n").replace("\r", "\n").replace("\t", " ")
     text = _CONTROL.sub("", text.translate(_ZERO_WIDTH))
     text = unicodedata.normalize("NFC", text)
-    if any(unicodedata.combining(ch) for ch in text):
+    if _COMBINING.search(text):
         text = "".join(ch for ch in text if not unicodedata.combining(ch))
     return text
 
@@ -54,19 +55,39 @@ def _base(ch: str) -> str:
     return base if len(base) == 1 else ch
 
 
+def _fold_table() -> dict[int, str]:
+    table = {cp: _base(chr(cp)) for cp in (*range(0x80), *range(0xC0, 0x250), *range(0x1E00, 0x1F00))}
+    table.update({ord(k): v for k, v in {"–": "-", "—": "-", "‐": "-", "‑": "-", "−": "-"}.items()})
+    return table
+
+
+_FOLD = _fold_table()
+_OCR_CHARS = re.compile("[" + re.escape("".join(_OCR_IN_WORD)) + "]")
+
+
 def fold(text: str) -> str:
     """Accent-free, lower-case matching key, one character per character of `text`."""
-    out = [_base(ch) for ch in text.translate(_DASHES)]
-    key = "".join(out)
-    if any(ch in _OCR_IN_WORD for ch in key):
+    key = text.translate(_FOLD)
+    if not key.isascii():  # letters beyond the Latin blocks: one at a time
+        key = "".join(_base(ch) for ch in key)
+    if _OCR_CHARS.search(key):
         chars = list(key)
-        for m in _WORD.finditer(key):
-            word = m.group()
-            if not any(c.isalpha() for c in word) or word.isdigit():
+        done = -1
+        for hit in _OCR_CHARS.finditer(key):
+            if hit.start() < done:
+                continue
+            start = end = hit.start()
+            while start > 0 and (key[start - 1].isalnum() or key[start - 1] in "_&¢§@"):
+                start -= 1
+            while end < len(key) and (key[end].isalnum() or key[end] in "_&¢§@"):
+                end += 1
+            done = end
+            word = key[start:end]
+            if word.isdigit() or not any(c.isalpha() for c in word):
                 continue
             for i, c in enumerate(word):
                 if c in _OCR_IN_WORD:
-                    chars[m.start() + i] = _OCR_IN_WORD[c]
+                    chars[start + i] = _OCR_IN_WORD[c]
         key = "".join(chars)
     return _fix_initial_p(key)
 

@@ -26,6 +26,7 @@ from lifecycle import AnyCommand, DirectiveState, Event, apply, decide, parse_ev
 from lifecycle.events import SCHEMA_VERSION
 
 DEFAULT_RETRIES = 5
+DEFAULT_SNAPSHOT_EVERY = 10
 
 
 class DirectiveNotFound(LedgerError):
@@ -84,11 +85,21 @@ class Directives:
     def __init__(self, store: EventStore, writers: Sequence[Writer] = ()) -> None:
         self.store = store
         self._writers: list[Writer] = list(writers)
+        self.snapshots = False  # read states from snapshot + tail (set by `over`)
 
     @classmethod
-    def over(cls, engine: Engine) -> Directives:
-        """The directives of a ledger database, old event payloads upgraded as they are read."""
-        return cls(EventStore(engine, upcasters=lifecycle_upcasters()))
+    def over(cls, engine: Engine, *, snapshot_every: int = DEFAULT_SNAPSHOT_EVERY) -> Directives:
+        """The directives of a ledger database, old event payloads upgraded as they are read,
+        with a snapshot of each directive's state kept every `snapshot_every` versions and
+        the projections kept, both in each command's transaction."""
+        from ledger.projections import projection_writer
+        from ledger.snapshots import snapshot_writer
+
+        directives = cls(EventStore(engine, upcasters=lifecycle_upcasters()))
+        directives.snapshots = True
+        directives.add_writer(snapshot_writer(snapshot_every))
+        directives.add_writer(projection_writer())
+        return directives
 
     def add_writer(self, writer: Writer) -> None:
         """Run `writer` in the transaction of every command that records events."""
@@ -106,11 +117,53 @@ class Directives:
         return self.store.streams()
 
     def events(self, directive_id: str, *, as_of: dt.datetime | None = None) -> list[StoredEvent]:
-        return self.store.read(directive_id, business_time_until=as_of)
+        """The stream's events; with `as_of`, the prefix recorded up to business time `as_of`.
+
+        A prefix in record (version) order, cut at the first event dated after `as_of`: what
+        was known then. Business times never go back in a stream written by this code, so this
+        is every event up to `as_of`; in an older stream whose times went back, a later event
+        dated earlier stays out with what came before it, and every prefix replays.
+        """
+        events = self.store.read(directive_id)
+        if as_of is None:
+            return events
+        if as_of.tzinfo is None or as_of.utcoffset() is None:
+            raise ValueError(f"as_of must be a timezone-aware datetime, got {as_of!r}")
+        for index, event in enumerate(events):
+            if event.business_time > as_of:
+                return events[:index]
+        return events
 
     def state(self, directive_id: str, *, as_of: dt.datetime | None = None) -> DirectiveState:
-        """The directive as its events (up to business time `as_of`) make it."""
-        return self.load(directive_id, as_of=as_of)[1]
+        """The directive as its events (the prefix up to business time `as_of`) make it.
+
+        The current state is read as its snapshot plus the events after it, in one read
+        transaction; `as_of` replays from nothing.
+        """
+        if as_of is not None or not self.snapshots:
+            return self.load(directive_id, as_of=as_of)[1]
+        with self.store.engine.connect() as conn, conn.begin():
+            state = self.current(conn, directive_id)
+        if state.status == "new":
+            raise DirectiveNotFound(directive_id)
+        return state
+
+    def current(self, conn: Connection, directive_id: str) -> DirectiveState:
+        """The directive's current state read on `conn`: its snapshot (when there is a usable
+        one) and the events after it; a fresh state when it has no events."""
+        from ledger.snapshots import read_snapshot
+
+        snapshot = read_snapshot(conn, directive_id) if self.snapshots else None
+        if snapshot is None:
+            return replay_stored(self.store.read(directive_id, conn=conn))
+        # from the snapshot's own event on: it must still be the event the snapshot followed
+        tail = self.store.read(directive_id, after_version=snapshot.version - 1, conn=conn)
+        if not tail or tail[0].hash != snapshot.head_hash:
+            return replay_stored(self.store.read(directive_id, conn=conn))
+        state = snapshot.state
+        for stored in tail[1:]:
+            apply(state, to_event(stored))
+        return state
 
     def load(
         self, directive_id: str, *, as_of: dt.datetime | None = None
@@ -133,21 +186,28 @@ class Directives:
         writers: Sequence[Writer] = (),
         conn: Connection | None = None,
         faults: Faults = None,
+        live: bool = False,
     ) -> Outcome:
         """Decide `command` on the stored state and record its events under `key`, in one
         write transaction with everything the writers write.
 
         A key already recorded returns what was recorded and writes nothing; a lifecycle
-        refusal propagates unchanged, with nothing written. With `conn`, everything happens
+        refusal propagates unchanged, with nothing written (a command dated before the
+        stream's last event is refused: `OutOfOrder`). With `live`, `at` is a reading of a
+        running clock (the webhook's, a flow run's "now"): if the stream already holds a later
+        event — another process read its clock later and committed first — the command is
+        recorded at that event's time instead of refused. With `conn`, everything happens
         inside the caller's transaction (committed by the caller); otherwise in a
         transaction of its own, committed before this returns.
         """
         if conn is not None:
             return self._execute_on(
-                conn, directive_id, command, at, key, retries, writers, faults
+                conn, directive_id, command, at, key, retries, writers, faults, live
             )
         with self.store.transaction() as tx:
-            outcome = self._execute_on(tx, directive_id, command, at, key, retries, writers, faults)
+            outcome = self._execute_on(
+                tx, directive_id, command, at, key, retries, writers, faults, live
+            )
             reach(faults, "execute.before-commit")
         reach(faults, "execute.committed")
         return outcome
@@ -162,13 +222,17 @@ class Directives:
         retries: int,
         writers: Sequence[Writer],
         faults: Faults,
+        live: bool,
     ) -> Outcome:
         for attempt in range(retries + 1):
             recorded = self.store.find(key, conn=conn)
             if recorded is not None:
                 return self._repeated(conn, directive_id, key, recorded)
-            before = replay_stored(self.store.read(directive_id, conn=conn))
-            events = decide(before, command, at)
+            before = self.current(conn, directive_id)
+            when = at
+            if live and before.last_event_at is not None and before.last_event_at > at:
+                when = before.last_event_at
+            events = decide(before, command, when)
             if not events:
                 return Outcome([], before, False)
             try:

@@ -394,6 +394,7 @@ class EventStore:
         self,
         stream: str,
         *,
+        after_version: int | None = None,
         to_version: int | None = None,
         business_time_until: datetime | None = None,
         recorded_until: datetime | None = None,
@@ -405,6 +406,8 @@ class EventStore:
         that moment). With `conn`, read inside the caller's transaction.
         """
         query = select(events).where(events.c.stream == stream)
+        if after_version is not None:
+            query = query.where(events.c.version > after_version)
         if to_version is not None:
             query = query.where(events.c.version <= to_version)
         if business_time_until is not None:

@@ -14,7 +14,9 @@ from typing import Any
 from sqlalchemy import (
     CHAR,
     JSON,
+    Boolean,
     Column,
+    Date,
     Dialect,
     Integer,
     MetaData,
@@ -121,4 +123,89 @@ webhook_requests = Table(
     Column("status_code", Integer, nullable=False),
     Column("response", json_document(), nullable=False),
     Column("created_at", UTCDateTime(), nullable=False),
+)
+
+# The Merkle tree over all events (ledger.merkle), kept by ledger.checkpoint: every perfect
+# subtree's root, leaves (level 0) with the event they stand for.
+ledger_tree = Table(
+    "ledger_tree",
+    metadata,
+    Column("level", Integer, primary_key=True, autoincrement=False),
+    Column("idx", Integer, primary_key=True, autoincrement=False),
+    Column("hash", CHAR(64), nullable=False),
+    Column("position", Integer, nullable=True),
+    Column("stream", String(200), nullable=True),
+    Column("version", Integer, nullable=True),
+)
+
+# Each stream's version and head hash as of the newest checkpoint.
+checkpoint_heads = Table(
+    "checkpoint_heads",
+    metadata,
+    Column("stream", String(200), primary_key=True),
+    Column("version", Integer, nullable=False),
+    Column("hash", CHAR(64), nullable=False),
+    Column("position", Integer, nullable=False),
+)
+
+# The signed checkpoints (and restore records), as published to the witnesses.
+checkpoints = Table(
+    "checkpoints",
+    metadata,
+    Column("seq", Integer, primary_key=True, autoincrement=False),
+    Column("kind", String(20), nullable=False),
+    Column("position", Integer, nullable=False),
+    Column("size", Integer, nullable=False),
+    Column("root", CHAR(64), nullable=False),
+    Column("at", UTCDateTime(), nullable=False),
+    Column("envelope", Text, nullable=False),
+)
+
+# --- the read side: caches of what replay says, written in the command's transaction ---------
+
+definitions = Table(
+    "definitions",
+    metadata,
+    Column("sha256", CHAR(64), primary_key=True),  # of the resolved definition's canonical JSON
+    Column("resolved", json_document(), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+)
+
+snapshots = Table(
+    "snapshots",
+    metadata,
+    Column("stream", String(200), primary_key=True),
+    Column("version", Integer, nullable=False),
+    Column("format", String(40), nullable=False),
+    Column("head_hash", CHAR(64), nullable=False),  # of the event at `version`
+    Column("definition_sha256", CHAR(64), nullable=True),
+    Column("state", json_document(), nullable=False),
+    Column("written_at", UTCDateTime(), nullable=False),
+)
+
+projection_inbox = Table(
+    "projection_inbox",
+    metadata,
+    Column("owner", String(200), primary_key=True),  # whose inbox
+    Column("directive", String(200), primary_key=True, index=True),
+    Column("seq", Integer, primary_key=True),  # its place among the owner's entries
+    Column("kind", String(30), nullable=False),
+    Column("agency", String(200), nullable=False),
+    Column("cycle", String(50), nullable=True),
+    Column("due", Date, nullable=True),
+    Column("detail", Text, nullable=False),
+    Column("open_report", Boolean, nullable=False),
+)
+
+projection_directives = Table(
+    "projection_directives",
+    metadata,
+    Column("directive", String(200), primary_key=True),
+    Column("status", String(20), nullable=False),
+    Column("current_cycle", String(50), nullable=True),
+    Column("version", Integer, nullable=False),
+    Column("works", Integer, nullable=False),  # in the current cycle
+    Column("completed", Integer, nullable=False),  # reports standing in it
+    Column("withdrawn", Integer, nullable=False),
+    Column("last_event_at", UTCDateTime(), nullable=True),
 )

@@ -44,6 +44,15 @@ def reach(faults: Faults, point: str) -> None:
         faults(point)
 
 
+def prefixed(faults: Faults, prefix: str) -> Faults:
+    """The same hook, told `prefix + point`: names the step a shared boundary belongs to
+    (`perform.execute.appended` vs `record.execute.appended`)."""
+    if faults is None:
+        return None
+    hook = faults
+    return lambda point: hook(prefix + point)
+
+
 @dataclass(frozen=True)
 class Written:
     """What one command wrote, handed to each writer inside its transaction."""

@@ -44,7 +44,17 @@ from ledger.tables import events
 
 GENESIS_HASH = "0" * 64
 
-FaultKind = Literal["edited", "removed", "reordered", "inserted"]
+FaultKind = Literal[
+    "edited",
+    "removed",
+    "reordered",
+    "inserted",
+    # found against a witnessed checkpoint (ledger.witnessed)
+    "truncated",
+    "rewritten",
+    "forged",
+    "checkpoint",
+]
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ from lifecycle.errors import (
     InvalidTransition,
     LifecycleError,
     NotFound,
+    OutOfOrder,
     Refused,
 )
 from lifecycle.events import Event, parse_event
@@ -29,6 +30,7 @@ __all__ = [
     "InvalidTransition",
     "LifecycleError",
     "NotFound",
+    "OutOfOrder",
     "PerformAction",
     "Refused",
     "agency_rows",

@@ -53,18 +53,22 @@ def current_of(resolved: ResolvedDirective, now: dt.datetime) -> Cycle:
 
 
 def launch_commands(
-    resolved: ResolvedDirective, now: dt.datetime, policy: CatchUp | None
+    resolved: ResolvedDirective,
+    now: dt.datetime,
+    policy: CatchUp | None,
+    actor: str = cmd.OPERATOR,
 ) -> list[cmd.Command]:
-    """What a launch records: the issuance, and under `current` the earlier cycles left out."""
+    """What a launch by `actor` records: the issuance, and under `current` the earlier cycles
+    left out."""
     commands: list[cmd.Command] = [
-        cmd.Issue(actor=cmd.OPERATOR, resolved=resolved.model_dump(mode="json"))
+        cmd.Issue(actor=actor, resolved=resolved.model_dump(mode="json"))
     ]
     if policy == "current":
         current = current_of(resolved, now)
         earlier = tuple(c.id for c in resolved.cycles if c.index < current.index)
         if earlier:
             commands.append(
-                cmd.NotTrackCycles(actor=cmd.OPERATOR, cycles=earlier, reason=NOT_TRACKED_REASON)
+                cmd.NotTrackCycles(actor=actor, cycles=earlier, reason=NOT_TRACKED_REASON)
             )
     return commands
 

@@ -1,12 +1,14 @@
 """What people and the planner ask of a directive: one pydantic model per command.
 
-Every command names its `actor` (an agency id, `operator`, or `system` for the planner);
-`decide` checks that actor may do it.
+Every command names its `actor` (an agency id, an operator as `operator:<id>`, or `system`
+for the planner); `decide` checks that actor may do it. Ledgers written before operators were
+named hold the bare `operator`, which still counts as one.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import re
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -16,6 +18,21 @@ from lifecycle.planner import Action
 
 OPERATOR = "operator"
 SYSTEM = "system"
+OPERATOR_PREFIX = "operator:"
+OPERATOR_ID = r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,99}$"
+
+
+def operator(operator_id: str) -> str:
+    """The actor of an operator's command: `operator:<id>` (id: letters, digits, . _ @ -)."""
+    if not re.match(OPERATOR_ID, operator_id or ""):
+        raise ValueError(
+            f"operator id {operator_id!r} must be 1-100 letters, digits, '.', '_', '@' or '-'"
+        )
+    return OPERATOR_PREFIX + operator_id
+
+
+def is_operator(actor: str) -> bool:
+    return actor == OPERATOR or actor.startswith(OPERATOR_PREFIX)
 
 Note = Annotated[str, Field(max_length=2_000)]
 LongText = Annotated[str, Field(min_length=1, max_length=50_000)]
@@ -59,6 +76,10 @@ class SubmitReport(CommandBase):
     items: dict[str, Literal["done", "in_progress", "not_started"]] = Field(default_factory=dict)
     figures: dict[str, Annotated[str, Field(max_length=200)]] = Field(default_factory=dict)
     attachment: Attachment | None = None
+    # An operator's record of a report received earlier (on paper): the day it arrived, and why
+    # it is entered late. The event is dated at entry; the status counts from `received_on`.
+    received_on: dt.date | None = None
+    received_reason: Reason | None = None
 
 
 class AcceptReport(CommandBase):

@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import datetime as dt
 
+from definitions.calendar import TIMEZONE
 from definitions.resolve import ResolvedDirective
+from i18n.times import person_date
 from lifecycle import commands as cmd
 from lifecycle import events as ev
-from lifecycle.errors import Forbidden, InvalidTransition, NotFound
+from lifecycle.errors import Forbidden, InvalidTransition, NotFound, OutOfOrder
 from lifecycle.events import Event
 from lifecycle.state import CycleState, DirectiveState, Work
 
@@ -27,8 +29,41 @@ def _require_agency(state: DirectiveState, agency: str) -> None:
 
 
 def _require_self(command: cmd.CommandBase, agency: str) -> None:
-    if command.actor not in (agency, cmd.OPERATOR):
+    if command.actor != agency and not cmd.is_operator(command.actor):
         raise Forbidden(f"{command.actor} cannot act for {agency}")
+
+
+def _local(moment: dt.datetime) -> str:
+    return moment.astimezone(TIMEZONE).strftime("%d/%m/%Y %H:%M")
+
+
+def _received(
+    state: DirectiveState, command: cmd.SubmitReport, at: dt.datetime
+) -> ev.Received | None:
+    """An operator's record of a report received earlier: checked, with its author."""
+    if command.received_on is None:
+        if command.received_reason is not None:
+            raise InvalidTransition("received_reason is given without received_on")
+        return None
+    if not cmd.is_operator(command.actor):
+        raise Forbidden("only an operator records a report received earlier (received_on)")
+    if not command.received_reason:
+        raise InvalidTransition(
+            "a report received earlier needs received_reason: why it is entered only now"
+        )
+    issued = state.issued_at.astimezone(TIMEZONE).date() if state.issued_at else None
+    entered = at.astimezone(TIMEZONE).date()
+    if issued is not None and command.received_on < issued:
+        raise OutOfOrder(
+            f"received_on {command.received_on:%d/%m/%Y} is before the directive was issued "
+            f"({issued:%d/%m/%Y})"
+        )
+    if command.received_on > entered:
+        raise OutOfOrder(
+            f"received_on {command.received_on:%d/%m/%Y} is after the day it is entered "
+            f"({entered:%d/%m/%Y})"
+        )
+    return ev.Received(on=command.received_on, reason=command.received_reason, by=command.actor)
 
 
 def _open_cycle(state: DirectiveState, cycle: str) -> CycleState:
@@ -56,10 +91,10 @@ def _work(state: DirectiveState, agency: str, cycle: str) -> Work:
 
 def _require_consolidator(state: DirectiveState, command: cmd.CommandBase) -> None:
     resolved = _resolved(state)
-    allowed = {resolved.reporting_to, cmd.OPERATOR}
+    allowed = {resolved.reporting_to}
     if resolved.consolidator:
         allowed.add(resolved.consolidator)
-    if command.actor not in allowed:
+    if command.actor not in allowed and not cmd.is_operator(command.actor):
         raise Forbidden(
             f"only {resolved.consolidator or resolved.reporting_to} reviews reports of {state.id}"
         )
@@ -67,14 +102,14 @@ def _require_consolidator(state: DirectiveState, command: cmd.CommandBase) -> No
 
 def _require_issuer(state: DirectiveState, command: cmd.CommandBase) -> None:
     issuer = _resolved(state).issuer.id
-    if command.actor not in (issuer, cmd.OPERATOR):
+    if command.actor != issuer and not cmd.is_operator(command.actor):
         raise Forbidden(f"only the issuer ({issuer}) or an operator may do that on {state.id}")
 
 
 def _issue(state: DirectiveState, command: cmd.Issue, at: dt.datetime) -> list[Event]:
     if state.status != "new":
         raise InvalidTransition(
-            f"directive {state.id} was already issued on {state.issued_at:%d/%m/%Y}"
+            f"directive {state.id} was already issued on {person_date(state.issued_at)}"
         )
     resolved = ResolvedDirective.model_validate(command.resolved)
     if not resolved.cycles:
@@ -92,7 +127,7 @@ def _issue(state: DirectiveState, command: cmd.Issue, at: dt.datetime) -> list[E
 
 def _not_track(state: DirectiveState, command: cmd.NotTrackCycles, at: dt.datetime) -> list[Event]:
     """Only an operator, only cycles of the definition that nobody has acted on yet."""
-    if command.actor != cmd.OPERATOR:
+    if not cmd.is_operator(command.actor):
         raise Forbidden("only an operator sets the launch's catch-up policy")
     resolved = _resolved(state)
     for cycle_id in command.cycles:
@@ -110,7 +145,7 @@ def _not_track(state: DirectiveState, command: cmd.NotTrackCycles, at: dt.dateti
 
 def _perform(state: DirectiveState, command: cmd.PerformAction, at: dt.datetime) -> list[Event]:
     action = command.action
-    if action.key in state.done_keys:
+    if state.recorded(action.key):
         return []
     actor = command.actor
     match action.kind:
@@ -189,6 +224,12 @@ def decide(state: DirectiveState, command: cmd.AnyCommand, at: dt.datetime) -> l
         return _issue(state, command, at)
     if state.status == "new":
         raise NotFound("the directive has not been issued")
+    if state.last_event_at is not None and at < state.last_event_at:
+        raise OutOfOrder(
+            f"the command is dated {_local(at)}, before the last event of directive {state.id} "
+            f"({_local(state.last_event_at)}); business time never goes back — an earlier fact "
+            "is entered now, with the day it happened (received_on)"
+        )
     if state.status == "closed" and not isinstance(command, cmd.RecordDelivery):
         raise InvalidTransition(f"directive {state.id} is closed")
     actor = command.actor
@@ -196,7 +237,7 @@ def decide(state: DirectiveState, command: cmd.AnyCommand, at: dt.datetime) -> l
         case cmd.PerformAction():
             return _perform(state, command, at)
         case cmd.Amend():
-            if actor != cmd.OPERATOR and actor != _resolved(state).issuer.id:
+            if not cmd.is_operator(actor) and actor != _resolved(state).issuer.id:
                 raise Forbidden("only an operator or the issuer amends a directive")
             resolved = ResolvedDirective.model_validate(command.resolved)
             if resolved.definition.id != state.id:
@@ -238,7 +279,7 @@ def decide(state: DirectiveState, command: cmd.AnyCommand, at: dt.datetime) -> l
             if work.status == "reported":
                 raise InvalidTransition(
                     f"{command.agency} already submitted its report for cycle {command.cycle} on "
-                    f"{work.reported_at:%d/%m/%Y}; it awaits review"
+                    f"{person_date(work.reported_at)}; it awaits review"
                 )
             if work.status == "accepted":
                 raise InvalidTransition(
@@ -261,6 +302,7 @@ def decide(state: DirectiveState, command: cmd.AnyCommand, at: dt.datetime) -> l
                     items=dict(command.items),
                     figures=dict(command.figures),
                     attachment=command.attachment,
+                    received=_received(state, command, at),
                 )
             ]
         case cmd.AcceptReport() | cmd.ReturnReport():
@@ -374,7 +416,7 @@ def decide(state: DirectiveState, command: cmd.AnyCommand, at: dt.datetime) -> l
             ]
         case cmd.SubmitConsolidatedReport():
             resolved = _resolved(state)
-            if actor not in (resolved.consolidator, cmd.OPERATOR):
+            if actor != resolved.consolidator and not cmd.is_operator(actor):
                 raise Forbidden(
                     f"only the consolidator ({resolved.consolidator}) submits the consolidated report"
                 )

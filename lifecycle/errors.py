@@ -28,5 +28,11 @@ class InvalidTransition(Refused):
     code = "conflict"
 
 
+class OutOfOrder(InvalidTransition):
+    """A command dated before the directive's last event: business time never goes back."""
+
+    code = "out_of_order"
+
+
 class InvalidEvent(LifecycleError):
     """A stored event whose payload does not fit its type's schema."""

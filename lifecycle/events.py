@@ -64,6 +64,16 @@ class Attachment(BaseModel):
     sha256: Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
 
 
+class Received(BaseModel):
+    """An earlier fact entered later by an operator: when it really happened, why late, by whom."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    on: dt.date
+    reason: str
+    by: str  # the operator who entered it (`operator:<id>`)
+
+
 class ReportSubmitted(EventBase):
     type: Literal["ReportSubmitted"] = "ReportSubmitted"
     agency: str
@@ -72,6 +82,15 @@ class ReportSubmitted(EventBase):
     items: dict[str, str] = Field(default_factory=dict)
     figures: dict[str, str] = Field(default_factory=dict)
     attachment: Attachment | None = None
+    # Set only on an operator's record of a report received earlier (absent otherwise, so
+    # ordinary reports keep the payload of schema version 1).
+    received: Received | None = None
+
+    def payload(self) -> dict[str, Any]:
+        data = super().payload()
+        if data.get("received") is None:
+            data.pop("received", None)
+        return data
 
 
 class ReportAccepted(EventBase):

@@ -8,6 +8,8 @@ it once; an action is pending until an event carrying its key is in the ledger.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
+from functools import partial
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
@@ -15,7 +17,7 @@ from pydantic import BaseModel, ConfigDict
 from definitions.calendar import WorkingCalendar, deadline_instant, start_of_day
 from definitions.resolve import ResolvedDirective
 from definitions.schema import EscalationLevel
-from lifecycle.state import CycleState, DirectiveState, Work
+from lifecycle.state import FAILURE_SUFFIX, NOTICE_KINDS, CycleState, DirectiveState, Work
 
 # Messages go out at the start of the office day, not at midnight.
 OFFICE_HOUR = dt.timedelta(hours=8)
@@ -31,14 +33,6 @@ ActionKind = Literal[
     "notice",
     "delivery_failed",
 ]
-
-# Events that are answered by a message to someone, and the kind of that message.
-NOTICE_KINDS = {
-    "ExtensionGranted": "extension_granted",
-    "ExtensionRefused": "extension_refused",
-    "ReportReturned": "report_returned",
-    "ConsolidatedReportSubmitted": "consolidated_ack",
-}
 
 LABELS_VI = {
     "issue_notice": "giao nhiệm vụ",
@@ -93,7 +87,114 @@ def _escalation_target(
     return level.to
 
 
+class _Plan:
+    """Collects the actions of one pass over a state.
+
+    With `now` None it keeps every pending action (`pending_actions`); with a `now` it keeps
+    the actions due at `now` (of one ladder's due steps, only the latest) and the earliest
+    time after `now`, building an `Action` only for what it keeps.
+    """
+
+    __slots__ = ("done", "due", "now", "rungs", "wakeup")
+
+    def __init__(self, done: set[str], now: dt.datetime | None) -> None:
+        self.done = done
+        self.rungs: dict[tuple[str, dt.date], list[_Rung]] = {}
+        self.now = now
+        self.due: list[Action] = []
+        self.wakeup: dt.datetime | None = None
+
+    def _later(self, at: dt.datetime) -> None:
+        if self.wakeup is None or at < self.wakeup:
+            self.wakeup = at
+
+    def add(self, due_at: dt.datetime, key: str, make: Callable[[], Action]) -> None:
+        if key in self.done:
+            return
+        if self.now is None or due_at <= self.now:
+            self.due.append(make())
+        else:
+            self._later(due_at)
+
+    def ladder(self, steps: list[_Step], make: Callable[[_Step], Action]) -> None:
+        """One ladder's steps, earliest first: those not recorded, nor earlier than one that was."""
+        done = self.done
+        latest_done = max((step[0] for step in steps if step[1] in done), default=None)
+        pending = [
+            step
+            for step in steps
+            if step[1] not in done and (latest_done is None or step[0] > latest_done)
+        ]
+        if self.now is None:
+            self.due.extend(make(step) for step in pending)
+            return
+        now = self.now
+        latest: _Step | None = None
+        for step in pending:
+            if step[0] <= now:
+                # the latest due step supersedes the earlier ones; of equals, the first key
+                if (
+                    latest is None
+                    or step[0] > latest[0]
+                    or (step[0] == latest[0] and step[1] < latest[1])
+                ):
+                    latest = step
+            else:
+                self._later(step[0])
+        if latest is not None:
+            self.due.append(make(latest))
+
+    def sorted_due(self) -> list[Action]:
+        return sorted(self.due, key=lambda a: (a.due_at, a.key))
+
+
+# (due_at, key, kind, recipient, level, repeat) of one step of a ladder
+_Step = tuple[dt.datetime, str, ActionKind, str, int, int]
+
+
+# one rung of a ladder, the same for every agency with that due date:
+# (due_at, kind, "remind@…:tag" without the obligation's suffix split out, level or None, repeat)
+_Rung = tuple[dt.datetime, ActionKind, str, str, EscalationLevel | None, int]
+
+
+def _rungs(
+    resolved: ResolvedDirective, calendar: WorkingCalendar, cycle: CycleState, due: dt.date
+) -> list[_Rung]:
+    """The times of a ladder's reminders and escalations for one due date of one cycle."""
+    escalation = resolved.definition.escalation
+    due_text = due.isoformat()
+    earliest = cycle.opened_at - dt.timedelta(days=1)
+    rungs: list[_Rung] = []
+    for reminder in escalation.reminders:
+        working = reminder.unit == "working_days"
+        at_office = _at_office(calendar.shift(due, -reminder.before, working=working))
+        if at_office < earliest:
+            continue
+        tag = f"{reminder.before}{'wd' if working else 'd'}"
+        rungs.append((max(at_office, cycle.opened_at), "remind", due_text, tag, None, 0))
+    late_from = deadline_instant(due)
+    for level in escalation.levels:
+        working = level.unit == "working_days"
+        first_day = calendar.shift(due, level.after, working=working)
+        if level.after == 0:
+            first_day = due + dt.timedelta(days=1)
+        for repeat in range(level.times):
+            day = calendar.shift(first_day, repeat * (level.every or 0), working=working)
+            rungs.append(
+                (
+                    max(_at_office(day), late_from),
+                    "escalate",
+                    due_text,
+                    f"{level.level}.{repeat + 1}",
+                    level,
+                    repeat + 1,
+                )
+            )
+    return rungs
+
+
 def _ladder(
+    plan: _Plan,
     resolved: ResolvedDirective,
     calendar: WorkingCalendar,
     *,
@@ -101,83 +202,57 @@ def _ladder(
     agency_id: str,
     obligation: Literal["report", "consolidation"],
     due: dt.date,
-    done: set[str],
     requested_only: bool,
-) -> list[Action]:
+) -> None:
     """Reminders before `due` and escalations after it, for one obligation still open."""
-    directive = resolved.definition
+    directive_id = resolved.definition.id
     tracked = resolved.agency(agency_id)
     # a consolidator that is not itself tracked answers to whom it consolidates for
     answers_to = tracked.answers_to if tracked else resolved.consolidation_to
-    found = []
+    cache_key = (cycle.id, due)
+    rungs = plan.rungs.get(cache_key)
+    if rungs is None:
+        rungs = plan.rungs[cache_key] = _rungs(resolved, calendar, cycle, due)
     suffix = "" if obligation == "report" else "-consolidation"
-    for reminder in directive.escalation.reminders:
-        day = calendar.shift(due, -reminder.before, working=reminder.unit == "working_days")
-        tag = f"{reminder.before}{'wd' if reminder.unit == 'working_days' else 'd'}"
-        key = action_key(
-            directive.id, cycle.id, agency_id, f"remind{suffix}@{due.isoformat()}", tag
-        )
-        if _at_office(day) < cycle.opened_at - dt.timedelta(days=1):
-            continue
-        found.append(
-            Action(
-                kind="remind",
-                key=key,
-                directive=directive.id,
-                due_at=max(_at_office(day), cycle.opened_at),
-                cycle=cycle.id,
-                agency=agency_id,
-                recipient=agency_id,
-                obligation=obligation,
-                due=due,
+    prefix = f"{directive_id}:{cycle.id}:{agency_id}:"
+    steps: list[_Step] = []
+    for due_at, kind, due_text, tag, level, repeat in rungs:
+        target = agency_id
+        if level is not None:
+            if requested_only:  # a request (`đề nghị`) is not escalated past a reminder
+                break
+            to = _escalation_target(level, agency_id, answers_to)
+            if to is None:
+                continue
+            target = to
+        steps.append(
+            (
+                due_at,
+                f"{prefix}{kind}{suffix}@{due_text}:{tag}",
+                kind,
+                target,
+                level.level if level else 0,
+                repeat,
             )
         )
-    if requested_only:
-        return _not_superseded(
-            found, done
-        )  # a request (`đề nghị`) is not escalated past a reminder
-    for level in directive.escalation.levels:
-        target = _escalation_target(level, agency_id, answers_to)
-        if target is None:
-            continue
-        first_day = calendar.shift(due, level.after, working=level.unit == "working_days")
-        if level.after == 0:
-            first_day = due + dt.timedelta(days=1)
-        for repeat in range(level.times):
-            day = calendar.shift(
-                first_day, repeat * (level.every or 0), working=level.unit == "working_days"
-            )
-            key = action_key(
-                directive.id,
-                cycle.id,
-                agency_id,
-                f"escalate{suffix}@{due.isoformat()}",
-                f"{level.level}.{repeat + 1}",
-            )
-            found.append(
-                Action(
-                    kind="escalate",
-                    key=key,
-                    directive=directive.id,
-                    due_at=max(_at_office(day), deadline_instant(due)),
-                    cycle=cycle.id,
-                    agency=agency_id,
-                    recipient=target,
-                    obligation=obligation,
-                    due=due,
-                    level=level.level,
-                    repeat=repeat + 1,
-                )
-            )
-    return _not_superseded(found, done)
 
+    def make(step: _Step) -> Action:
+        due_at, key, kind, recipient, level_number, repeat_number = step
+        return Action(
+            kind=kind,
+            key=key,
+            directive=directive_id,
+            due_at=due_at,
+            cycle=cycle.id,
+            agency=agency_id,
+            recipient=recipient,
+            obligation=obligation,
+            due=due,
+            level=level_number,
+            repeat=repeat_number,
+        )
 
-def _not_superseded(steps: list[Action], done: set[str]) -> list[Action]:
-    """The steps of one ladder still to do: not recorded, and not earlier than one that was."""
-    latest_done = max((a.due_at for a in steps if a.key in done), default=None)
-    return [
-        a for a in steps if a.key not in done and (latest_done is None or a.due_at > latest_done)
-    ]
+    plan.ladder(steps, make)
 
 
 def _work_open(work: Work) -> bool:
@@ -185,160 +260,160 @@ def _work_open(work: Work) -> bool:
 
 
 def _cycle_actions(
-    resolved: ResolvedDirective, state: DirectiveState, cycle: CycleState, calendar: WorkingCalendar
-) -> list[Action]:
+    plan: _Plan,
+    resolved: ResolvedDirective,
+    cycle: CycleState,
+    calendar: WorkingCalendar,
+) -> None:
     directive_id = resolved.definition.id
-    done = state.done_keys
-    found: list[Action] = []
     if cycle.status == "closed":
-        return found
+        return
     for work in cycle.works.values():
         if not _work_open(work):
             continue
         tracked = resolved.agency(work.agency)
-        found.extend(
-            _ladder(
-                resolved,
-                calendar,
-                cycle=cycle,
-                agency_id=work.agency,
-                obligation="report",
-                due=work.due,
-                done=done,
-                requested_only=bool(tracked and tracked.requested_only),
-            )
+        _ladder(
+            plan,
+            resolved,
+            calendar,
+            cycle=cycle,
+            agency_id=work.agency,
+            obligation="report",
+            due=work.due,
+            requested_only=bool(tracked and tracked.requested_only),
         )
     consolidator = resolved.consolidator
     if consolidator and cycle.status in ("open", "consolidation_requested"):
         key = action_key(directive_id, cycle.id, consolidator, "request_consolidation", 0)
-        if key not in done:
+        if key not in plan.done:
             reporting = [w for w in cycle.works.values() if w.status != "withdrawn"]
             completions = [w.completed_at for w in reporting]
             due_at = deadline_instant(cycle.report_due) + OFFICE_HOUR
             if reporting and all(completions):
                 due_at = min(due_at, max(c for c in completions if c is not None))
-            found.append(
-                Action(
+            due_at = max(due_at, cycle.opened_at)
+            plan.add(
+                due_at,
+                key,
+                lambda: Action(
                     kind="request_consolidation",
                     key=key,
                     directive=directive_id,
-                    due_at=max(due_at, cycle.opened_at),
+                    due_at=due_at,
                     cycle=cycle.id,
                     agency=consolidator,
                     recipient=consolidator,
                     due=cycle.consolidation_due,
-                )
+                ),
             )
         if cycle.consolidation_due is not None:
-            found.extend(
-                _ladder(
-                    resolved,
-                    calendar,
-                    cycle=cycle,
-                    agency_id=consolidator,
-                    obligation="consolidation",
-                    due=cycle.consolidation_due,
-                    done=done,
-                    requested_only=False,
-                )
+            _ladder(
+                plan,
+                resolved,
+                calendar,
+                cycle=cycle,
+                agency_id=consolidator,
+                obligation="consolidation",
+                due=cycle.consolidation_due,
+                requested_only=False,
             )
     consolidated = cycle.status == "consolidated" or (
         consolidator is None and all(not _work_open(w) for w in cycle.works.values())
     )
     if consolidated:
-        key = action_key(directive_id, cycle.id, None, "close_cycle", 0)
+        close_key = action_key(directive_id, cycle.id, None, "close_cycle", 0)
         closing_at = cycle.consolidated_at or max(
             (w.completed_at for w in cycle.works.values() if w.completed_at),
             default=cycle.opened_at,
         )
-        found.append(
-            Action(
+        plan.add(
+            closing_at,
+            close_key,
+            lambda: Action(
                 kind="close_cycle",
-                key=key,
+                key=close_key,
                 directive=directive_id,
                 due_at=closing_at,
                 cycle=cycle.id,
                 recipient=resolved.issuer.id,
-            )
+            ),
         )
-    return found
 
 
-def _next_cycle_actions(resolved: ResolvedDirective, state: DirectiveState) -> list[Action]:
+def _next_cycle_actions(plan: _Plan, resolved: ResolvedDirective, state: DirectiveState) -> None:
     directive_id = resolved.definition.id
     opened = [c for c in resolved.cycles if c.id in state.cycles]
     if not opened:
-        return []
+        return
     last = opened[-1]
     following = [c for c in resolved.cycles if c.index == last.index + 1]
     if not following:
         if all(c.status == "closed" for c in state.cycles.values()):
             closed_at = max(c.closed_at for c in state.cycles.values() if c.closed_at)
-            return [
-                Action(
+            key = action_key(directive_id, None, None, "close_directive", 0)
+            plan.add(
+                closed_at,
+                key,
+                lambda: Action(
                     kind="close_directive",
-                    key=action_key(directive_id, None, None, "close_directive", 0),
+                    key=key,
                     directive=directive_id,
                     due_at=closed_at,
                     recipient=resolved.issuer.id,
-                )
-            ]
-        return []
+                ),
+            )
+        return
     nxt = following[0]
     previous = state.cycles[last.id]
     due_at = start_of_day(nxt.period_start)
     if previous.closed_at is not None:
         due_at = min(due_at, previous.closed_at)
-    return [
-        Action(
-            kind="open_cycle",
-            key=action_key(directive_id, nxt.id, None, "open_cycle", 0),
-            directive=directive_id,
-            due_at=max(due_at, previous.opened_at),
-            cycle=nxt.id,
-        )
-    ]
+    due_at = max(due_at, previous.opened_at)
+    open_key = action_key(directive_id, nxt.id, None, "open_cycle", 0)
+    plan.add(
+        due_at,
+        open_key,
+        lambda: Action(
+            kind="open_cycle", key=open_key, directive=directive_id, due_at=due_at, cycle=nxt.id
+        ),
+    )
 
 
-def _notice_actions(resolved: ResolvedDirective, state: DirectiveState) -> list[Action]:
+def _notice_actions(plan: _Plan, resolved: ResolvedDirective, state: DirectiveState) -> None:
     directive_id = resolved.definition.id
-    found = []
-    for version, event_type, agency, cycle, at in state.history:
-        notice_kind = NOTICE_KINDS.get(event_type)
-        if notice_kind is None:
-            continue
-        recipient = agency or resolved.consolidator
-        key = action_key(directive_id, cycle, recipient, f"notice-{notice_kind}", version)
-        if key in state.done_keys:
-            continue
-        found.append(
-            Action(
+    for key, pending in state.pending_notices.items():
+        notice_kind = NOTICE_KINDS[pending.event_type]
+        recipient = pending.agency or resolved.consolidator
+        plan.add(
+            pending.at,
+            key,
+            partial(
+                Action,
                 kind="notice",
                 key=key,
                 directive=directive_id,
-                due_at=at,
-                cycle=cycle,
+                due_at=pending.at,
+                cycle=pending.cycle,
                 agency=recipient,
                 recipient=recipient,
                 notice_kind=notice_kind,
-                event_version=version,
-            )
+                event_version=pending.version,
+            ),
         )
-    return found
 
 
-def _delivery_failed_actions(resolved: ResolvedDirective, state: DirectiveState) -> list[Action]:
+def _delivery_failed_actions(
+    plan: _Plan, resolved: ResolvedDirective, state: DirectiveState
+) -> None:
     directive_id = resolved.definition.id
-    found = []
-    for notification in state.notifications.values():
-        if notification.status != "failed":
-            continue
-        key = f"{notification.key}:delivery-failed"
-        if key in state.done_keys:
-            continue
+    for notification in state.pending_failures.values():
+        key = f"{notification.key}{FAILURE_SUFFIX}"
         tracked = resolved.agency(notification.recipient)
-        found.append(
-            Action(
+        plan.add(
+            notification.at,
+            key,
+            partial(
+                Action,
                 kind="delivery_failed",
                 key=key,
                 directive=directive_id,
@@ -348,78 +423,83 @@ def _delivery_failed_actions(resolved: ResolvedDirective, state: DirectiveState)
                     tracked.answers_to if tracked and tracked.answers_to else resolved.issuer.id
                 ),
                 notice_kind=notification.kind,
-            )
+            ),
         )
-    return found
 
 
-def pending_actions(state: DirectiveState, calendar: WorkingCalendar) -> list[Action]:
-    """Every action the state calls for and that has not been recorded, due now or later."""
+def _pass(state: DirectiveState, calendar: WorkingCalendar, plan: _Plan) -> None:
+    """Walk the state once, giving every action it calls for to `plan`."""
     if state.status != "active" or state.resolved is None:
-        return []
+        return
     resolved = state.resolved
     issued_at = state.issued_at or state.last_event_at
     assert issued_at is not None  # an active directive was issued
-    found: list[Action] = []
+    directive_id = resolved.definition.id
     for agency in resolved.tracked:
         agency_state = state.agencies.get(agency.id)
-        key = action_key(resolved.definition.id, None, agency.id, "issue_notice", 0)
-        if key not in state.done_keys and not (agency_state and agency_state.withdrawn_at):
-            found.append(
-                Action(
+        key = action_key(directive_id, None, agency.id, "issue_notice", 0)
+        if key not in plan.done and not (agency_state and agency_state.withdrawn_at):
+            plan.add(
+                issued_at,
+                key,
+                partial(
+                    Action,
                     kind="issue_notice",
                     key=key,
-                    directive=resolved.definition.id,
+                    directive=directive_id,
                     due_at=issued_at,
                     agency=agency.id,
                     recipient=agency.id,
-                )
+                ),
             )
     for cycle in state.cycles.values():
-        found.extend(_cycle_actions(resolved, state, cycle, calendar))
-    found.extend(_next_cycle_actions(resolved, state))
-    found.extend(_notice_actions(resolved, state))
-    found.extend(_delivery_failed_actions(resolved, state))
-    return sorted(
-        (a for a in found if a.key not in state.done_keys), key=lambda a: (a.due_at, a.key)
-    )
+        _cycle_actions(plan, resolved, cycle, calendar)
+    _next_cycle_actions(plan, resolved, state)
+    _notice_actions(plan, resolved, state)
+    _delivery_failed_actions(plan, resolved, state)
 
 
-def due_actions(state: DirectiveState, now: dt.datetime, calendar: WorkingCalendar) -> list[Action]:
-    """What must happen at `now`: every pending action whose time has come, earliest first.
+class Plan(BaseModel):
+    """What one pass over a state says: the actions due now, and when the next one falls due."""
+
+    model_config = ConfigDict(frozen=True)
+
+    due: tuple[Action, ...]
+    next_wakeup: dt.datetime | None
+
+
+def plan(state: DirectiveState, now: dt.datetime, calendar: WorkingCalendar) -> Plan:
+    """`due_actions` and `next_wakeup` at once, from one pass over the state.
 
     When several steps of one ladder are due at once (a directive launched after its
     deadlines, or a flow that was down for days), only the latest is done: it supersedes the
     earlier ones, so an agency gets one current escalation, not a backlog of stale ones.
     """
-    due = [a for a in pending_actions(state, calendar) if a.due_at <= now]
-    latest: dict[tuple[str | None, ...], Action] = {}
-    for action in due:
-        if action.kind in LADDER_KINDS:
-            ladder = _ladder_of(action)
-            if ladder not in latest or action.due_at > latest[ladder].due_at:
-                latest[ladder] = action
-    return [a for a in due if a.kind not in LADDER_KINDS or latest[_ladder_of(a)] is a]
+    collected = _Plan(state.done_keys, now)
+    _pass(state, calendar, collected)
+    return Plan(due=tuple(collected.sorted_due()), next_wakeup=collected.wakeup)
 
 
-LADDER_KINDS = frozenset({"remind", "escalate"})
+def pending_actions(state: DirectiveState, calendar: WorkingCalendar) -> list[Action]:
+    """Every action the state calls for and that has not been recorded, due now or later."""
+    collected = _Plan(state.done_keys, None)
+    _pass(state, calendar, collected)
+    return collected.sorted_due()
 
 
-def _ladder_of(action: Action) -> tuple[str | None, ...]:
-    return (
-        action.cycle,
-        action.agency,
-        action.obligation,
-        action.due.isoformat() if action.due else None,
-    )
+def due_actions(state: DirectiveState, now: dt.datetime, calendar: WorkingCalendar) -> list[Action]:
+    """What must happen at `now`: every pending action whose time has come, earliest first.
+
+    Of one ladder's steps due at once only the latest is given (see `plan`).
+    """
+    return list(plan(state, now, calendar).due)
 
 
 def next_wakeup(
     state: DirectiveState, now: dt.datetime, calendar: WorkingCalendar
 ) -> dt.datetime | None:
     """When the next action after `now` falls due; None when nothing more is planned."""
-    later = [a.due_at for a in pending_actions(state, calendar) if a.due_at > now]
-    return min(later) if later else None
+    return plan(state, now, calendar).next_wakeup
 
 
 def label(action: Action) -> str:

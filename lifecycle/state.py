@@ -2,6 +2,13 @@
 
 Both are pure: `evolve` returns a new state and leaves its argument untouched; `replay`
 builds its own state and applies events in place, which keeps a long history fast.
+
+The state is what the planner and the faces need, not the history: per cycle and agency the
+standing, times and levels; the notices and failure reports still to send; and the action
+keys recorded that may still be asked about. When a cycle closes its keys are dropped:
+nothing more is done in it but its pending notices, so `recorded(key)` answers for it from
+the cycle's status; a notice's key is never kept (it is recorded once it is not pending). (Still growing with the history: `notifications`, one entry per message,
+which deliveries are checked against.)
 """
 
 from __future__ import annotations
@@ -12,6 +19,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Literal
 
+from definitions.calendar import TIMEZONE
 from definitions.resolve import ResolvedDirective
 from lifecycle import events as ev
 from lifecycle.events import Event
@@ -99,6 +107,33 @@ class Notification:
 
 
 @dataclass
+class PendingNotice:
+    """An event that calls for a notice (NOTICE_KINDS) whose notice is not recorded yet."""
+
+    version: int  # the event's version, part of the notice's key
+    event_type: str
+    agency: str | None
+    cycle: str | None
+    at: dt.datetime
+
+
+# Events answered by a message to someone, and the kind of that message (the planner's notices).
+NOTICE_KINDS = {
+    "ExtensionGranted": "extension_granted",
+    "ExtensionRefused": "extension_refused",
+    "ReportReturned": "report_returned",
+    "ConsolidatedReportSubmitted": "consolidated_ack",
+}
+
+
+def notice_key(
+    directive: str, cycle: str | None, recipient: str | None, kind: str, version: int
+) -> str:
+    """The planner's key of the notice answering the event at `version`."""
+    return f"{directive}:{cycle or '-'}:{recipient or '-'}:notice-{kind}:{version}"
+
+
+@dataclass
 class DirectiveState:
     id: str = ""
     resolved: ResolvedDirective | None = None
@@ -108,19 +143,50 @@ class DirectiveState:
     version: int = 0
     agencies: dict[str, AgencyState] = field(default_factory=dict)
     cycles: dict[str, CycleState] = field(default_factory=dict)
+    # The keys recorded that someone may still ask about: those of a closed cycle are dropped
+    # when it closes (see `recorded`), so the state stays bounded however long the history.
     done_keys: set[str] = field(default_factory=set)
     notifications: dict[str, Notification] = field(default_factory=dict)
     last_event_at: dt.datetime | None = None
-    # (version, type, agency, cycle, business time) of every event, for the planner's notices
-    history: list[tuple[int, str, str | None, str | None, dt.datetime]] = field(
-        default_factory=list
-    )
+    # notices still to send, by their key (the planner's `notice` actions)
+    pending_notices: dict[str, PendingNotice] = field(default_factory=dict)
+    # failed deliveries whose failure is not reported yet, by the notification's key
+    pending_failures: dict[str, Notification] = field(default_factory=dict)
 
     @property
     def definition(self) -> ResolvedDirective:
         if self.resolved is None:
             raise ValueError("the directive has not been issued")
         return self.resolved
+
+    def recorded(self, key: str) -> bool:
+        """Whether an action with `key` is recorded (or moot: nothing is done in a closed cycle
+        any more but its pending notices and failure reports)."""
+        if key in self.done_keys:
+            return True
+        if key in self.pending_notices or key.endswith(FAILURE_SUFFIX):
+            return False  # failure reports' keys are kept when their cycle closes
+        version = _notice_version(key)
+        if version is not None:
+            # the notice answering an event already applied, and no longer pending, was sent
+            return key.startswith(f"{self.id}:") and version <= self.version
+        parts = key.split(":", 2)
+        if len(parts) < 3 or parts[0] != self.id:
+            return False
+        cycle = self.cycles.get(parts[1])
+        return cycle is not None and cycle.status == "closed"
+
+
+# what the planner appends to a failed notification's key for the report of that failure
+FAILURE_SUFFIX = ":delivery-failed"
+
+
+def _notice_version(key: str) -> int | None:
+    """The event version a notice's key names (`notice_key`); None for any other key."""
+    parts = key.split(":")
+    if len(parts) != 5 or not parts[3].startswith("notice-") or not parts[4].isdigit():
+        return None
+    return int(parts[4])
 
 
 def _work(state: DirectiveState, cycle: str, agency: str) -> Work:
@@ -172,16 +238,37 @@ def _apply_amendment(state: DirectiveState, resolved: ResolvedDirective) -> None
                 work.due = max([cycle.report_due, *granted])
 
 
+DELIVERY_EVENTS = (ev.NotificationSent, ev.NotificationFailed)
+
+
+def reported_at(state: DirectiveState, event: ev.ReportSubmitted) -> dt.datetime:
+    """When a report counts as submitted: its event's time, or for a report an operator entered
+    later, the start of the day it was received (never before issuance, never after entry)."""
+    if event.received is None:
+        return event.at
+    start = dt.datetime.combine(event.received.on, dt.time(), tzinfo=TIMEZONE)
+    return min(max(start, state.issued_at or start), event.at)
+
+
 def apply(state: DirectiveState, event: Event) -> None:
     """Apply one event to `state` in place. Use `evolve` or `replay` from outside."""
     state.version += 1
     state.last_event_at = event.at
-    agency_of = getattr(event, "agency", None)
-    cycle_of = getattr(event, "cycle", None)
-    state.history.append((state.version, event.type, agency_of, cycle_of, event.at))
     key = getattr(event, "key", None)
-    if key:
-        state.done_keys.add(key)
+    if key and not isinstance(event, DELIVERY_EVENTS):
+        # A delivery names the action whose message it carried; it does not do the action.
+        if state.pending_notices.pop(key, None) is None and _notice_version(key) is None:
+            state.done_keys.add(key)  # a notice's key is answered by `pending_notices` alone
+        if key.endswith(FAILURE_SUFFIX):
+            state.pending_failures.pop(key[: -len(FAILURE_SUFFIX)], None)
+    notice_kind = NOTICE_KINDS.get(event.type)
+    if notice_kind is not None and state.resolved is not None:
+        agency_of = getattr(event, "agency", None)
+        cycle_of = getattr(event, "cycle", None)
+        recipient = agency_of or state.resolved.consolidator
+        state.pending_notices[
+            notice_key(state.id, cycle_of, recipient, notice_kind, state.version)
+        ] = PendingNotice(state.version, event.type, agency_of, cycle_of, event.at)
     match event:
         case ev.DirectiveIssued():
             state.id = event.directive_id
@@ -203,7 +290,7 @@ def apply(state: DirectiveState, event: Event) -> None:
         case ev.ReportSubmitted():
             work = _work(state, event.cycle, event.agency)
             work.status = "reported"
-            work.reported_at = event.at
+            work.reported_at = reported_at(state, event)
             work.report_text = event.text
             work.returned_reason = None
             _touch(work, event)
@@ -281,10 +368,14 @@ def apply(state: DirectiveState, event: Event) -> None:
             state.notifications[event.key] = Notification(
                 event.key, event.kind, event.recipient, "sent", event.at, event.message_id
             )
+            state.pending_failures.pop(event.key, None)
         case ev.NotificationFailed():
-            state.notifications[event.key] = Notification(
+            failure = Notification(
                 event.key, event.kind, event.recipient, "failed", event.at, event.error
             )
+            state.notifications[event.key] = failure
+            if f"{event.key}{FAILURE_SUFFIX}" not in state.done_keys:
+                state.pending_failures[event.key] = failure
         case ev.NoticeSent():
             pass
         case ev.ConsolidationRequested():
@@ -301,6 +392,13 @@ def apply(state: DirectiveState, event: Event) -> None:
             cycle_state = state.cycles[event.cycle]
             cycle_state.status = "closed"
             cycle_state.closed_at = event.at
+            # its keys are answered by `recorded` from now on
+            prefix = f"{state.id}:{event.cycle}:"
+            state.done_keys = {
+                k
+                for k in state.done_keys
+                if not k.startswith(prefix) or k.endswith(FAILURE_SUFFIX)
+            }
         case ev.CyclesNotTracked():
             for cycle_id in event.cycles:
                 if cycle_id not in state.cycles:

@@ -14,17 +14,144 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict
 
 from definitions.calendar import deadline_instant
+from i18n import N_, gettext
 from lifecycle.state import DirectiveState, Work
 
 Standing = Literal["in_progress", "overdue", "completed_on_time", "completed_late", "withdrawn"]
 
-STANDING_VI: dict[str, str] = {
-    "in_progress": "đang thực hiện trong hạn",
-    "overdue": "quá hạn",
-    "completed_on_time": "hoàn thành đúng hạn",
-    "completed_late": "hoàn thành quá hạn",
-    "withdrawn": "đã rút nhiệm vụ",
+# What people read for each code, as catalogue ids (i18n/locale/*/chidao.po has the words);
+# `standing_label(code, lang)` and the others give them in a language.
+STANDINGS: dict[str, str] = {
+    "in_progress": N_("in progress, within the deadline"),
+    "overdue": N_("overdue"),
+    "completed_on_time": N_("completed on time"),
+    "completed_late": N_("completed late"),
+    "withdrawn": N_("task withdrawn"),
 }
+ROLES: dict[str, str] = {
+    "lead": N_("lead"),
+    "coordinate": N_("coordinating"),
+    "requested": N_("requested"),
+}
+WORK_STATUSES: dict[str, str] = {
+    "assigned": N_("report not submitted yet"),
+    "reported": N_("report submitted, awaiting review"),
+    "accepted": N_("report accepted"),
+    "returned": N_("report returned for more"),
+    "withdrawn": N_("task withdrawn"),
+}
+EVENTS: dict[str, str] = {
+    "DirectiveIssued": N_("directive issued"),
+    "DefinitionAmended": N_("definition amended"),
+    "CycleOpened": N_("reporting cycle opened"),
+    "Acknowledged": N_("receipt acknowledged"),
+    "ItemCompleted": N_("item done"),
+    "ReportSubmitted": N_("report submitted"),
+    "ReportAccepted": N_("report accepted"),
+    "ReportReturned": N_("report returned"),
+    "ExtensionRequested": N_("extension requested"),
+    "ExtensionGranted": N_("extension granted"),
+    "ExtensionRefused": N_("extension refused"),
+    "DeadlineMoved": N_("deadline moved"),
+    "TaskWithdrawn": N_("task withdrawn"),
+    "IssuanceNotified": N_("issuance notified"),
+    "ReminderSent": N_("reminder sent"),
+    "EscalationRaised": N_("escalation raised"),
+    "NotificationSent": N_("notification sent"),
+    "NotificationFailed": N_("notification failed"),
+    "NoticeSent": N_("notice sent"),
+    "ConsolidationRequested": N_("consolidation requested"),
+    "ConsolidatedReportSubmitted": N_("consolidated report submitted"),
+    "CycleClosed": N_("reporting cycle closed"),
+    "DirectiveClosed": N_("directive closed"),
+}
+CYCLE_STATUSES: dict[str, str] = {
+    "open": N_("open"),
+    "consolidation_requested": N_("consolidation requested"),
+    "consolidated": N_("consolidated"),
+    "closed": N_("closed"),
+}
+ACTIONS: dict[str, str] = {
+    "issue_notice": N_("assignment"),
+    "remind": N_("reminder"),
+    "escalate": N_("escalation"),
+    "request_consolidation": N_("consolidation request"),
+    "close_cycle": N_("cycle closing"),
+    "open_cycle": N_("new cycle"),
+    "close_directive": N_("closing"),
+    "notice": N_("notice"),
+    "delivery_failed": N_("failed delivery"),
+}
+RECURRENCES: dict[str, str] = {
+    "once": N_("once"),
+    "annual": N_("every year"),
+    "half_yearly": N_("every six months"),
+    "quarterly": N_("every quarter"),
+}
+SOURCES: dict[str, str] = {
+    "document": N_("stated in the document"),
+    "operator": N_("set by the operator"),
+}
+# a document's kind is written in Vietnamese in its definition (`Công văn`)
+DOCUMENT_KINDS: dict[str, str] = {
+    "Công văn": N_("Official Letter"),
+    "Chỉ thị": N_("Directive"),
+    "Kế hoạch": N_("Plan"),
+    "Quyết định": N_("Decision"),
+    "Thông báo": N_("Notice"),
+}
+DIRECTIVE_STATUSES: dict[str, str] = {
+    "new": N_("not issued"),
+    "active": N_("active"),
+    "closed": N_("closed"),
+}
+
+
+def _label(table: dict[str, str], code: str | None, lang: str) -> str:
+    if not code:
+        return ""
+    return gettext(table[code], lang) if code in table else code
+
+
+def standing_label(code: str, lang: str) -> str:
+    """`hoàn thành đúng hạn` for `completed_on_time` in Vietnamese."""
+    return _label(STANDINGS, code, lang)
+
+
+def role_label(code: str, lang: str) -> str:
+    return _label(ROLES, code, lang)
+
+
+def work_status_label(code: str, lang: str) -> str:
+    return _label(WORK_STATUSES, code, lang)
+
+
+def event_label(code: str | None, lang: str) -> str:
+    return _label(EVENTS, code, lang)
+
+
+def cycle_status_label(code: str, lang: str) -> str:
+    return _label(CYCLE_STATUSES, code, lang)
+
+
+def recurrence_label(code: str, lang: str) -> str:
+    return _label(RECURRENCES, code, lang)
+
+
+def source_label(code: str, lang: str) -> str:
+    return _label(SOURCES, code, lang)
+
+
+def document_kind_label(kind: str, lang: str) -> str:
+    return _label(DOCUMENT_KINDS, kind, lang)
+
+
+def action_label(code: str, lang: str) -> str:
+    return _label(ACTIONS, code, lang)
+
+
+def directive_status_label(code: str, lang: str) -> str:
+    return _label(DIRECTIVE_STATUSES, code, lang)
 
 
 def standing(work: Work, now: dt.datetime) -> Standing:
@@ -100,7 +227,7 @@ def current_rows(state: DirectiveState, now: dt.datetime) -> tuple[str | None, l
 
 
 def counts(rows: list[AgencyRow]) -> dict[str, int]:
-    found = {key: 0 for key in STANDING_VI}
+    found = {key: 0 for key in STANDINGS}
     for row in rows:
         found[row.status] += 1
     return found

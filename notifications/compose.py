@@ -17,9 +17,18 @@ from pydantic import BaseModel, ConfigDict
 from definitions.calendar import WorkingCalendar, default_calendar, local_date
 from definitions.resolve import ResolvedDirective
 from definitions.schema import Assignment, Directory
+from i18n import N_, gettext
 from lifecycle.planner import Action
 from lifecycle.state import CycleState, DirectiveState, Work
-from lifecycle.status import STANDING_VI, agency_rows, counts, standing
+from lifecycle.status import (
+    agency_rows,
+    counts,
+    document_kind_label,
+    recurrence_label,
+    role_label,
+    standing,
+    standing_label,
+)
 from notifications.errors import NotApplicable, UnknownRecipient
 from notifications.links import link_url, page_path
 from notifications.render import format_date, render
@@ -43,69 +52,28 @@ ACTION_KINDS: dict[str, str] = {
 }
 SILENT_ACTIONS = frozenset({"open_cycle"})
 
-ROLE_LABELS: dict[str, dict[str, str]] = {
-    "vi": {"lead": "chủ trì", "coordinate": "phối hợp", "requested": "được đề nghị"},
-    "en": {"lead": "lead", "coordinate": "coordinating", "requested": "requested"},
+# Words of the messages beyond their templates: catalogue ids (i18n/locale/*/chidao.po), given
+# in the notice's language by `gettext(…, language)`; roles, recurrences, document kinds and
+# standings are the labels of lifecycle.status.
+ROLE_PHRASES: dict[str, str] = {
+    "lead": N_("is assigned to lead"),
+    "coordinate": N_("is assigned to take part in"),
+    "requested": N_("is requested to carry out"),
 }
-ROLE_PHRASES: dict[str, dict[str, str]] = {
-    "vi": {
-        "lead": "được giao chủ trì thực hiện",
-        "coordinate": "được giao phối hợp thực hiện",
-        "requested": "được đề nghị thực hiện",
-    },
-    "en": {
-        "lead": "is assigned to lead",
-        "coordinate": "is assigned to take part in",
-        "requested": "is requested to carry out",
-    },
+KIND_LABELS: dict[str, str] = {
+    "issue_notice": N_("notice of assignment"),
+    "reminder": N_("deadline reminder"),
+    "escalation": N_("overdue escalation"),
+    "consolidation_request": N_("request to consolidate the reports"),
+    "consolidated_ack": N_("acknowledgement of the consolidated report"),
+    "extension_granted": N_("notice that an extension was granted"),
+    "extension_refused": N_("notice that an extension was refused"),
+    "report_returned": N_("notice that a report was returned"),
+    "cycle_closed": N_("notice that a reporting cycle closed"),
+    "directive_closed": N_("notice that the directive closed"),
+    "delivery_failed": N_("notice of a failed delivery"),
 }
-RECURRENCE_LABELS: dict[str, dict[str, str]] = {
-    "vi": {"once": "một lần", "annual": "hằng năm", "half_yearly": "định kỳ 6 tháng",
-           "quarterly": "hằng quý"},
-    "en": {"once": "once", "annual": "every year", "half_yearly": "every six months",
-           "quarterly": "every quarter"},
-}
-DOCUMENT_KINDS_EN = {"Công văn": "Official Letter", "Chỉ thị": "Directive", "Kế hoạch": "Plan",
-                     "Quyết định": "Decision", "Thông báo": "Notice"}
-STANDING_EN: dict[str, str] = {
-    "in_progress": "in progress, within the deadline",
-    "overdue": "overdue",
-    "completed_on_time": "completed on time",
-    "completed_late": "completed late",
-    "withdrawn": "task withdrawn",
-}
-KIND_LABELS: dict[str, dict[str, str]] = {
-    "vi": {
-        "issue_notice": "thông báo giao nhiệm vụ",
-        "reminder": "thư nhắc hạn báo cáo",
-        "escalation": "thư đôn đốc quá hạn",
-        "consolidation_request": "đề nghị tổng hợp báo cáo",
-        "consolidated_ack": "xác nhận đã nhận báo cáo tổng hợp",
-        "extension_granted": "thông báo chấp thuận gia hạn",
-        "extension_refused": "thông báo không chấp thuận gia hạn",
-        "report_returned": "thông báo đề nghị bổ sung báo cáo",
-        "cycle_closed": "thông báo kết thúc kỳ báo cáo",
-        "directive_closed": "thông báo kết thúc theo dõi văn bản",
-        "delivery_failed": "thông báo gửi thư không thành công",
-    },
-    "en": {
-        "issue_notice": "notice of assignment",
-        "reminder": "deadline reminder",
-        "escalation": "overdue escalation",
-        "consolidation_request": "request to consolidate the reports",
-        "consolidated_ack": "acknowledgement of the consolidated report",
-        "extension_granted": "notice that an extension was granted",
-        "extension_refused": "notice that an extension was refused",
-        "report_returned": "notice that a report was returned",
-        "cycle_closed": "notice that a reporting cycle closed",
-        "directive_closed": "notice that the directive closed",
-        "delivery_failed": "notice of a failed delivery",
-    },
-}
-WHAT: dict[str, dict[str, str]] = {
-    "vi": {"report": "báo cáo kết quả thực hiện", "consolidation": "báo cáo tổng hợp kết quả thực hiện"},
-    "en": {"report": "report", "consolidation": "consolidated report"},
-}
+WHAT: dict[str, str] = {"report": N_("report"), "consolidation": N_("consolidated report")}
 # The four-way classification in the order a reader expects it: done first, then open.
 STANDING_ORDER = ("completed_on_time", "completed_late", "in_progress", "overdue", "withdrawn")
 ROMAN = ("I", "II", "III", "IV")
@@ -250,7 +218,7 @@ class _Composer:
             cite = f"{d.kind} số {d.reference} ngày {format_date(d.issued_on, 'vi')}"
             citation = f"{cite} của {issuer.name}"
         else:
-            kind = DOCUMENT_KINDS_EN.get(d.kind, d.kind)
+            kind = document_kind_label(d.kind, language)
             cite = f"{kind} No. {d.reference} of {format_date(d.issued_on, 'en')}"
             citation = f"{cite} of the {issuer.named('en')}"
         signer = d.signer
@@ -272,7 +240,7 @@ class _Composer:
                     signer.name or "",
                 ) if part
             ),
-            "recurrence": RECURRENCE_LABELS[language][d.reporting.recurrence],
+            "recurrence": recurrence_label(d.reporting.recurrence, language),
         }
 
     def cycle_context(self, cycle_id: str | None, language: str) -> dict[str, Any]:
@@ -354,7 +322,7 @@ class _Composer:
                 "number": assignment.section,
                 "heading": assignment.heading,
                 "text": assignment.text,
-                "role": ROLE_LABELS[language][role],
+                "role": role_label(role, language),
                 "lettered": [  # not "items": jinja would find dict.items first
                     {
                         "letter": item.letter,
@@ -369,8 +337,8 @@ class _Composer:
         consolidates = self.resolved.consolidator == recipient.id
         cycle = self.cycle_context(None, language)
         return {
-            "role": ROLE_LABELS[language][tracked.role],
-            "role_phrase": ROLE_PHRASES[language][tracked.role],
+            "role": role_label(tracked.role, language),
+            "role_phrase": gettext(ROLE_PHRASES[tracked.role], language),
             "requested": tracked.requested_only,
             "sections": sections,
             "reports": tracked.reports,
@@ -405,7 +373,7 @@ class _Composer:
                              else cycle["consolidation_due"])
         context = {
             "obligation": obligation,
-            "what": WHAT[language][obligation],
+            "what": gettext(WHAT[obligation], language),
             "cycle": cycle,
             "due": due,
             "working_days_left": _working_days_between(self.calendar, self.today, due),
@@ -429,7 +397,7 @@ class _Composer:
         due = action.due or cycle["report_due"]
         return {
             "obligation": obligation,
-            "what": WHAT[language][obligation],
+            "what": gettext(WHAT[obligation], language),
             "level": action.level,
             "repeat": action.repeat,
             "to_self": concerned.id == recipient.id,
@@ -451,7 +419,6 @@ class _Composer:
         self, cycle_id: str | None, language: str
     ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
         cycle = self._live_cycle(cycle_id)
-        labels = STANDING_VI if language == "vi" else STANDING_EN
         received, missing = [], []
         for agency in self.resolved.tracked:
             work = cycle.works.get(agency.id)
@@ -462,10 +429,10 @@ class _Composer:
             if work.completed_at is not None and work.completed_at <= self.now:
                 received.append({
                     "name": name, "at": local_date(work.completed_at),
-                    "status": labels[status], "on_time": status == "completed_on_time",
+                    "status": standing_label(status, language), "on_time": status == "completed_on_time",
                 })
             else:
-                missing.append({"name": name, "due": work.due, "status": labels[status]})
+                missing.append({"name": name, "due": work.due, "status": standing_label(status, language)})
         return received, missing
 
     def consolidation_request(self, recipient: Party, language: str) -> dict[str, Any]:
@@ -534,14 +501,13 @@ class _Composer:
     def _counts(self, cycle_id: str, language: str, at: dt.datetime) -> dict[str, Any]:
         rows = agency_rows(self.state, cycle_id, at)
         found = counts(rows)
-        labels = STANDING_VI if language == "vi" else STANDING_EN
         names = {
             status: [party(self.resolved, r.agency).named(language) for r in rows if r.status == status]
             for status in found
         }
         return {
             "total": len(rows),
-            "rows": [{"status": s, "label": labels[s], "count": found[s], "names": names[s]}
+            "rows": [{"status": s, "label": standing_label(s, language), "count": found[s], "names": names[s]}
                      for s in STANDING_ORDER if s != "withdrawn" or found[s]],
             "late_or_missing": names["overdue"] + names["completed_late"],
         }
@@ -581,7 +547,7 @@ class _Composer:
         return {
             "concerned": {"id": concerned.id, "name": concerned.named(language),
                           "email": concerned.email or "", "link": self.link(concerned.id)},
-            "failed_kind": KIND_LABELS[language].get(failed_kind, failed_kind),
+            "failed_kind": gettext(KIND_LABELS[failed_kind], language) if failed_kind in KIND_LABELS else failed_kind,
             "failed_key": failed_key,
             "error": failure.detail if failure else "",
             "failed_on": local_date(failure.at) if failure else self.today,

@@ -25,6 +25,7 @@ import aiosmtplib
 from pydantic import BaseModel, ConfigDict, SecretStr
 
 from definitions.calendar import local_date
+from ledger.transaction import Faults, reach
 from notifications.errors import NotificationError
 from notifications.outbox import (
     NO_ADDRESS,
@@ -239,12 +240,17 @@ async def deliver_pending(
     now: dt.datetime,
     max_attempts: int = 5,
     directive: str | None = None,
+    faults: Faults = None,
 ) -> list[Delivery]:
     """Try every pending message once; the outcomes that are final (sent, or failed for good).
 
     With `directive`, only the messages that include a notice of that directive are tried
     (a digest goes whole, with its other directives' notices). A message still pending after
-    a failed attempt is not reported: it is tried again on the next call.
+    a failed attempt is not reported: it is tried again on the next call. `faults` is the
+    crash tests' hook (`ledger.transaction.Faults`): `deliver.claimed` (attempt counted,
+    nothing sent), `deliver.accepted` (the server took the message, the outbox does not know
+    yet: the one point where a crash sends it again, under the same Message-ID) and
+    `deliver.marked` (marked sent, not yet in the ledger).
     """
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware")
@@ -258,6 +264,7 @@ async def deliver_pending(
         for message in messages:
             if not outbox.claim(message.rows, message.message_id, now=now):
                 continue  # another sender took it since we read the outbox
+            reach(faults, "deliver.claimed")
             keys = [r.key for r in message.rows]
             if not message.email:
                 outbox.mark_attempt_failed(keys, NO_ADDRESS, now=now, final=True)
@@ -289,7 +296,9 @@ async def deliver_pending(
                         client.close()  # a broken session: the next message reconnects
                         client = None
                 else:
+                    reach(faults, "deliver.accepted")
                     outbox.mark_sent(keys, now=now)
+                    reach(faults, "deliver.marked")
                     results.extend(deliveries_of(message.rows, ok=True,
                                                  message_id=message.message_id, error=None))
                     continue

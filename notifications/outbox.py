@@ -6,23 +6,31 @@ the mailer claims it, sends it and marks it sent. The states are `pending` → `
 `pending` → `failed` once its attempts are used up (or at once when it has no address).
 `record_deliveries` writes the outcomes into the directive's ledger as `RecordDelivery`
 commands, each under its own idempotency key, so recording twice records once.
+
+Bodies carry signed links (tokens that open an agency's form), so when the outbox is given a
+key (`body_key`, the mail-link key) they are stored sealed (Fernet, under a key derived from
+it: `sealed:v1:…`) and opened only when read with that key; without one, `pending` refuses
+sealed rows rather than mail ciphertext. `reseal` moves them to a new key.
 """
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import hashlib
+import hmac
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from cryptography.fernet import Fernet, InvalidToken
 from sqlalchemy import Engine, and_, func, insert, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
 from ledger.directives import Directives
 from ledger.tables import outbox as table
-from ledger.transaction import Writer, Written
+from ledger.transaction import Faults, Writer, Written, prefixed
 from lifecycle import DirectiveState
 from lifecycle.commands import RecordDelivery
 from notifications.compose import Notice
@@ -34,6 +42,31 @@ NO_ADDRESS = "the agency directory has no e-mail address for this recipient"
 
 class OutboxError(NotificationError):
     """The outbox could not record or update a message."""
+
+
+SEALED = "sealed:v1:"
+BODY_KEY_LABEL = b"chidao/outbox-bodies/v1"
+
+
+def _fernet(body_key: bytes) -> Fernet:
+    derived = hmac.new(body_key, BODY_KEY_LABEL, hashlib.sha256).digest()
+    return Fernet(base64.urlsafe_b64encode(derived))
+
+
+def seal(body_key: bytes | None, text: str) -> str:
+    if body_key is None:
+        return text
+    return SEALED + _fernet(body_key).encrypt(text.encode("utf-8")).decode("ascii")
+
+
+def unseal(body_key: bytes | None, stored: str) -> str:
+    """The body as written; a sealed one stays sealed without the key."""
+    if body_key is None or not stored.startswith(SEALED):
+        return stored
+    try:
+        return _fernet(body_key).decrypt(stored[len(SEALED):].encode("ascii")).decode("utf-8")
+    except InvalidToken as e:
+        raise OutboxError("an outbox body does not open under the secret key: the key changed") from e
 
 
 class _Moved(Exception):
@@ -67,10 +100,16 @@ class OutboxRow:
     sent_at: dt.datetime | None
 
     @classmethod
-    def of(cls, row: Any) -> OutboxRow:
+    def of(cls, row: Any, body_key: bytes | None = None) -> OutboxRow:
         data = dict(row._mapping)
         data["action_keys"] = list(data["action_keys"] or [])
+        data["body_text"] = unseal(body_key, data["body_text"])
+        data["body_html"] = unseal(body_key, data["body_html"])
         return cls(**data)
+
+    @property
+    def sealed(self) -> bool:
+        return self.body_text.startswith(SEALED)
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -104,8 +143,12 @@ class Delivery:
 class Outbox:
     """The `outbox` table of one ledger database."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, body_key: bytes | None = None) -> None:
         self.engine = engine
+        self._body_key = body_key
+
+    def __repr__(self) -> str:
+        return f"Outbox({self.engine.url.render_as_string(hide_password=True)!r})"
 
     def enqueue(
         self, notices: Sequence[Notice], *, now: dt.datetime, conn: Connection | None = None
@@ -131,7 +174,7 @@ class Outbox:
 
     def _insert_new(self, conn: Connection, wanted: dict[str, Notice], now: dt.datetime) -> int:
         present = set(conn.scalars(select(table.c.key).where(table.c.key.in_(list(wanted)))))
-        rows = [self._row(n, now) for key, n in wanted.items() if key not in present]
+        rows = [self._row(n, now, self._body_key) for key, n in wanted.items() if key not in present]
         if rows:
             conn.execute(insert(table), rows)
         return len(rows)
@@ -149,7 +192,7 @@ class Outbox:
         return write
 
     @staticmethod
-    def _row(notice: Notice, now: dt.datetime) -> dict[str, Any]:
+    def _row(notice: Notice, now: dt.datetime, body_key: bytes | None) -> dict[str, Any]:
         return {
             "key": notice.key,
             "directive": notice.directive,
@@ -157,8 +200,8 @@ class Outbox:
             "kind": notice.kind,
             "recipient": notice.email,
             "subject": notice.subject,
-            "body_text": notice.text,
-            "body_html": notice.html,
+            "body_text": seal(body_key, notice.text),
+            "body_html": seal(body_key, notice.html),
             "message_id": message_id_for([notice.key]),
             "language": notice.language,
             "status": PENDING,
@@ -178,10 +221,27 @@ class Outbox:
             query = query.where(table.c.directive == directive)
         query = query.order_by(table.c.created_at, table.c.key)
         with self.engine.connect() as conn:
-            return [OutboxRow.of(row) for row in conn.execute(query)]
+            return [OutboxRow.of(row, self._body_key) for row in conn.execute(query)]
 
     def pending(self, *, directive: str | None = None) -> list[OutboxRow]:
-        return self._select(PENDING, directive)
+        rows = self._select(PENDING, directive)
+        if any(r.sealed for r in rows):
+            raise OutboxError("the outbox's bodies are sealed: the secret key is needed to send them")
+        return rows
+
+    def reseal(self, new_key: bytes) -> int:
+        """Re-encrypt every sealed body under `new_key` (one transaction); how many rows."""
+        count = 0
+        with self.engine.begin() as conn:
+            for row in conn.execute(select(table.c.key, table.c.body_text, table.c.body_html)).all():
+                if not row.body_text.startswith(SEALED):
+                    continue
+                text, html = unseal(self._body_key, row.body_text), unseal(self._body_key, row.body_html)
+                conn.execute(update(table).where(table.c.key == row.key)
+                             .values(body_text=seal(new_key, text), body_html=seal(new_key, html)))
+                count += 1
+        self._body_key = new_key
+        return count
 
     def failed(self, *, directive: str | None = None) -> list[OutboxRow]:
         return self._select(FAILED, directive)
@@ -195,7 +255,7 @@ class Outbox:
     def get(self, key: str) -> OutboxRow | None:
         with self.engine.connect() as conn:
             row = conn.execute(select(table).where(table.c.key == key)).first()
-        return OutboxRow.of(row) if row is not None else None
+        return OutboxRow.of(row, self._body_key) if row is not None else None
 
     def counts(self) -> dict[str, int]:
         with self.engine.connect() as conn:
@@ -277,9 +337,14 @@ def settled(outbox: Outbox, *, directive: str | None = None) -> list[Delivery]:
     return found
 
 
-def record_deliveries(directives: Directives, deliveries: Iterable[Delivery], at: dt.datetime) -> int:
-    """Record each delivery's outcome on its directive's ledger; how many keys were new."""
+def record_deliveries(
+    directives: Directives, deliveries: Iterable[Delivery], at: dt.datetime, *, faults: Faults = None
+) -> int:
+    """Record each delivery's outcome on its directive's ledger; how many keys were new.
+
+    A delivery event never marks its action done: the action's own event does that."""
     new = 0
+    faults = prefixed(faults, "record.")
     for delivery in deliveries:
         for key in delivery.keys:
             detail = delivery.message_id if delivery.ok else (delivery.error or "delivery failed")
@@ -288,7 +353,9 @@ def record_deliveries(directives: Directives, deliveries: Iterable[Delivery], at
                 ok=delivery.ok, detail=detail,
             )
             ledger_key = f"{key}:delivered" if delivery.ok else f"{key}:failed"
-            outcome = directives.execute(delivery.directive, command, at, key=ledger_key)
+            outcome = directives.execute(
+                delivery.directive, command, at, key=ledger_key, faults=faults, live=True
+            )
             if outcome.events and not outcome.repeated:
                 new += 1
     return new

@@ -33,6 +33,7 @@ from jinja2 import (
 from jinja2.runtime import Context
 from markupsafe import Markup
 
+from i18n.times import local_date
 from notifications.errors import RenderError, UnknownKind
 
 TEMPLATES_DIR: Final = Path(__file__).parent / "templates"
@@ -73,8 +74,9 @@ def en_date(day: dt.date) -> str:
 
 
 def format_date(day: dt.date | dt.datetime, language: str) -> str:
+    """A date in a message; a moment gives its date in Vietnam (20:30 UTC is the next day)."""
     if isinstance(day, dt.datetime):
-        day = day.date()
+        day = local_date(day)
     return vi_date(day) if language == "vi" else en_date(day)
 
 

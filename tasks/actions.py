@@ -13,7 +13,7 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 from pydantic import BaseModel, ConfigDict, SecretBytes
 
-from ledger.transaction import Faults, reach
+from ledger.transaction import Faults, prefixed, reach
 from lifecycle import Action, DirectiveState, PerformAction
 from lifecycle.commands import SYSTEM
 from lifecycle.planner import label
@@ -80,8 +80,11 @@ def perform(inp: ActionInput, *, faults: Faults = None) -> ActionResult:
         PerformAction(actor=SYSTEM, action=action),
         inp.at,
         key=action.key,
-        writers=[Outbox(engine_for(inp.database_url)).writer(notices, now=inp.at)],
-        faults=faults,
+        writers=[
+            Outbox(engine_for(inp.database_url), body_key=link_key).writer(notices, now=inp.at)
+        ],
+        faults=prefixed(faults, "perform."),
+        live=True,
     )
     recorded = bool(outcome.events) and not outcome.repeated
     return ActionResult(key=action.key, recorded=recorded, messages=sum(enqueued))

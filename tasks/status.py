@@ -23,7 +23,9 @@ from prefect.cache_policies import NO_CACHE
 from prefect.events import emit_event
 from pydantic import BaseModel, ConfigDict
 
-from lifecycle.status import STANDING_VI, AgencyRow
+from i18n import N_, gettext
+from i18n.times import person_date, person_time
+from lifecycle.status import AgencyRow, event_label, role_label, standing_label
 
 EVENT_NAMES = {
     "DirectiveIssued": "chidao.directive.issued",
@@ -99,6 +101,8 @@ class StatusInput(BaseModel):
     cycles: list[CycleTable] = []
     # when the events are published, the `occurred` of each in the feed (the flow's clock)
     published_at: dt.datetime | None = None
+    # the operator's language (CHIDAO_LANG), for the table's headers, values and descriptions
+    language: str = "vi"
 
 
 def artifact_key(directive: str, what: str) -> str:
@@ -111,22 +115,54 @@ def cycle_key(directive: str, cycle: str) -> str:
     return f"{directive}-{slug}-status"
 
 
-def table_rows(rows: list[AgencyRow]) -> list[dict[str, Any]]:
+# The status table's columns, as catalogue ids; every header and value is in one language.
+COLUMNS = (
+    N_("Agency ID"), N_("Agency"), N_("Role"), N_("Items done"), N_("Report due"),
+    N_("Standing"), N_("Escalation level"), N_("Last event"), N_("Last event at"),
+)  # fmt: skip
+
+
+def table_rows(rows: list[AgencyRow], lang: str = "vi") -> list[dict[str, Any]]:
+    """The status table for people: headers and values in `lang`, times in Vietnam's."""
+    headers = [gettext(c, lang) for c in COLUMNS]
     return [
-        {
-            "agency": r.agency,
-            "name": r.name,
-            "role": r.role,
-            "items": f"{r.items_done}/{r.items_assigned}",
-            "due": r.due.isoformat(),
-            "status": r.status,
-            "trạng thái": STANDING_VI[r.status],
-            "escalation": r.escalation_level,
-            "last_event": r.last_event or "",
-            "last_event_at": r.last_event_at.isoformat() if r.last_event_at else "",
-        }
+        dict(
+            zip(
+                headers,
+                (
+                    r.agency,
+                    r.name,
+                    role_label(r.role, lang),
+                    f"{r.items_done}/{r.items_assigned}",
+                    person_date(r.due, lang),
+                    standing_label(r.status, lang),
+                    r.escalation_level,
+                    event_label(r.last_event, lang),
+                    person_time(r.last_event_at, lang),
+                ),
+                strict=True,
+            )
+        )
         for r in rows
     ]
+
+
+def descriptions(inp: StatusInput) -> tuple[str, str]:
+    """The table's and the progress bar's descriptions, in the operator's language."""
+    lang = inp.language
+    parts = [gettext("{reference} · cycle {cycle}", lang).format(
+        reference=inp.reference, cycle=inp.cycle or "—"
+    )]
+    if inp.next_wakeup:
+        parts.append(gettext("next wake-up {at}", lang).format(at=person_time(inp.next_wakeup, lang)))
+    if inp.failed_notifications:
+        parts.append(gettext("{count} notifications failed", lang).format(
+            count=inp.failed_notifications
+        ))
+    progress = gettext("{reference} · share of agencies reported in cycle {cycle}", lang).format(
+        reference=inp.reference, cycle=inp.cycle or "—"
+    )
+    return "; ".join(parts), progress
 
 
 def _resource(directive: str) -> dict[str, str]:
@@ -138,25 +174,24 @@ def _resource(directive: str) -> dict[str, str]:
 
 @task(name="publish-status", cache_policy=NO_CACHE)
 def publish_status(inp: StatusInput) -> None:
-    next_text = f"; next wake-up {inp.next_wakeup.isoformat()}" if inp.next_wakeup else ""
-    failed = (
-        f"; {inp.failed_notifications} notifications failed" if inp.failed_notifications else ""
-    )
+    table_text, progress_text = descriptions(inp)
     create_table_artifact(
         key=artifact_key(inp.directive, "status"),
-        table=table_rows(inp.rows),
-        description=f"{inp.reference} · cycle {inp.cycle}{next_text}{failed}",
+        table=table_rows(inp.rows, inp.language),
+        description=table_text,
     )
     for table in inp.cycles:
         create_table_artifact(
             key=cycle_key(inp.directive, table.cycle),
-            table=table_rows(table.rows),
-            description=f"{inp.reference} · cycle {table.cycle} ({table.status}){failed}",
+            table=table_rows(table.rows, inp.language),
+            description=gettext("{reference} · cycle {cycle}", inp.language).format(
+                reference=inp.reference, cycle=table.cycle
+            ),
         )
     create_progress_artifact(
         key=artifact_key(inp.directive, "progress"),
         progress=round(inp.share_reported * 100, 1),
-        description=f"{inp.reference} · share of agencies reported in cycle {inp.cycle}",
+        description=progress_text,
     )
     for ref in inp.events:
         name = event_name(ref.type)

@@ -47,6 +47,8 @@ COMMANDS: tuple[tuple[str, str, str], ...] = (
     ("replay", "chidao.cli.ledger_cmd:run_replay", N_("a directive as it stood at a moment")),
     ("verify", "chidao.cli.ledger_cmd:run_verify",
      N_("walk the hash chain; name the first event altered")),
+    ("checkpoint", "chidao.cli.ledger_cmd:run_checkpoint",
+     N_("sign a checkpoint of the ledger and publish it to the witnesses")),
     ("import", "chidao.cli.import_cmd:run",
      N_("draft a definition from a directive's text, DOCX/PDF, or edXML message")),
     ("serve", "chidao.cli.webhook_cmd:run_serve", N_("run the agency webhook (uvicorn)")),
@@ -60,20 +62,32 @@ COMMANDS: tuple[tuple[str, str, str], ...] = (
      N_("run a directive's flow in simulated time")),
     ("up", "chidao.cli.up_cmd:run_up",
      N_("start the Prefect server, the deployments and the webhook; Ctrl-C stops all")),
+    ("record-report", "chidao.cli.operator_cmd:run_record_report",
+     N_("enter a report an agency delivered earlier (e.g. on paper)")),
 )
 NOTIFICATIONS: tuple[tuple[str, str, str], ...] = (
     ("preview", "chidao.cli.notifications_cmd:run_preview",
      N_("print a rendered message for an agency")),
     ("outbox", "chidao.cli.notifications_cmd:run_outbox", N_("list pending and failed messages")),
 )
+PROJECTIONS: tuple[tuple[str, str, str], ...] = (
+    ("rebuild", "chidao.cli.ledger_cmd:run_projections_rebuild",
+     N_("recompute the read side's tables from the events")),
+)
 AGENCIES: tuple[tuple[str, str, str], ...] = (
     ("secret", "chidao.cli.webhook_cmd:run_secret",
      N_("make an agency's webhook secret (printed once) or rotate it")),
+)
+KEYS: tuple[tuple[str, str, str], ...] = (
+    ("rotate", "chidao.cli.ledger_cmd:run_keys_rotate",
+     N_("re-encrypt every stored secret under a new key, then switch to it")),
 )
 # (group name, help, its commands)
 GROUPS: tuple[tuple[str, str, tuple[tuple[str, str, str], ...]], ...] = (
     ("notifications", N_("preview messages; list the outbox"), NOTIFICATIONS),
     ("agencies", N_("agencies' webhook secrets"), AGENCIES),
+    ("projections", N_("the tables the inbox and status read"), PROJECTIONS),
+    ("keys", N_("the secret key stored secrets are encrypted under"), KEYS),
 )
 
 

@@ -24,6 +24,27 @@ def settings() -> Settings:
     return load_settings()
 
 
+def operator_actor(given: str | None) -> str:
+    """The actor of an operator's command, `operator:<id>`: the --operator given, else
+    CHIDAO_OPERATOR, else the login name."""
+    import getpass
+
+    from i18n import _
+    from lifecycle.commands import operator
+
+    candidate = given or settings().operator
+    if not candidate:
+        try:
+            candidate = getpass.getuser()
+        except (KeyError, OSError) as e:
+            raise CliError(_("who is the operator? give --operator ID or set CHIDAO_OPERATOR")) from e
+    try:
+        return operator(candidate)
+    except ValueError as e:
+        where = "--operator" if given else "CHIDAO_OPERATOR" if settings().operator else "login"
+        raise CliError(f"{where}: {e}") from e
+
+
 def print_json(value: Any) -> None:
     json.dump(value, sys.stdout, ensure_ascii=False, indent=2, default=str)
     sys.stdout.write("\n")

@@ -14,7 +14,8 @@ from definitions.errors import DefinitionError
 from definitions.loader import load_definition, load_directory
 from definitions.resolve import ResolvedDirective, resolve
 from definitions.schema import Directive, Directory
-from i18n import _
+from i18n import _, current_language
+from i18n.times import person_date
 
 
 def _definition_files(paths: list[Path]) -> list[Path]:
@@ -33,7 +34,7 @@ def run_validate(
     try:
         directory = load_directory()
     except DefinitionError as e:
-        raise CliError(f"the agency directory is invalid:\n{e}") from e
+        raise CliError(_("the agency directory is invalid:") + f"\n{e}") from e
     failed = 0
     files = _definition_files(paths)
     for path in files:
@@ -44,9 +45,12 @@ def run_validate(
             for problem in e.problems:
                 print(problem, file=sys.stderr)
         else:
-            print(f"{path}: ok")
+            print(_("{path}: ok").format(path=path))
     if failed:
-        print(f"{failed} of {len(files)} definitions invalid", file=sys.stderr)
+        print(
+            _("{failed} of {total} definitions invalid").format(failed=failed, total=len(files)),
+            file=sys.stderr,
+        )
     return 1 if failed else 0
 
 
@@ -120,23 +124,46 @@ def resolved_as_json(resolved: ResolvedDirective) -> dict[str, Any]:
 
 
 def _print_text(resolved: ResolvedDirective) -> None:
+    from lifecycle.status import (  # labels; the lifecycle is not needed to validate a file
+        document_kind_label,
+        recurrence_label,
+        role_label,
+        source_label,
+    )
+
     d = resolved.definition
-    print(f"{d.kind} số {d.reference} ngày {d.issued_on:%d/%m/%Y} — {resolved.issuer.name}")
+    lang = current_language()
+    print(
+        _("{kind} No. {reference} of {date} — {issuer}").format(
+            kind=document_kind_label(d.kind, lang), reference=d.reference,
+            date=person_date(d.issued_on), issuer=resolved.issuer.name,
+        )
+    )  # fmt: skip
     print(d.subject)
-    print(f"\n{len(resolved.tracked)} tracked agencies:")
+    print("\n" + _("{count} tracked agencies:").format(count=len(resolved.tracked)))
     for a in resolved.tracked:
         sections = ", ".join(str(s) for s in a.sections)
-        print(f"  {a.id:<24} {a.role:<10} §{sections:<6} {len(a.items)} items  {a.name}")
-    print(f"\nreports to {resolved.reporting_to}, {d.reporting.recurrence} ({d.reporting.source})")
+        items = _("{count} items").format(count=len(a.items))
+        print(f"  {a.id:<24} {role_label(a.role, lang):<14} §{sections:<6} {items}  {a.name}")
+    print(
+        "\n" + _("reports to {agency}, {recurrence} ({source})").format(
+            agency=resolved.reporting_to, recurrence=recurrence_label(d.reporting.recurrence, lang),
+            source=source_label(d.reporting.source, lang),
+        )
+    )  # fmt: skip
     if resolved.consolidator:
-        print(f"consolidated by {resolved.consolidator} for {resolved.consolidation_to}")
-    print("\ncycle      reports due   consolidation due")
+        print(
+            _("consolidated by {agency} for {to}").format(
+                agency=resolved.consolidator, to=resolved.consolidation_to
+            )
+        )
+    print("\n" + _("cycle      reports due   consolidation due"))
     for c in resolved.cycles:
         moved = "*" if c.report_due != c.report_due_stated else " "
-        cons = f"{c.consolidation_due:%d/%m/%Y}" if c.consolidation_due else "—"
+        cons = person_date(c.consolidation_due) if c.consolidation_due else "—"
         moved_c = "*" if c.consolidation_due != c.consolidation_due_stated else " "
-        print(f"{c.id:<10} {c.report_due:%d/%m/%Y}{moved}   {cons}{moved_c}")
-    print("* moved from a day off to the next working day")
+        print(f"{c.id:<10} {person_date(c.report_due)}{moved}   {cons}{moved_c}")
+    print(_("* moved from a day off to the next working day"))
 
 
 def run_show(

@@ -11,23 +11,36 @@ from typing import Annotated, Any, Literal
 
 from cyclopts import Parameter
 
-from chidao.cli.common import CliError, print_json, settings
+from chidao.cli.common import CliError, operator_actor, print_json, settings
 from definitions.calendar import TIMEZONE, default_calendar
 from definitions.errors import DefinitionError
 from flows.clock import SystemClock
-from i18n import _
-from i18n.times import local
+from i18n import _, current_language
+from i18n.times import local, person_date, person_time
 from ledger.directives import DirectiveNotFound, Directives
 from ledger.errors import LedgerError
 from lifecycle import Refused, next_wakeup, pending_actions
 from lifecycle import commands as c
-from lifecycle.commands import OPERATOR
 from lifecycle.state import DirectiveState
-from lifecycle.status import STANDING_VI, counts, current_rows
+from lifecycle.status import (
+    action_label,
+    counts,
+    current_rows,
+    directive_status_label,
+    event_label,
+    standing_label,
+)
 
 DEFINITION = Annotated[Path, Parameter(name="DEFINITION", help=_("the definition file"))]
 DIRECTIVE = Annotated[str, Parameter(help=_("the directive's id, e.g. qn-2810-ubnd-kgvx-2023"))]
 JSON = Annotated[bool, Parameter(help=_("machine-readable output"))]
+OPERATOR_ID = Annotated[
+    str | None,
+    Parameter(
+        name="--operator",
+        help=_("who does this, recorded as operator:ID (default CHIDAO_OPERATOR, else the login)"),
+    ),
+]
 
 
 def _directives(database_url: str | None = None) -> Directives:
@@ -45,7 +58,7 @@ def _load_resolved(path: Path) -> Any:
     try:
         return resolve_file(path)
     except DefinitionError as e:
-        raise CliError(f"the definition is invalid; nothing was recorded:\n{e}") from e
+        raise CliError(_("the definition is invalid; nothing was recorded:") + f"\n{e}") from e
 
 
 def _ui_url(run_id: str) -> str:
@@ -87,6 +100,7 @@ def run_launch(
             help=_("for a directive whose dates have passed: open only the current cycle, or all")
         ),
     ] = None,
+    operator: OPERATOR_ID = None,
 ) -> int:
     from flows.launch import (
         LaunchRefused,
@@ -99,6 +113,7 @@ def run_launch(
     )
     from lifecycle.catchup import needs_policy
 
+    actor = operator_actor(operator)
     resolved = _load_resolved(definition)
     now = SystemClock().now()
     if dry_run:
@@ -114,13 +129,17 @@ def run_launch(
         return 0
     try:
         check_policy(resolved, now, catch_up)  # before the ledger is even opened
-        launched = record_issuance(_directives(), resolved, now, catch_up)
+        launched = record_issuance(_directives(), resolved, now, catch_up, actor=actor)
     except PolicyNeeded as e:
         print(e.text)
         return 2  # a choice to make, not an error: the same from a script, CI or a terminal
     except LaunchRefused as e:
         raise CliError(str(e)) from e
-    print(f"directive: {launched.directive} ({launched.reference}) issued")
+    print(
+        _("directive: {directive} ({reference}) issued").format(
+            directive=launched.directive, reference=launched.reference
+        )
+    )
     if no_run:
         return 0
     url, answers = _prefect_answers()
@@ -131,7 +150,7 @@ def run_launch(
         except Exception as e:  # no deployment yet, or the server went away meanwhile
             where = f"the Prefect server at {url} did not take the first run ({e.__class__.__name__})"
         else:
-            print(f"flow run: {run_id}\n{_ui_url(run_id)}")
+            print(_("flow run: {run_id}").format(run_id=run_id) + f"\n{_ui_url(run_id)}")
             return 0
     print(
         f"{where}: issuance is recorded in the ledger, and the first run will be created when "
@@ -179,19 +198,32 @@ def status_as_json(state: DirectiveState, now: dt.datetime) -> dict[str, Any]:
 
 
 def _print_status(data: dict[str, Any]) -> None:
-    print(f"{data['reference']} ({data['directive']}) — {data['status']}, cycle {data['cycle']}")
-    print("  " + ", ".join(f"{STANDING_VI[k]}: {v}" for k, v in data["counts"].items() if v))
-    for row in data["agencies"]:
-        print(
-            f"  {row['agency']:<24} {row['status']:<18} due {row['due']}  items {row['items_done']}/{row['items_assigned']}"
-            + (f"  escalation {row['escalation_level']}" if row["escalation_level"] else "")
+    """One directive's status for the operator: their language, Vietnam's dates and times."""
+    lang = current_language()
+    print(
+        _("{reference} ({directive}) — {status}, cycle {cycle}").format(
+            reference=data["reference"], directive=data["directive"],
+            status=directive_status_label(data["status"], lang), cycle=data["cycle"] or "—",
         )
+    )  # fmt: skip
+    print("  " + ", ".join(f"{standing_label(k, lang)}: {v}" for k, v in data["counts"].items() if v))
+    width = max((len(standing_label(k, lang)) for k in data["counts"]), default=18)
+    for row in data["agencies"]:
+        line = _("{agency}  {standing}  due {due}  items {done}/{assigned}").format(
+            agency=f"{row['agency']:<24}", standing=f"{standing_label(row['status'], lang):<{width}}",
+            due=person_date(dt.date.fromisoformat(row["due"])), done=row["items_done"],
+            assigned=row["items_assigned"],
+        )  # fmt: skip
+        if row["escalation_level"]:
+            line += "  " + _("escalation level {level}").format(level=row["escalation_level"])
+        print("  " + line)
     for failed in data["failed_notifications"]:
-        print(f"  ! mail {failed['kind']} to {failed['recipient']} failed: {failed['error']}")
+        print("  ! " + _("mail {kind} to {recipient} failed: {error}").format(**failed))
     nxt = data["next"]
     if nxt["at"]:
-        kinds = ", ".join(sorted({a["kind"] for a in nxt["actions"]}))
-        print(f"  next: {nxt['at']} ({kinds})")
+        kinds = ", ".join(sorted({action_label(a["kind"], lang) for a in nxt["actions"]}))
+        when = person_time(dt.datetime.fromisoformat(nxt["at"]))
+        print("  " + _("next: {at} ({kinds})").format(at=when, kinds=kinds))
 
 
 def run_status(
@@ -220,7 +252,7 @@ def run_status(
     if json:
         print_json(found[0] if directive else found)
     elif not found:
-        print("no directive in the ledger; launch one with `chidao launch DEFINITION`")
+        print(_("no directive in the ledger; launch one with `chidao launch DEFINITION`"))
     else:
         for data in found:
             _print_status(data)
@@ -235,23 +267,31 @@ def run_amend(
     reason: Annotated[str, Parameter(help=_("why, recorded with the amendment"))] = (
         "Người vận hành cập nhật định nghĩa."
     ),
+    operator: OPERATOR_ID = None,
 ) -> int:
+    actor = operator_actor(operator)
     resolved = _load_resolved(definition)
     if resolved.definition.id != directive:
-        raise CliError(f"{definition} defines {resolved.definition.id}, not {directive}")
+        raise CliError(
+            _("{path} defines {found}, not {directive}").format(
+                path=definition, found=resolved.definition.id, directive=directive
+            )
+        )
     directives = _directives()
     now = SystemClock().now()
     try:
         outcome = directives.execute(
             directive,
-            c.Amend(actor=OPERATOR, resolved=resolved.model_dump(mode="json"), reason=reason),
+            c.Amend(actor=actor, resolved=resolved.model_dump(mode="json"), reason=reason),
             now,
             key=f"amend:{directive}:{now.isoformat()}",
+            live=True,
         )
     except (Refused, DirectiveNotFound) as e:
         raise CliError(str(e)) from e
     print(
-        f"{directive}: amendment recorded as event {outcome.state.version}; it takes effect from the next run"
+        _("{directive}: amendment recorded as event {version}; it takes effect from the next run")
+        .format(directive=directive, version=outcome.state.version)
     )
     return 0
 
@@ -286,11 +326,15 @@ def run_simulate(
     resolved = _load_resolved(definition)
     scenario_path = scenario or packaged_scenario(resolved.definition.id)
     if not scenario_path.exists():
-        raise CliError(f"no scenario for {resolved.definition.id}: give one with --scenario")
+        raise CliError(
+            _("no scenario for {directive}: give one with --scenario").format(
+                directive=resolved.definition.id
+            )
+        )
     try:
         loaded = load_scenario(scenario_path)
     except DefinitionError as e:
-        raise CliError(f"the scenario is invalid:\n{e}") from e
+        raise CliError(_("the scenario is invalid:") + f"\n{e}") from e
     if directive_id:
         resolved, loaded = _renamed(resolved, loaded, directive_id)
     current = settings()
@@ -308,12 +352,13 @@ def run_simulate(
         print_json([e.model_dump(mode="json") for e in entries])
     else:
         for entry in entries:
-            when = entry.at.astimezone(TIMEZONE).strftime("%d/%m/%Y %H:%M")
+            when = person_time(entry.at)
             who = " ".join(x for x in (entry.cycle, entry.agency) if x)
-            print(f"{when}  {entry.kind:<7} {entry.type:<28} {who} {entry.detail}".rstrip())
-        print(
-            f"\nledger: {database_url}\nmail: {os.environ.get('CHIDAO_MAIL_DRY_RUN_DIR', 'sent by SMTP')}"
-        )
+            what = event_label(entry.type, current_language())
+            print(f"{when}  {entry.kind:<7} {what:<32} {who} {entry.detail}".rstrip())
+        mail = os.environ.get("CHIDAO_MAIL_DRY_RUN_DIR") or _("sent by SMTP")
+        print("\n" + _("ledger: {url}").format(url=database_url))
+        print(_("mail: {where}").format(where=mail))
     return 0
 
 
@@ -378,12 +423,14 @@ async def _simulate(
     with Progress(
         TextColumn("{task.description}"), BarColumn(), disable=quiet, transient=True
     ) as progress:
-        bar = progress.add_task("simulating", total=total)
+        bar = progress.add_task(_("simulating"), total=total)
 
         def on_tick(now: dt.datetime) -> None:
             day = now.astimezone(TIMEZONE).date()
             progress.update(
-                bar, completed=(day - first).days, description=f"simulated date {day:%d/%m/%Y}"
+                bar,
+                completed=(day - first).days,
+                description=_("simulated date {day}").format(day=person_date(day)),
             )
 
         try:

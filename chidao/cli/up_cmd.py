@@ -5,7 +5,7 @@ which then stops them in order): the Prefect server on its embedded SQLite under
 (unless PREFECT_API_URL names a server that answers, which is used instead), told its port
 and the API URL its UI must call (PREFECT_UI_API_URL); the embedded mail room
 (`notifications.maildir`, SMTP on a free loopback port into CHIDAO_HOME/mailroom) when no
-SMTP server is configured; the runner that serves the `directive` and `launch` deployments
+SMTP server is configured; the runner that serves the `directive`, `launch` and `sweep` deployments
 (`python -m flows.serve`, polling every second); and the agency webhook (`chidao serve`), with
 PREFECT_API_URL set so an agency's call wakes its directive. Every child gets the same ports.
 A port already taken is refused before anything starts, naming it. Their output goes to log
@@ -182,7 +182,7 @@ def _deployments_exist(api_url: str) -> Callable[[], bool]:
     async def check() -> bool:
         async with PrefectClient(api_url) as client:
             try:
-                for name in (DIRECTIVE_DEPLOYMENT, "launch/launch"):
+                for name in (DIRECTIVE_DEPLOYMENT, "launch/launch", "sweep/sweep"):
                     await client.read_deployment_by_name(name)
             except Exception:
                 return False
@@ -301,7 +301,7 @@ def run_up(
 ) -> int:
     """Start what one machine needs: the Prefect server and UI (embedded SQLite under
     PREFECT_HOME, or the server in PREFECT_API_URL if it answers), the runner serving the
-    directive and launch deployments, and the agency webhook. Ctrl-C stops all."""
+    directive, launch and sweep deployments, and the agency webhook. Ctrl-C stops all."""
     from ledger.db import mask_url
 
     config = settings()

@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 from cyclopts import Parameter
 
 from chidao.cli.common import CliError, settings
-from chidao.settings import Settings
+from chidao.settings import KeyProblem, Settings
 from chidao.webhook.errors import SecretStoreError
 from chidao.webhook.secrets import DEFAULT_GRACE, SecretStore
 from chidao.webhook.service import RESERVED_ACTORS
@@ -44,6 +44,8 @@ def _secret_store(config: Settings, engine: Any) -> SecretStore:
     try:
         config.ensure_home()
         return SecretStore(engine, config.encryption_key())
+    except KeyProblem as e:
+        raise CliError(str(e)) from e
     except (OSError, SecretStoreError) as e:
         raise CliError(f"cannot open the webhook secret key: {e}") from e
 
@@ -142,6 +144,10 @@ def run_serve(
     port = port or base.port or 8765
     engine = _ledger(config)
     store = _secret_store(config, engine)
+    try:
+        store.check_key()  # a changed key: refuse to start rather than answer 503 to every call
+    except SecretStoreError as e:
+        raise CliError(f"refusing to start: {e.detail}") from e
     waker = find_waker(config.resolved_database_url)
     try:
         link_key = config.link_key()

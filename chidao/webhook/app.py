@@ -34,6 +34,7 @@ from chidao.webhook import auth, schemas
 from chidao.webhook.errors import (
     Forbidden,
     PayloadTooLarge,
+    SecretStoreError,
     Unauthorized,
     Unavailable,
     WebhookError,
@@ -595,12 +596,22 @@ def create_app(
     @app.get(
         "/readyz",
         response_model=schemas.Health,
-        responses={503: {"model": schemas.ErrorBody, "description": "The ledger does not answer."}},
+        responses={
+            503: {
+                "model": schemas.ErrorBody,
+                "description": "The ledger does not answer, or the secret key does not open "
+                "the stored secrets.",
+            }
+        },
         summary="The ledger answers",
     )
     async def readyz() -> schemas.Health:
         if not await run_in_threadpool(service.ready):
             raise Unavailable("the ledger does not answer")
+        try:
+            await run_in_threadpool(secrets.check_key)
+        except SecretStoreError as e:
+            raise Unavailable(e.detail) from e
         return schemas.Health(status="ok")
 
     def openapi() -> dict[str, Any]:

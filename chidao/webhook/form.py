@@ -36,12 +36,14 @@ from starlette.concurrency import run_in_threadpool
 from chidao.webhook import schemas
 from chidao.webhook.errors import WebhookError
 from chidao.webhook.service import Answer, Caller, Service, request_digest
+from flows.clock import SystemClock
+from i18n import LANGUAGES, N_, gettext, translator
+from i18n.times import person_date
 from lifecycle import DirectiveState
 from lifecycle import commands as cmd
-from lifecycle.status import STANDING_VI, current_cycle, standing
-from notifications.compose import STANDING_EN, cycle_label
+from lifecycle.status import current_cycle, standing, standing_label, work_status_label
+from notifications.compose import cycle_label
 from notifications.links import LinkExpired, LinkInvalid, page_path, verify_link
-from notifications.render import format_date
 
 log = logging.getLogger("chidao.webhook")
 
@@ -66,125 +68,55 @@ HEADERS = {
     ),
 }
 
-TEXT: dict[str, dict[str, str]] = {
-    "vi": {
-        "acknowledge": "Đã ghi nhận: cơ quan đã xác nhận tiếp nhận văn bản.",
-        "item": "Đã ghi nhận: nhiệm vụ được đánh dấu hoàn thành.",
-        "report": "Đã ghi nhận báo cáo kết quả thực hiện của kỳ này.",
-        "extension": "Đã ghi nhận đề nghị gia hạn; kết quả sẽ được thông báo qua thư.",
-        "nothing": "Không có gì mới để ghi nhận: việc này đã được thực hiện trước đó.",
-        "refused": "Không ghi nhận được",
-        "invalid": "Thông tin chưa hợp lệ",
-        "unavailable": "Hệ thống tạm thời không ghi nhận được; vui lòng thử lại sau ít phút.",
-        "not_found": "Không tìm thấy văn bản này.",
-        "other_agency": "Đường dẫn này dành cho cơ quan khác; không thể thực hiện thay.",
-        "not_tracked": "Cơ quan này không được giao nhiệm vụ theo văn bản này.",
-        "heading": "Nhiệm vụ của cơ quan, đơn vị",
-        "ack_heading": "Tiếp nhận văn bản",
-        "ack_prompt": "Xác nhận cơ quan đã tiếp nhận văn bản này.",
-        "ack_button": "Xác nhận đã tiếp nhận",
-        "acknowledged_on": "Đã xác nhận tiếp nhận ngày",
-        "tasks_heading": "Các nhiệm vụ được giao",
-        "section": "Mục",
-        "done_on": "Đã hoàn thành ngày",
-        "not_done": "Chưa hoàn thành",
-        "note": "Ghi chú (không bắt buộc)",
-        "mark_done": "Đánh dấu hoàn thành",
-        "cycle_heading": "Kỳ báo cáo",
-        "due": "Hạn báo cáo",
-        "standing": "Tình trạng",
-        "status": "Báo cáo",
-        "returned_reason": "Lý do trả lại",
-        "pending_extension": "Đang chờ quyết định gia hạn đến ngày",
-        "report_heading": "Gửi báo cáo kết quả thực hiện",
-        "report_text": "Nội dung báo cáo",
-        "report_button": "Gửi báo cáo",
-        "extension_heading": "Đề nghị gia hạn",
-        "reason": "Lý do",
-        "proposed_due": "Đề nghị gia hạn đến ngày",
-        "extension_button": "Gửi đề nghị gia hạn",
-        "no_cycle": "Chưa có kỳ báo cáo nào được mở.",
-        "no_report_owed": "Cơ quan không phải nộp báo cáo trong kỳ này.",
-        "closed": "Văn bản đã kết thúc theo dõi; không thể ghi nhận thêm.",
-        "footer": "Đường dẫn này chỉ dành cho cơ quan nhận thư; vui lòng không chuyển tiếp.",
-    },
-    "en": {
-        "acknowledge": "Recorded: receipt of the directive is acknowledged.",
-        "item": "Recorded: the item is marked done.",
-        "report": "Recorded: the report of this cycle was submitted.",
-        "extension": "Recorded: the extension request; the decision will come by mail.",
-        "nothing": "Nothing new to record: this was already done.",
-        "refused": "Not recorded",
-        "invalid": "Please check what was entered",
-        "unavailable": "The system cannot record this right now; please try again shortly.",
-        "not_found": "No such directive.",
-        "other_agency": "This link belongs to another agency; it cannot act for it.",
-        "not_tracked": "This agency has no work under this directive.",
-        "heading": "The agency's work",
-        "ack_heading": "Receipt",
-        "ack_prompt": "Confirm that the agency received this directive.",
-        "ack_button": "Acknowledge receipt",
-        "acknowledged_on": "Receipt acknowledged on",
-        "tasks_heading": "Assigned tasks",
-        "section": "Section",
-        "done_on": "Done on",
-        "not_done": "Not done yet",
-        "note": "Note (optional)",
-        "mark_done": "Mark done",
-        "cycle_heading": "Reporting cycle",
-        "due": "Report due",
-        "standing": "Standing",
-        "status": "Report",
-        "returned_reason": "Returned because",
-        "pending_extension": "An extension awaits a decision, to",
-        "report_heading": "Submit the report",
-        "report_text": "Report",
-        "report_button": "Submit the report",
-        "extension_heading": "Ask for more time",
-        "reason": "Reason",
-        "proposed_due": "Proposed date",
-        "extension_button": "Ask for the extension",
-        "no_cycle": "No reporting cycle is open yet.",
-        "no_report_owed": "The agency owes no report in this cycle.",
-        "closed": "The directive is closed; nothing more can be recorded.",
-        "footer": "This link is for the agency the mail was sent to; please do not forward it.",
-    },
+TEXT: dict[str, str] = {  # the page's words, as catalogue ids
+    "acknowledge": N_("Recorded: receipt of the directive is acknowledged."),
+    "item": N_("Recorded: the item is marked done."),
+    "report": N_("Recorded: the report of this cycle was submitted."),
+    "extension": N_("Recorded: the extension request; the decision will come by mail."),
+    "nothing": N_("Nothing new to record: this was already done."),
+    "refused": N_("Not recorded"),
+    "invalid": N_("Please check what was entered"),
+    "unavailable": N_("The system cannot record this right now; please try again shortly."),
+    "not_found": N_("No such directive."),
+    "other_agency": N_("This link belongs to another agency; it cannot act for it."),
+    "not_tracked": N_("This agency has no work under this directive."),
+    "heading": N_("The agency's work"),
+    "ack_heading": N_("Receipt"),
+    "ack_prompt": N_("Confirm that the agency received this directive."),
+    "ack_button": N_("Acknowledge receipt"),
+    "acknowledged_on": N_("Receipt acknowledged on"),
+    "tasks_heading": N_("Assigned tasks"),
+    "section": N_("Section"),
+    "done_on": N_("Done on"),
+    "not_done": N_("Not done yet"),
+    "note": N_("Note (optional)"),
+    "mark_done": N_("Mark done"),
+    "cycle_heading": N_("Reporting cycle"),
+    "due": N_("Report due"),
+    "standing": N_("Standing"),
+    "status": N_("Report"),
+    "returned_reason": N_("Returned because"),
+    "pending_extension": N_("An extension awaits a decision, to"),
+    "report_heading": N_("Submit the report"),
+    "report_text": N_("Text of the report"),
+    "report_button": N_("Submit the report"),
+    "extension_heading": N_("Ask for more time"),
+    "reason": N_("Reason"),
+    "proposed_due": N_("Proposed date"),
+    "extension_button": N_("Ask for the extension"),
+    "no_cycle": N_("No reporting cycle is open yet."),
+    "no_report_owed": N_("The agency owes no report in this cycle."),
+    "closed": N_("The directive is closed; nothing more can be recorded."),
+    "footer": N_("This link is for the agency the mail was sent to; please do not forward it."),
 }
-FIELD_NAMES: dict[str, dict[str, str]] = {
-    "vi": {
-        "text": "nội dung báo cáo",
-        "note": "ghi chú",
-        "reason": "lý do",
-        "proposed_due": "ngày đề nghị",
-        "item": "nhiệm vụ",
-        "cycle": "kỳ báo cáo",
-        "form_id": "mã biểu mẫu",
-    },
-    "en": {
-        "text": "report text",
-        "note": "note",
-        "reason": "reason",
-        "proposed_due": "proposed date",
-        "item": "item",
-        "cycle": "cycle",
-        "form_id": "form id",
-    },
-}
-WORK_STATUS: dict[str, dict[str, str]] = {
-    "vi": {
-        "assigned": "chưa nộp báo cáo",
-        "reported": "đã nộp báo cáo, đang chờ xem xét",
-        "accepted": "báo cáo đã được chấp nhận",
-        "returned": "báo cáo bị trả lại để bổ sung",
-        "withdrawn": "đã rút nhiệm vụ",
-    },
-    "en": {
-        "assigned": "report not submitted yet",
-        "reported": "report submitted, awaiting review",
-        "accepted": "report accepted",
-        "returned": "report returned for more",
-        "withdrawn": "task withdrawn",
-    },
+FIELD_NAMES: dict[str, str] = {  # a form's fields, named in its error messages
+    "text": N_("report text"),
+    "note": N_("note"),
+    "reason": N_("reason"),
+    "proposed_due": N_("proposed date"),
+    "item": N_("item"),
+    "cycle": N_("cycle"),
+    "form_id": N_("form id"),
 }
 
 
@@ -204,20 +136,41 @@ class Link:
     token: str
 
 
-def _environment() -> Environment:
-    env = Environment(
-        loader=FileSystemLoader(FilePath(__file__).parent / "templates"),
-        autoescape=select_autoescape(["html"], default=True),
-        undefined=StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
-    env.filters["date"] = format_date
-    return env
+_REAL_CLOCK = SystemClock()
 
 
-def _html(env: Environment, template: str, status: int, **context: Any) -> HTMLResponse:
-    rendered = env.get_template(template).render(**context)
+def _invalid(field: str, lang: str) -> str:
+    return gettext("{field}: invalid", lang).format(field=gettext(FIELD_NAMES[field], lang))
+
+
+def _page_date(day: dt.date | dt.datetime, lang: str = "vi") -> str:
+    """A date on the page: Vietnam's (a moment at 20:30 UTC is already the next day there)."""
+    return person_date(day, lang)
+
+
+def _environment() -> dict[str, Environment]:
+    """One jinja2 environment per language, with the catalogue installed (jinja2.ext.i18n)."""
+    envs: dict[str, Environment] = {}
+    for lang in LANGUAGES:
+        env = Environment(
+            loader=FileSystemLoader(FilePath(__file__).parent / "templates"),
+            autoescape=select_autoescape(["html"], default=True),
+            undefined=StrictUndefined,
+            trim_blocks=True,
+            lstrip_blocks=True,
+            extensions=["jinja2.ext.i18n"],
+        )
+        env.install_gettext_translations(translator(lang), newstyle=True)  # type: ignore[attr-defined]
+        env.filters["date"] = _page_date
+        envs[lang] = env
+    return envs
+
+
+def _html(
+    envs: dict[str, Environment], template: str, status: int, *, lang: str, **context: Any
+) -> HTMLResponse:
+    env = envs.get(lang, envs["vi"])
+    rendered = env.get_template(template).render(lang=lang, **context)
     return HTMLResponse(unicodedata.normalize("NFC", rendered), status_code=status, headers=HEADERS)
 
 
@@ -231,11 +184,11 @@ def _parse_form(body: bytes) -> dict[str, str]:
 
 
 def _validation_message(error: ValidationError, language: str) -> str:
-    names = FIELD_NAMES[language]
     parts = []
     for problem in error.errors():
         where = [str(p) for p in problem.get("loc", ()) if isinstance(p, str)]
-        field = names.get(where[-1], where[-1]) if where else ""
+        name = where[-1] if where else ""
+        field = gettext(FIELD_NAMES[name], language) if name in FIELD_NAMES else name
         parts.append(f"{field}: {problem.get('msg', 'invalid')}" if field else problem["msg"])
     return "; ".join(parts)
 
@@ -246,7 +199,7 @@ def install_form(
     service: Service,
     poke: Callable[[str], None],
     link_key: bytes | None,
-    now: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
+    now: Callable[[], dt.datetime] = _REAL_CLOCK.now,
 ) -> None:
     """Add the browser form's routes to `app`. Without `link_key` every link is refused.
 
@@ -286,7 +239,8 @@ def install_form(
         flash: str | None = None,
         error: str | None = None,
     ) -> HTMLResponse:
-        return _html(env, "page.html", status, **_page_context(state, link, flash, error))
+        context = _page_context(state, link, flash, error)
+        return _html(env, "page.html", status, **context)
 
     def _page_context(
         state: DirectiveState, link: Link, flash: str | None, error: str | None
@@ -322,7 +276,6 @@ def install_form(
         at = service.now()
         cycle_id = current_cycle(state)
         work = state.cycles[cycle_id].works.get(link.agency) if cycle_id else None
-        labels = STANDING_VI if lang == "vi" else STANDING_EN
         cycle = None
         if cycle_id is not None:
             cycle = {
@@ -330,14 +283,13 @@ def install_form(
                 "label": cycle_label(resolved, cycle_id, lang),
                 "closed": state.cycles[cycle_id].status == "closed",
                 "work": work,
-                "standing": labels[standing(work, at)] if work else None,
-                "status": WORK_STATUS[lang].get(work.status, work.status) if work else None,
+                "standing": standing_label(standing(work, at), lang) if work else None,
+                "status": work_status_label(work.status, lang) if work else None,
                 "open": work is not None and work.status in ("assigned", "returned"),
             }
         page_id = secrets.token_urlsafe(12)
         return {
             "lang": lang,
-            "t": TEXT[lang],
             "directive": {
                 "id": d.id,
                 "reference": d.reference,
@@ -354,7 +306,7 @@ def install_form(
             "token": link.token,
             "action_url": lambda action: page_path(link.directive, link.agency) + f"/form/{action}",
             "form_id": lambda name: f"{page_id}-{name}",
-            "flash": TEXT[lang].get(flash, None) if flash in FLASHES else None,
+            "flash": gettext(TEXT[flash], lang) if flash in FLASHES else None,
             "error": error,
         }
 
@@ -364,10 +316,10 @@ def install_form(
         except WebhookError as e:
             status = 404 if e.status_code == 404 else 503
             raise FormProblem(
-                status, TEXT[language]["not_found" if status == 404 else "unavailable"]
+                status, gettext(TEXT["not_found" if status == 404 else "unavailable"], language)
             ) from e
         if not state.resolved or state.definition.agency(link.agency) is None:
-            raise FormProblem(404, TEXT[language]["not_tracked"])
+            raise FormProblem(404, gettext(TEXT["not_tracked"], language))
         return state
 
     def message(status: int, text: str, lang: str = "vi") -> HTMLResponse:
@@ -403,7 +355,7 @@ def install_form(
                 except LinkInvalid:
                     owner = None
                 if owner is not None and owner[0] == directive and owner[1] != agency:
-                    return message(403, TEXT["vi"]["other_agency"])
+                    return message(403, gettext(TEXT["other_agency"], "vi"))
             return invalid_link(token)
         try:
             state = await run_in_threadpool(state_for, link)
@@ -413,10 +365,10 @@ def install_form(
         try:
             form_id = fields.get("form_id", "")
             if not FORM_ID.match(form_id):
-                raise FormProblem(422, f"{FIELD_NAMES[lang]['form_id']}: invalid")
+                raise FormProblem(422, _invalid("form_id", lang))
             command = _command(action, agency, fields, lang)
         except FormProblem as e:
-            return page(link, state, e.status, error=f"{TEXT[lang]['invalid']}: {e.message}")
+            return page(link, state, e.status, error=f"{gettext(TEXT['invalid'], lang)}: {e.message}")
         caller = Caller(
             agency=agency,
             webhook_id=f"form-{form_id}",
@@ -426,13 +378,13 @@ def install_form(
             answer: Answer = await run_in_threadpool(service.handle, caller, directive, command)
         except WebhookError as e:
             status = e.status_code if e.status_code < 500 else 503
-            detail = e.detail if status < 500 else TEXT[lang]["unavailable"]
+            detail = e.detail if status < 500 else gettext(TEXT["unavailable"], lang)
             state = await run_in_threadpool(state_for, link, lang)
-            return page(link, state, status, error=f"{TEXT[lang]['refused']}: {detail}")
+            return page(link, state, status, error=f"{gettext(TEXT['refused'], lang)}: {detail}")
         if answer.status >= 400:
             state = await run_in_threadpool(state_for, link, lang)
             detail = str(answer.body.get("detail", ""))
-            return page(link, state, answer.status, error=f"{TEXT[lang]['refused']}: {detail}")
+            return page(link, state, answer.status, error=f"{gettext(TEXT['refused'], lang)}: {detail}")
         if answer.status == 201 and not answer.replayed:
             poke(directive)
         flash = action if answer.body.get("events") else "nothing"
@@ -448,12 +400,12 @@ def _command(action: str, agency: str, fields: dict[str, str], lang: str) -> cmd
         if action == "item":
             item = fields.get("item", "")
             if not re.match(schemas.ITEM_PATTERN, item):
-                raise FormProblem(422, f"{FIELD_NAMES[lang]['item']}: invalid")
+                raise FormProblem(422, _invalid("item", lang))
             done = schemas.ItemDone(note=fields.get("note", ""))
             return cmd.CompleteItem(actor=agency, agency=agency, item=item, note=done.note)
         cycle = fields.get("cycle", "")
         if not re.match(schemas.CYCLE_PATTERN, cycle) or len(cycle) > 20:
-            raise FormProblem(422, f"{FIELD_NAMES[lang]['cycle']}: invalid")
+            raise FormProblem(422, _invalid("cycle", lang))
         if action == "report":
             report = schemas.ReportIn(text=fields.get("text", "").strip())
             return cmd.SubmitReport(actor=agency, agency=agency, cycle=cycle, text=report.text)

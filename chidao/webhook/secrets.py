@@ -78,6 +78,49 @@ class SecretStore:
             ) from e
         return document
 
+    def undecryptable(self) -> list[str]:
+        """The agencies whose stored secret this key does not open ([] when all open)."""
+        failing: list[str] = []
+        with self._engine.connect() as conn:
+            rows = conn.execute(
+                select(agency_secrets.c.agency_id, agency_secrets.c.secret_ciphertext)
+            ).all()
+        for row in rows:
+            try:
+                self._fernet.decrypt(row.secret_ciphertext.encode("ascii"))
+            except (InvalidToken, ValueError):
+                failing.append(row.agency_id)
+        return failing
+
+    def check_key(self) -> None:
+        """SecretStoreError unless this key opens every stored secret: the key changed."""
+        failing = self.undecryptable()
+        if failing:
+            shown = ", ".join(failing[:5]) + (
+                f" and {len(failing) - 5} more" if len(failing) > 5 else ""
+            )
+            raise SecretStoreError(
+                f"the secret key (CHIDAO_SECRET_KEY or {KEY_FILE_NAME}) does not open the stored "
+                f"secrets of {shown}: it is not the key they were written under. Restore that key "
+                f"(or run `chidao keys rotate` with it) — nothing is written under this one"
+            )
+
+    def rekey(self, new_key: str | bytes) -> int:
+        """Re-encrypt every stored secret under `new_key` in one transaction; how many."""
+        self.check_key()
+        target = Fernet(_as_fernet_key(new_key))
+        with self._engine.begin() as conn:
+            rows = conn.execute(select(agency_secrets)).all()
+            for row in rows:
+                plain = self._fernet.decrypt(row.secret_ciphertext.encode("ascii"))
+                conn.execute(
+                    update(agency_secrets)
+                    .where(agency_secrets.c.agency_id == row.agency_id)
+                    .values(secret_ciphertext=target.encrypt(plain).decode("ascii"))
+                )
+        self._fernet = target
+        return len(rows)
+
     def info(self, agency_id: str) -> SecretInfo | None:
         with self._engine.connect() as conn:
             row = conn.execute(
@@ -110,6 +153,7 @@ class SecretStore:
 
     def generate(self, agency_id: str, now: dt.datetime | None = None) -> str:
         """A new secret for an agency that has none; SecretStoreError if it has one."""
+        self.check_key()  # never write a secret under a key that does not open the others
         secret = new_secret()
         document = {"current": secret, "previous": None, "previous_until": None}
         try:
@@ -134,6 +178,7 @@ class SecretStore:
     ) -> str:
         """A new current secret; the old one stays valid for `grace`. Generates if none exists."""
         moment = now or _utc_now()
+        self.check_key()
         for _ in range(10):
             with self._engine.connect() as conn:
                 row = conn.execute(

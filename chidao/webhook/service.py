@@ -29,13 +29,14 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from chidao.webhook import schemas
 from chidao.webhook.errors import Conflict, Forbidden, NotFound, Unavailable
-from definitions.calendar import local_date
 from ledger.directives import DirectiveNotFound, Directives, Outcome
 from ledger.errors import ConcurrencyConflict, IdempotencyConflict, LedgerError, LedgerUnavailable
+from ledger.projections import read_inbox
 from ledger.tables import webhook_requests
 from lifecycle import AnyCommand, DirectiveState
 from lifecycle import errors as lifecycle_errors
-from lifecycle.status import counts, current_rows, standing
+from lifecycle.inbox import item_standing
+from lifecycle.status import counts, current_rows
 
 log = logging.getLogger("chidao.webhook")
 
@@ -128,7 +129,7 @@ class Service:
     ) -> Answer:
         try:
             outcome = self.directives.execute(
-                directive, command, self.now(), key=caller.key, conn=conn
+                directive, command, self.now(), key=caller.key, conn=conn, live=True
             )
         except lifecycle_errors.NotFound as e:
             return Answer(404, error_body("not_found", str(e)))
@@ -268,110 +269,20 @@ class Service:
         if agency != caller.agency:
             raise Forbidden(f"signed by {caller.agency}: cannot read the inbox of another agency")
         now = self.now()
-        entries: list[schemas.InboxEntry] = []
         try:
-            ids = self.directives.ids()
-        except LedgerError as e:
+            items = read_inbox(self.engine, agency)
+        except (LedgerError, DBAPIError) as e:
             raise Unavailable("the ledger is unavailable") from e
-        for directive in ids:
-            try:
-                state = self.directives.state(directive)
-            except DirectiveNotFound:
-                continue
-            if state.status == "active":
-                entries.extend(_inbox_entries(state, agency, now))
+        entries = [
+            schemas.InboxEntry(
+                directive=item.directive,
+                kind=item.kind,
+                cycle=item.cycle,
+                agency=item.agency,
+                due=item.due,
+                standing=item_standing(item, now),
+                detail=item.detail,
+            )
+            for item in items
+        ]
         return schemas.Inbox(agency=agency, as_of=now, entries=entries)
-
-
-def _inbox_entries(
-    state: DirectiveState, agency: str, now: dt.datetime
-) -> list[schemas.InboxEntry]:
-    resolved = state.definition
-    found: list[schemas.InboxEntry] = []
-    tracked = resolved.agency(agency)
-    mine = state.agencies.get(agency)
-    if tracked is not None and mine is not None and mine.withdrawn_at is None:
-        if mine.acknowledged_at is None:
-            found.append(
-                schemas.InboxEntry(
-                    directive=state.id,
-                    kind="acknowledge",
-                    agency=agency,
-                    detail="confirm receipt of the directive",
-                )
-            )
-        open_items = [i.id for i in tracked.items if i.id not in mine.items_done]
-        if open_items:
-            found.append(
-                schemas.InboxEntry(
-                    directive=state.id,
-                    kind="complete_items",
-                    agency=agency,
-                    detail="items not marked done: " + ", ".join(open_items),
-                )
-            )
-    for cycle in state.cycles.values():
-        if cycle.status == "closed":
-            continue
-        work = cycle.works.get(agency)
-        if work is not None and work.status in ("assigned", "returned"):
-            detail = "submit the report of this cycle"
-            if work.status == "returned":
-                detail = f"the report was returned: {work.returned_reason}"
-            if work.pending_extension is not None:
-                detail += (
-                    f"; an extension to {work.pending_extension.proposed_due} awaits a decision"
-                )
-            found.append(
-                schemas.InboxEntry(
-                    directive=state.id,
-                    kind="report",
-                    cycle=cycle.id,
-                    agency=agency,
-                    due=work.due,
-                    standing=standing(work, now),
-                    detail=detail,
-                )
-            )
-        if agency in (resolved.consolidator, resolved.reporting_to):
-            for other in cycle.works.values():
-                if other.status == "reported":
-                    found.append(
-                        schemas.InboxEntry(
-                            directive=state.id,
-                            kind="review_report",
-                            cycle=cycle.id,
-                            agency=other.agency,
-                            due=None,
-                            detail=f"accept or return the report of {other.agency}",
-                        )
-                    )
-        if agency == resolved.consolidator and cycle.status == "consolidation_requested":
-            found.append(
-                schemas.InboxEntry(
-                    directive=state.id,
-                    kind="consolidate",
-                    cycle=cycle.id,
-                    agency=agency,
-                    due=cycle.consolidation_due,
-                    detail="submit the consolidated report of this cycle",
-                )
-            )
-        if agency == resolved.issuer.id:
-            for other in cycle.works.values():
-                pending = other.pending_extension
-                if pending is not None:
-                    found.append(
-                        schemas.InboxEntry(
-                            directive=state.id,
-                            kind="decide_extension",
-                            cycle=cycle.id,
-                            agency=other.agency,
-                            due=pending.proposed_due,
-                            detail=(
-                                f"{other.agency} asks to move {other.due} to {pending.proposed_due}, "
-                                f"asked on {local_date(pending.requested_at)}"
-                            ),
-                        )
-                    )
-    return found

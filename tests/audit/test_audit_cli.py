@@ -68,14 +68,14 @@ def test_replay_as_of_a_moment_shows_what_was_overdue_then(
     assert main(["replay", DIRECTIVE, "--as-of", "2023-11-01"]) == 0
     assert "đang thực hiện trong hạn" in capsys.readouterr().out
     assert main(["replay", DIRECTIVE, "--as-of", "yesterday"]) == 1
-    assert "not an ISO date-time" in capsys.readouterr().err
+    assert "không phải ngày giờ ISO" in capsys.readouterr().err
 
 
 def test_verify_names_the_event_that_was_edited(
     ledger: Directives, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert main(["verify", DIRECTIVE]) == 0
-    assert "chain intact" in capsys.readouterr().out
+    assert "chuỗi nguyên vẹn" in capsys.readouterr().out
     with ledger.store.engine.begin() as conn:
         conn.execute(
             text("UPDATE events SET payload = :p WHERE version = 3"),
@@ -101,4 +101,4 @@ def test_unknown_directive_is_a_clear_error(
     ledger: Directives, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert main(["history", "qn-0000"]) == 1
-    assert "no directive qn-0000" in capsys.readouterr().err
+    assert "không có văn bản qn-0000" in capsys.readouterr().err

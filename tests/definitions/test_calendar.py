@@ -5,6 +5,9 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from definitions.calendar import (
     TIMEZONE,
     WorkingCalendar,
@@ -121,3 +124,41 @@ def test_deadline_instants_are_in_ho_chi_minh_time() -> None:
     assert local_date(late_evening_utc) == D(2024, 12, 2)
     assert late_evening_utc < deadline_instant(D(2024, 12, 2))
     assert local_date(dt.datetime(2024, 12, 2, 17, 0, tzinfo=dt.UTC)) == D(2024, 12, 3)
+
+
+def _walk(calendar: WorkingCalendar, day: dt.date, count: int) -> dt.date:
+    """The definition of "the count-th working day after": one day at a time."""
+    step = 1 if count >= 0 else -1
+    remaining, current = abs(count), day
+    while remaining:
+        current += dt.timedelta(days=step)
+        if calendar.is_working_day(current):
+            remaining -= 1
+    return current
+
+
+@given(
+    day=st.dates(min_value=D(2015, 1, 1), max_value=D(2040, 12, 31)),
+    count=st.integers(min_value=-400, max_value=400),
+)
+@settings(max_examples=300, deadline=None)
+def test_indexed_arithmetic_agrees_with_walking_the_days(day: dt.date, count: int) -> None:
+    calendar = default_calendar()
+    assert calendar.add_working_days(day, count) == _walk(calendar, day, count)
+    rolled = calendar.roll_forward(day)
+    assert calendar.is_working_day(rolled) and rolled >= day
+    assert all(
+        not calendar.is_working_day(day + dt.timedelta(days=n)) for n in range((rolled - day).days)
+    )
+
+
+def test_counting_across_years_indexes_them_as_it_goes() -> None:
+    calendar = WorkingCalendar()
+    # from 2024 back into 2023 and forward into 2026, each year indexed on first use
+    assert calendar.add_working_days(D(2024, 1, 2), -1) == D(2023, 12, 29)  # 1/1 is Tết Dương lịch
+    assert calendar.add_working_days(D(2024, 1, 2), 600) == _walk(calendar, D(2024, 1, 2), 600)
+    assert calendar.add_working_days(D(2026, 1, 2), -600) == _walk(calendar, D(2026, 1, 2), -600)
+    # an override on a year indexed later still counts
+    swapped = WorkingCalendar(working_days=[D(2030, 3, 9)])
+    assert swapped.add_working_days(D(2024, 3, 4), 0) == D(2024, 3, 4)
+    assert swapped.add_working_days(D(2030, 3, 8), 1) == D(2030, 3, 9)

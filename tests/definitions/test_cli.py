@@ -50,12 +50,12 @@ def test_validate_every_definition_in_the_repo(capsys: pytest.CaptureFixture[str
     assert main(["validate", *map(str, paths)]) == 0
     captured = capsys.readouterr()
     assert captured.err == ""
-    assert captured.out.count(": ok") == len(paths)
+    assert captured.out.count(": hợp lệ") == len(paths)  # Vietnamese, the default
 
 
 def test_validate_a_folder(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["validate", str(DIRECTIVES)]) == 0
-    assert capsys.readouterr().out.count(": ok") == len(list(DIRECTIVES.glob("*.yaml")))
+    assert capsys.readouterr().out.count(": hợp lệ") == len(list(DIRECTIVES.glob("*.yaml")))
 
 
 def test_validate_as_a_subprocess() -> None:
@@ -68,8 +68,8 @@ def test_validate_as_a_subprocess() -> None:
         env={**os.environ, "PYTHONIOENCODING": "utf-8"},
     )
     assert result.returncode == 0, result.stderr
-    assert "qn-2810-ubnd-kgvx-2023.yaml: ok" in result.stdout
-    assert "qn-5185-ubnd-kgvx-2021.yaml: ok" in result.stdout
+    assert "qn-2810-ubnd-kgvx-2023.yaml: hợp lệ" in result.stdout
+    assert "qn-5185-ubnd-kgvx-2021.yaml: hợp lệ" in result.stdout
 
 
 def test_validate_as_a_subprocess_reports_problems_without_a_traceback() -> None:
@@ -85,7 +85,7 @@ def test_validate_as_a_subprocess_reports_problems_without_a_traceback() -> None
     assert result.returncode == 1
     assert "Traceback" not in result.stderr
     assert "did you mean 'so-gddt'?" in result.stderr
-    assert "1 of 2 definitions invalid" in result.stderr
+    assert "1/2 định nghĩa không hợp lệ" in result.stderr
 
 
 # --- show 2810 --------------------------------------------------------------------------
@@ -194,7 +194,7 @@ def test_show_5185_tracks_26_agencies_with_the_front_requested(
 def test_show_text_output(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["show", str(D2810)]) == 0
     out = capsys.readouterr().out
-    assert "16 tracked agencies" in out
+    assert "16 cơ quan được theo dõi" in out
     assert "02/12/2024*" in out
 
 

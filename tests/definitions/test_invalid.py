@@ -110,7 +110,7 @@ def test_the_cli_prints_every_problem_and_exits_1(capsys: pytest.CaptureFixture[
     expected, _ = _header(path)
     for line in expected:
         assert f"several-checks.yaml:{line}" in err
-    assert "1 of 1 definitions invalid" in err
+    assert "1/1 định nghĩa không hợp lệ" in err
     assert "Traceback" not in err
 
 

@@ -35,7 +35,7 @@ def test_launch_records_issuance_once_and_refuses_a_second_launch(
     home: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert main(["launch", str(D2810), "--no-run", "--catch-up", "full"]) == 0
-    assert "qn-2810-ubnd-kgvx-2023 (2810/UBND-KGVX) issued" in capsys.readouterr().out
+    assert "qn-2810-ubnd-kgvx-2023 (2810/UBND-KGVX) đã ghi nhận ban hành" in capsys.readouterr().out
     assert main(["launch", str(D2810), "--no-run", "--catch-up", "full"]) == 1
     assert "already launched" in capsys.readouterr().err
     events = _directives(home).events(DIRECTIVE)
@@ -51,7 +51,7 @@ def test_an_invalid_definition_is_never_launched(
     bad.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
     assert main(["launch", str(bad), "--no-run"]) == 1
     err = capsys.readouterr().err
-    assert "nothing was recorded" in err and "did you mean 'so-gddt'" in err
+    assert "chưa ghi nhận gì" in err and "did you mean 'so-gddt'" in err
     assert _directives(home).ids() == []
 
 
@@ -79,7 +79,7 @@ def test_amend_moves_a_deadline_and_adds_an_agency_without_restarting(
     amended = tmp_path / "amended.yaml"
     amended.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
     assert main(["amend", DIRECTIVE, str(amended), "--reason", "Gia hạn chung đến 05/12"]) == 0
-    assert "takes effect from the next run" in capsys.readouterr().out
+    assert "có hiệu lực từ lần chạy sau" in capsys.readouterr().out
     state = _directives(home).state(DIRECTIVE)
     assert [e.type for e in _directives(home).events(DIRECTIVE)] == [
         "DirectiveIssued",
@@ -90,7 +90,7 @@ def test_amend_moves_a_deadline_and_adds_an_agency_without_restarting(
     assert works["ubnd-ly-son"].due.isoformat() == "2023-12-05"
     assert "so-vhttdl" in works and works["so-vhttdl"].due.isoformat() == "2023-12-05"
     assert main(["amend", "qn-5185-ubnd-kgvx-2021", str(amended)]) == 1
-    assert "defines qn-2810-ubnd-kgvx-2023" in capsys.readouterr().err
+    assert "định nghĩa qn-2810-ubnd-kgvx-2023" in capsys.readouterr().err
 
 
 @pytest.mark.prefect

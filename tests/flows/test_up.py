@@ -216,7 +216,11 @@ def test_up_starts_everything_and_one_sigint_stops_it(tmp_path: Path) -> None:
     with ChidaoUp(tmp_path) as up:
         assert httpx.get(f"{up.api_url}/health", timeout=5).json() is True
         assert httpx.get(f"{up.webhook_url}/healthz", timeout=5).status_code == 200
-        directive, launch = read_deployments(up.api_url, ["directive/directive", "launch/launch"])
+        directive, launch, sweep = read_deployments(
+            up.api_url, ["directive/directive", "launch/launch", "sweep/sweep"]
+        )
+        assert sweep.entrypoint == "flows/sweep.py:sweep"
+        assert [s.schedule.interval.total_seconds() for s in sweep.schedules] == [300]
         assert directive.entrypoint == "flows/directive.py:directive"
         assert launch.entrypoint == "flows/launch.py:launch"
         assert "chidao" in directive.tags and directive.description

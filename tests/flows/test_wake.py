@@ -26,6 +26,7 @@ import httpx
 import pytest
 from standardwebhooks.webhooks import Webhook
 
+from lifecycle.status import standing_label
 from tests.flows.test_up import REPO, ChidaoUp, free_port
 
 pytestmark = [pytest.mark.prefect, pytest.mark.slow]
@@ -140,7 +141,7 @@ def table(artifact: Any) -> list[dict[str, Any]]:
 
 def test_a_signed_report_wakes_the_directive_within_seconds(tmp_path: Path) -> None:
     with ChidaoUp(tmp_path) as up:
-        env = up.client_env()
+        env = {**up.client_env(), "CHIDAO_LANG": "en"}  # its output is parsed below
         prefect = Prefect(up.api_url)
 
         t0 = time.monotonic()
@@ -191,13 +192,15 @@ def test_a_signed_report_wakes_the_directive_within_seconds(tmp_path: Path) -> N
 
         after = status(env)
         ledger_row = next(r for r in after["agencies"] if r["agency"] == AGENCY)
-        artifact_row = next(r for r in table(artifact) if r["agency"] == AGENCY)
-        assert artifact_row["status"] == ledger_row["status"] != row_before["status"]
-        assert artifact_row["status"] in ("completed_on_time", "completed_late", "reported")
+        # the table is for people: Vietnamese headers and values (CHIDAO_LANG unset)
+        artifact_row = next(r for r in table(artifact) if r["Mã cơ quan"] == AGENCY)
+        assert ledger_row["status"] != row_before["status"]
+        assert ledger_row["status"] in ("completed_on_time", "completed_late")
+        assert artifact_row["Tình trạng"] == standing_label(ledger_row["status"], "vi")
         print(
             f"\nPOST → status table of run {woken.name!r} updated in {latency:.2f} s "
             f"(expected start {lag:+.2f} s, started {began:+.2f} s after the call; {AGENCY}: "
-            f"{row_before['status']} → {artifact_row['status']}; runs created: {len(new_runs)})"
+            f"{row_before['status']} → {artifact_row['Tình trạng']}; runs created: {len(new_runs)})"
         )
 
     # Prefect is gone now (`up` stopped it): the webhook alone still records a report.

@@ -140,7 +140,11 @@ def test_quarterly_directive() -> None:
     draft = import_file(FIXTURES / "ct-binh-dinh-quarterly.txt", directory=DIRECTORY)
     d = draft.definition
     assert (d["kind"], d["number"], d["symbol"], d["place"]) == ("Chỉ thị", 7, "CT-UBND", "Bình Định")
-    assert d["reporting"]["recurrence"] == "quarterly" and d["reporting"]["to"] == "so-nnptnt"
+    # Bình Định's department, never Quảng Ngãi's so-nnptnt: proposed as a new entry of its province
+    assert d["reporting"]["recurrence"] == "quarterly"
+    assert d["reporting"]["to"] == "so-nong-nghiep-phat-trien-nong-thon-binh-dinh"
+    proposed = {p["id"]: p for p in draft.proposed_agencies}
+    assert proposed[d["reporting"]["to"]]["place"] == "Bình Định"
     assert draft.provenance["reporting.due"].confidence < 0.9  # a quarterly date is a reading
     assert d["reporting"]["last_cycle"] == TODO
     assert "ubnd-tinh-binh-dinh" in {p["id"] for p in draft.proposed_agencies}
@@ -152,7 +156,9 @@ def test_working_days_deadline() -> None:
     draft = import_file(FIXTURES / "bo-gddt-working-days.txt", directory=DIRECTORY)
     d = draft.definition
     assert d["reporting"]["due"] == {"days_after_issue": 30, "working": True}
-    assert d["reporting"]["to"] == TODO  # the ministry is not in the directory: not guessed
+    # the ministry is not in the directory: a proposed national entry, not a local agency
+    assert d["reporting"]["to"] == "bo-giao-duc-dao-tao"
+    assert "bo-giao-duc-dao-tao" in {p["id"] for p in draft.proposed_agencies}
     assert d["place"] == "Hà Nội" and d["symbol"] == "BGDĐT-GDTX"
     assert d["subject"] == "V/v báo cáo kết quả xây dựng xã hội học tập năm 2024"
     assert d["signer"]["on_behalf_of"] == "BỘ TRƯỞNG" and d["signer"]["position"] == "THỨ TRƯỞNG"
@@ -191,10 +197,26 @@ def test_cli(tmp_path: Path) -> None:
     run = subprocess.run([sys.executable, "-m", "chidao.cli", "import", str(fixture), "-o", str(out)],
                          capture_output=True, text=True, timeout=60)
     assert run.returncode == 0, run.stderr
-    assert "warning" in run.stderr and out.read_text(encoding="utf-8").startswith("# Draft")
+    assert "cảnh báo" in run.stderr and out.read_text(encoding="utf-8").startswith("# Draft")
     empty = tmp_path / "empty.txt"
     empty.write_bytes(b"")
     run = subprocess.run([sys.executable, "-m", "chidao.cli", "import", str(empty)],
                          capture_output=True, text=True, timeout=60)
     assert run.returncode == 1 and "Traceback" not in run.stderr
     assert len(run.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.timeout(20)
+@pytest.mark.parametrize("text", [
+    "Số: 1/UBND-VX Kính gửi: - Sở Y tế; " + "ăn ở " * 400_000,  # 2 MB of text: refused unread
+    "Số: 1/UBND-VX Kính gửi: - Sở Y tế; " + "ăn ở " * 60_000,  # a 300 KB flattened line
+    "Số: 1/UBND-VX\n" + "ằ" * 300_000,  # one enormous "word"
+    "Số: 1/UBND-VX\n" + "1. Sở Y tế; a) " * 50_000,  # markers without end
+])
+def test_hostile_long_lines_end_quickly(text: str) -> None:
+    try:
+        draft = import_text(text, directory=DIRECTORY)
+    except ImportFailed as e:
+        assert "\n" not in str(e)
+        return
+    assert draft.definition["number"] == 1

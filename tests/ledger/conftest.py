@@ -9,9 +9,10 @@ import pytest
 from sqlalchemy import Engine, text
 
 from ledger.db import ensure_schema, make_engine, sqlite_url_for
+from ledger.tables import metadata
 from tests.pg import throwaway_database
 
-TABLES = ("events", "outbox", "agency_secrets", "webhook_requests")
+TABLES = tuple(metadata.tables)  # every table, the read side's caches included
 
 
 @pytest.fixture(scope="session")

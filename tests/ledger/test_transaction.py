@@ -198,3 +198,34 @@ def test_racing_writers_on_postgres_are_decided_again_and_write_once(
     state = directives.state(D)
     assert all(state.agencies[a].acknowledged_at for a in agencies)
     engine.dispose()
+
+
+def test_a_webhook_call_is_one_transaction(engine: Engine) -> None:
+    """Claim, decide, append, answer: a crash after the append leaves no claim and no event,
+    and the same call sent again is recorded once."""
+    from chidao.webhook.service import Caller, Service
+    from ledger.tables import webhook_requests
+
+    _issued(engine)
+    service = Service(engine, clock=lambda: at(2023, 6, 22))
+    caller = Caller(agency="ubnd-ba-to", webhook_id="msg_1", request_sha256="a" * 64)
+
+    def crash(conn: Connection, written: Written) -> None:
+        raise Crash("after the append, before the answer")
+
+    service.directives.add_writer(crash)
+    before = _counts(engine)
+    with pytest.raises(Crash):
+        service.handle(caller, D, _ack("ubnd-ba-to"))
+    assert _counts(engine) == before
+    with engine.connect() as conn:
+        assert conn.execute(select(webhook_requests)).first() is None
+    service = Service(engine, clock=lambda: at(2023, 6, 22))  # the process, started again
+    first = service.handle(caller, D, _ack("ubnd-ba-to"))
+    again = service.handle(caller, D, _ack("ubnd-ba-to"))
+    assert first.status == again.status == 201 and again.replayed
+    assert again.body == first.body
+    assert _counts(engine)[0] == before[0] + 1
+    with engine.connect() as conn:
+        [row] = conn.execute(select(webhook_requests)).all()
+    assert row.status_code == 201

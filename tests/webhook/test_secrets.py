@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import os
 import stat
@@ -57,7 +58,8 @@ def test_the_key_file_is_created_0600_once(tmp_path: Path) -> None:
     assert mode == 0o600
     assert key_from_file(tmp_path / "home") == first
     assert encryption_key(None, tmp_path / "home") == first
-    assert encryption_key("setting", tmp_path / "home") != first
+    setting = base64.urlsafe_b64encode(os.urandom(32)).decode()
+    assert encryption_key(setting, tmp_path / "home") != first
 
 
 @pytest.mark.anyio
