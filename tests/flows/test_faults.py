@@ -51,6 +51,7 @@ POINTS = [
     "deliver.accepted",
     "deliver.marked",
     "record.execute.appended",
+    "record.execute.written",
     "record.execute.before-commit",
     "record.execute.committed",
 ]
