@@ -51,6 +51,7 @@ EVENT_NAMES = {
     "IssuanceNotified": "chidao.issuance.notified",
     "NotificationSent": "chidao.notification.sent",
     "NoticeSent": "chidao.notice.sent",
+    "CyclesNotTracked": "chidao.cycles.not-tracked",
 }
 _WORD = re.compile(r"[A-Z][a-z0-9]*")
 

@@ -227,4 +227,5 @@ def test_every_ledger_event_kind_has_a_feed_name() -> None:
     }
     assert len(kinds) >= 23
     assert kinds <= set(EVENT_NAMES)  # each named on purpose
-    assert event_name("CyclesNotTracked") == "chidao.cycles.not.tracked"
+    assert event_name("CyclesNotTracked") == "chidao.cycles.not-tracked"
+    assert event_name("SomethingAddedLater") == "chidao.something.added.later"
