@@ -23,6 +23,7 @@ from definitions.calendar import TIMEZONE, default_calendar
 from definitions.loader import load_definition, load_directory
 from definitions.resolve import ResolvedDirective, resolve
 from flows.clock import SystemClock
+from i18n.times import person_time
 from ledger.directives import Directives
 from lifecycle.catchup import (
     POLICIES,
@@ -126,7 +127,7 @@ def record_issuance(
     directive_id = resolved.definition.id
     if directives.exists(directive_id):
         state = directives.state(directive_id)
-        issued = state.issued_at.strftime("%d/%m/%Y %H:%M") if state.issued_at else "earlier"
+        issued = person_time(state.issued_at) if state.issued_at else "earlier"
         raise LaunchRefused(
             f"{resolved.definition.reference} ({directive_id}) was already launched on {issued}; "
             "use `chidao amend` to change it"

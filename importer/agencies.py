@@ -3,6 +3,12 @@
 Names are compared on folded keys (no accents, OCR confusions undone) with rapidfuzz, so
 `S& Giao duc va Pao tao` finds `so-gddt`. A match carries its score, so the draft can say how
 sure it is; what matches nothing is proposed as a new directory entry, never forced onto one.
+
+Places guard every match: each alias knows the places its words name and the places its agency
+is of (`named_places`: provinces, districts with their kind, communes), and a name is matched to
+an alias only if it names no place the agency is not of and every place the alias names. So a
+fuzzy score never turns "UBND huyện Sơn Hòa" into Sơn Hà, nor a name that goes on ("… thành phố
+Hà Nội") into a shorter one of another place.
 """
 
 from __future__ import annotations
@@ -150,7 +156,7 @@ def load_directory_file(path: Path | None = None) -> Directory:
 
 @lru_cache(maxsize=8192)
 def named_places(key: str) -> frozenset[str]:
-    """The places a canonical key names: `p:<province>` and `d:<district>` tags.
+    """The places a canonical key names: `p:<province>`, `d:<kind>:<district>`, `c:<kind>:<commune>`.
 
     A province after `tỉnh`/`thành phố` or standing alone; a district only after its kind
     (`huyện`, `thị xã`, `thành phố`, `quận`), so a person's or a river's name is not a place.
@@ -167,7 +173,8 @@ def named_places(key: str) -> frozenset[str]:
             name = " ".join(words[:n])
             span = (m.end(), m.end() + len(name))
             province = places.province(name) if kind in ("tinh", "thanh pho", "tp") else None
-            if kind != "tinh" and places.district_keys.get(name):
+            if kind != "tinh" and any(d.kind_slug == _KIND_TAG[kind]
+                                      for d in places.district_keys.get(name, ())):
                 tags.add(f"d:{_KIND_TAG[kind]}:{name}")
                 if province is not None and province.kind == "thành phố":
                     tags.add(f"p:{province.key}")
@@ -177,6 +184,15 @@ def named_places(key: str) -> frozenset[str]:
                 tags.add(f"p:{province.key}")
                 taken.append(span)
                 break
+    for m in _COMMUNE_WORD.finditer(key):
+        words = key[m.end() :].split()[:4]
+        for n in range(len(words), 0, -1):
+            name = " ".join(words[:n])
+            if any(c.kind_slug == m.group(1).replace(" ", "-")
+                   for c in places.commune_keys.get(name, ())):
+                tags.add(f"c:{m.group(1).replace(' ', '-')}:{name}")
+                taken.append((m.end(), m.end() + len(name)))
+                break
     for province, start, _ in places.provinces_in(key):
         if not any(s <= start < e for s, e in taken):
             tags.add(f"p:{province.key}")
@@ -185,6 +201,7 @@ def named_places(key: str) -> frozenset[str]:
 
 _UNIT_KINDS = ("huyen", "thi", "thanh", "quan", "xa", "phuong", "tp")
 _KIND_TAG = {"huyen": "huyen", "thi xa": "tx", "thanh pho": "tp", "tp": "tp", "quan": "quan"}
+_COMMUNE_WORD = re.compile(r"(?<!\bthi )\b(xa|phuong|dac khu)\s+")
 _KIND_WORD = re.compile(r"\b(tinh|thanh pho|tp|huyen|thi xa|quan)\s+")
 
 
@@ -431,10 +448,33 @@ def _title_length(tokens: list[tuple[int, int, str]], i: int) -> int:
     return 0
 
 
+_MATCHERS: dict[int, tuple[Directory, AgencyMatcher]] = {}
+
+
+def matcher_of(directory: Directory) -> AgencyMatcher:
+    """The directory's matcher, built once per directory object (each scope's is cached on it)."""
+    known = _MATCHERS.get(id(directory))
+    if known is not None and known[0] is directory:
+        return known[1]
+    if len(_MATCHERS) > 16:
+        _MATCHERS.clear()
+    matcher = AgencyMatcher(directory)
+    _MATCHERS[id(directory)] = (directory, matcher)
+    return matcher
+
+
 def looks_like_agency(text: str) -> bool:
     """Whether unmatched words look like the name of a body (worth proposing as a new entry)."""
-    words = canonical(fold(text)).split()
+    key = canonical(fold(text))
+    words = key.split()
+    if key.startswith(_TASK_WORDS):  # "Chỉ đạo …", "Báo cáo …": a task, not a body
+        return False
     return bool(words) and words[0] in _AGENCY_WORDS and 1 < len(words) <= 16
+
+
+_TASK_WORDS = ("chi dao", "bao cao", "bao dam", "ban hanh", "to chuc", "thuc hien", "chu tri",
+               "phoi hop", "tang cuong", "trien khai", "tong hop", "hoi nghi", "ban giao",
+               "tham muu", "huong dan", "ra soat", "kiem tra", "cong tac", "chi tra")
 
 
 def slug_for(text: str) -> str:

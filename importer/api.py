@@ -7,7 +7,7 @@ from pathlib import Path
 from rapidfuzz import fuzz
 
 from definitions.schema import Directory
-from importer.agencies import AgencyMatcher, load_directory_file
+from importer.agencies import AgencyMatcher, load_directory_file, matcher_of
 from importer.document import ParsedDocument, read_document
 from importer.draft import Draft, Provenance, build_draft
 from importer.edxml import (
@@ -44,14 +44,16 @@ def _looks_like_directive(doc: ParsedDocument) -> bool:
 
 def import_text(text: str, *, directory: Directory | None = None, name: str = "text") -> Draft:
     _check_text(text, name)
-    matcher = AgencyMatcher(directory or load_directory_file())
+    matcher = matcher_of(directory or load_directory_file())
     doc = read_document(text, matcher)
     if not _looks_like_directive(doc):
         raise ImportFailed(
             f"{name} does not look like a directive: no number (Số: …), no recipients "
             "(Kính gửi: …) and no numbered sections"
         )
-    return build_draft(doc, name)
+    draft = build_draft(doc, name)
+    draft.matcher = doc.matcher  # the document's scope, for an envelope's names
+    return draft
 
 
 def import_bytes(raw: bytes, *, directory: Directory | None = None, name: str = "input") -> Draft:
@@ -70,7 +72,7 @@ def import_bytes(raw: bytes, *, directory: Directory | None = None, name: str = 
             return import_text(text, directory=directory, name=name)
         draft = import_text(message.body, directory=directory,
                             name=f"{name} (attachment {message.attachment_name})")
-        apply_envelope(draft, message, AgencyMatcher(directory or load_directory_file()))
+        apply_envelope(draft, message, draft.matcher or matcher_of(directory or load_directory_file()))
         return draft
     if len(raw) > MAX_TEXT_BYTES:
         raise ImportFailed(f"{name} is over {MAX_TEXT_BYTES // (1024 * 1024)} MB; not a directive")

@@ -161,4 +161,7 @@ class DocumentReader:
 
 
 def read_document(text: str, matcher: AgencyMatcher) -> ParsedDocument:
-    return DocumentReader(text, matcher).read()
+    reader = DocumentReader(text, matcher)
+    doc = reader.read()
+    doc.matcher = reader.ctx.matcher
+    return doc

@@ -53,6 +53,7 @@ class Draft:
     proposed_agencies: list[dict[str, Any]] = field(default_factory=list)
     todo_notes: dict[str, str] = field(default_factory=dict)
     input_name: str = ""
+    matcher: Any = field(default=None, repr=False, compare=False)  # the scope names were read in
 
     def to_json(self) -> dict[str, Any]:
         return {

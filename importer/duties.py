@@ -145,6 +145,10 @@ def duties_in(ctx: Context, text: str, line: int, owners: list[AgencyRef]) -> No
                 conf = 0.5
         if doc.issued_on and year is None:
             year = doc.issued_on.value.year
+        if due is not None and "on" in due and doc.issued_on and due["on"] < doc.issued_on.value:
+            conf = min(conf, 0.6)
+            due_note = (f"{due_note}; " if due_note else "") + (
+                "this falls before the date of issue: choose the first cycle's date by hand")
         reporters = [o for o in owners if not consolidating]
         all_ids = {r.id for r in doc.recipients}
         if reporters and all_ids and {o.id for o in reporters} >= all_ids:

@@ -25,11 +25,13 @@ KINDS = {
     "chuong trinh": "Chương trình", "bao cao": "Báo cáo", "to trinh": "Tờ trình",
 }
 NUMBER = re.compile(
-    r"^\s*(s\w{0,2})\s*[:.;]\s*(\d{1,6})\s*(/)?\s*((?:(?:19|20)\d\d\s*/\s*)?)([a-z0-9đ][a-z0-9đ&\-]*)",
+    r"^\s*(s\w{0,2}\s*[:.;]|s[oố]\s+(?=\d{1,6}\s*/))\s*(\d{1,6})\s*(/)?\s*"
+    r"((?:(?:19|20)\d\d\s*/\s*)?)([a-z0-9đ][a-z0-9đ&\-]*)",
     re.I,
 )
 DATE = re.compile(r"ng\w{1,2}y\s+(\d{1,2})\s+th\w{1,3}ng\s+(\d{1,2})\s+n\w{1,2}m\s+(\d{4})")
 _DATE_NO_MONTH = re.compile(r"ng\w{1,2}y\s+(\d{1,2})\s+th\w{1,3}ng\s+n\w{1,2}m\s+(\d{4})")
+_DATE_NO_DAY = re.compile(r"ng\w{1,2}y\s+th\w{1,3}ng\s+(\d{1,2})\s+n\w{1,2}m\s+(\d{4})")
 _ISSUED_META = re.compile(
     r"(?:ngay\s+ban\s+hanh|ban\s+hanh\s+ngay|ngay\s+ky)\s*:?\s*(\d{1,2})\s*[/.-]\s*(\d{1,2})\s*[/.-]\s*(\d{4})"
 )
@@ -51,12 +53,12 @@ def read_number(ctx: Context, end: int) -> None:
         m = NUMBER.search(ctx.lines[i])
         if not m or not fold(m.group(1)).startswith("s"):
             continue
-        prefix_ok = fold(m.group(1)) == "so"
+        prefix_ok = fold(m.group(1)).rstrip(" :") == "so"
         symbol = m.group(5).upper().strip("-")
         conf, notes = 0.95, []
         if not prefix_ok:
             conf -= 0.1
-            notes.append(f'"{m.group(1)}:" read as "Số:"')
+            notes.append(f'"{m.group(1).strip()}" read as "Số:"')
         if not m.group(3):
             conf -= 0.2
             notes.append("the slash between number and symbol is missing")
@@ -89,22 +91,30 @@ def read_date(ctx: Context, end: int) -> None:
                 read_place(ctx, i, d.start())
                 return
         partial = _DATE_NO_MONTH.search(key)
-        if partial:
+        no_day = None if partial else _DATE_NO_DAY.search(key)
+        if partial or no_day:
+            if partial:
+                missing, restored = "month", _restore(ctx, int(partial.group(1)), None,
+                                                      int(partial.group(2)), i)
+            else:
+                assert no_day is not None
+                partial, missing = no_day, "day"
+                restored = _restore(ctx, None, int(no_day.group(1)), int(no_day.group(2)), i)
             read_place(ctx, i, partial.start())
-            restored = _restore(ctx, int(partial.group(1)), int(partial.group(2)), i)
             if restored is not None:
                 doc.issued_on = restored
             else:
                 doc.notes.append(
-                    f"line {i + 1}: the date of issue has no month "
+                    f"line {i + 1}: the date of issue has no {missing} "
                     f'("{ctx.lines[i][partial.start():partial.end()].strip()}") and the text '
                     "gives it nowhere else"
                 )
             return
 
 
-def _restore(ctx: Context, day: int, year: int, at: int) -> Found | None:
-    """The same day and year stated whole elsewhere: a portal's line or another date line."""
+def _restore(ctx: Context, day: int | None, month: int | None, year: int, at: int) -> Found | None:
+    """The same date stated whole elsewhere (a portal's line, another date line), agreeing on
+    every part this one kept."""
     for i, key in enumerate(ctx.keys):
         if i == at:
             continue
@@ -112,9 +122,13 @@ def _restore(ctx: Context, day: int, year: int, at: int) -> Found | None:
             r"\b(?:truoc|den|tu|sau)\s*$", key[: m.start()])] if abs(i - at) < 4 else []
         for m in [*_ISSUED_META.finditer(key), *lines]:
             found = make_date(m.group(1), m.group(2), m.group(3))
-            if found is not None and found.day == day and found.year == year:
-                return Found(found, at + 1, 0.9,
-                             f"the month is missing here; line {i + 1} gives the whole date")
+            if found is None or found.year != year or (day is not None and found.day != day):
+                continue
+            if month is not None and found.month != month:
+                continue
+            lost = "month" if month is None else "day"
+            return Found(found, at + 1, 0.9,
+                         f"the {lost} is missing here; line {i + 1} gives the whole date")
     return None
 
 
@@ -161,6 +175,20 @@ def read_place(ctx: Context, index: int, date_at: int) -> None:
         doc.place = Found(head, index + 1, 0.5, "not a place name the importer knows")
 
 
+def _upper_run(text: str) -> str:
+    """The words in capitals that end `text` (`Trang chủ > … VĂN PHÒNG CHÍNH PHỦ` → the office)."""
+    words = text.split()
+    k = len(words)
+    while k > 0:
+        letters = [c for c in words[k - 1] if c.isalpha()]
+        if not letters or not all(c.isupper() for c in letters):
+            break
+        k -= 1
+    run = " ".join(words[k:])
+    letters = [c for c in run if c.isalpha()]
+    return run if len(letters) >= 3 else ""
+
+
 def issuer_block(ctx: Context, end: int) -> list[tuple[str, int]]:
     """The issuer's lines (the left column above `Số:`), without the motto beside them."""
     parts: list[tuple[str, int]] = []
@@ -176,11 +204,10 @@ def issuer_block(ctx: Context, end: int) -> list[tuple[str, int]]:
                 cut = min(cut, motto.start())
         if ctx.doc.number is not None and i + 1 == ctx.doc.number.line:
             cut = min(cut, NUMBER.search(line).start() if NUMBER.search(line) else cut)  # type: ignore[union-attr]
-        left = line[:cut].strip(" -")
-        letters = [c for c in left if c.isalpha()]
-        if left and letters and sum(c.isupper() for c in letters) / len(letters) > 0.7:
+        left = _upper_run(line[:cut].strip(" -"))
+        if left:
             parts.append((left, i + 1))
-        elif parts and left:
+        elif parts and line[:cut].strip():
             break
     return parts
 
@@ -223,7 +250,7 @@ def read_kind_subject(ctx: Context, header_end: int, kinh_gui: int | None, damag
         else:
             blank_run = 0
             if doc.issued_on is not None and i + 1 == doc.issued_on.line:
-                d = DATE.search(ctx.keys[i]) or _DATE_NO_MONTH.search(ctx.keys[i])
+                d = DATE.search(ctx.keys[i]) or _DATE_NO_MONTH.search(ctx.keys[i]) or _DATE_NO_DAY.search(ctx.keys[i])
                 left = ctx.lines[i][: d.start()] if d else ""
                 left = re.split(r"\s{2,}", left.strip())[0] if "  " in left.strip() else ""
                 if left.strip():
@@ -232,7 +259,7 @@ def read_kind_subject(ctx: Context, header_end: int, kinh_gui: int | None, damag
                     if words:
                         i += 1
                         break
-            elif _DATE_NO_MONTH.search(key) or DATE.search(key):
+            elif _DATE_NO_MONTH.search(key) or _DATE_NO_DAY.search(key) or DATE.search(key):
                 if words:
                     i += 1
                     break

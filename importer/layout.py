@@ -118,6 +118,10 @@ def _place_start(line: str, comma: int) -> int | None:
             break
         start = m.start()
     return start
+# A kind's title in capitals before its subject: "… QUYẾT ĐỊNH Về việc ban hành …"
+_KIND_TITLE = re.compile(
+    r"(?<=\s)(?:QUYẾT ĐỊNH|KẾ HOẠCH|CHỈ THỊ|THÔNG BÁO|CÔNG ĐIỆN|HƯỚNG DẪN|CHƯƠNG TRÌNH)(?=\s+[A-ZĐÀ-Ỹ][a-zà-ỹđ])"
+)
 FLAT = 240  # a line longer than this with several markers is a flattened document
 
 
@@ -152,6 +156,8 @@ def unflatten(line: str) -> list[str]:
         at = _place_start(line, m.start())
         if at is not None:
             cuts.append(at)
+    for m in _KIND_TITLE.finditer(line):
+        cuts += [m.start(), m.end()]
     cuts = sorted(set(c for c in cuts if 0 < c < len(line)))
     pieces: list[str] = []
     last = 0

@@ -11,8 +11,9 @@ import bisect
 from dataclasses import dataclass, field
 from typing import Any
 
-from importer.agencies import AgencyMatcher, Match, slug_for
+from importer.agencies import AgencyMatcher, Match, canonical, named_places, slug_for
 from importer.normalize import collapse_spaces, fold
+from importer.places import District, Province
 
 
 @dataclass
@@ -104,6 +105,7 @@ class ParsedDocument:
     damaged: bool = False
     news: bool = False  # a report quoting the directive, not the directive itself
     scope: str | None = None  # the place whose agencies the document's names were matched to
+    matcher: AgencyMatcher | None = field(default=None, repr=False)  # that place's matcher
 
 
 class Text:
@@ -146,6 +148,9 @@ class Context:
 
     def proposal(self, text: str, line: int) -> AgencyRef:
         name = collapse_spaces(text).strip(" ;,.:-")
+        elsewhere = self._of_named_place(name, line)
+        if elsewhere is not None:
+            return elsewhere
         slug = slug_for(name)
         if self.place_slug and not slug.endswith(self.place_slug):
             slug = f"{slug}-{self.place_slug}"
@@ -153,3 +158,44 @@ class Context:
                          f'"{name}" is not in the directory: proposed as a new entry'
                          + (f" of {self.place_name}" if self.place_name else ""),
                          new=True, place=self.place_name)
+
+    def _of_named_place(self, name: str, line: int) -> AgencyRef | None:
+        """A name that names another place than the document's: that place's body, proposed."""
+        from importer.places import load_places
+
+        places = load_places()
+        tags = named_places(canonical(fold(name)))
+        scope_province, scope_district = self.matcher.scope
+        province = next((places.provinces[t[2:]] for t in tags if t.startswith("p:")), None)
+        district = None
+        for tag in tags:
+            if tag.startswith("d:"):
+                kind, key = tag[2:].split(":", 1)
+                found = [d for d in places.district(province, key) if d.kind_slug == kind]
+                if len(found) == 1:
+                    district = found[0]
+                    province = district.province
+        for tag in tags:
+            if tag.startswith("c:") and district is None:
+                kind, key = tag[2:].split(":", 1)
+                communes = [c for c in places.commune_keys.get(key, [])
+                            if c.kind_slug == kind and (province is None or c.province == province)]
+                in_scope = [c for c in communes if c.province.key == scope_province]
+                if len(in_scope or communes) == 1:
+                    return self._in((in_scope or communes)[0].province, None, name, line)
+        if province is None or (province.key == scope_province and district is None) or (
+            district is not None and f"{district.kind_slug}:{district.key}" == scope_district
+        ):
+            return None
+        return self._in(province, district, name, line)
+
+    def _in(self, province: Province, district: District | None, name: str,
+            line: int) -> AgencyRef | None:
+        from importer.national import matcher_for
+
+        m = matcher_for(self.home, province, district).best(name)
+        if m is None or not m.new:
+            return None
+        return AgencyRef(m.id, name, line, m.confidence,
+                         f'"{name}" names {m.place}: proposed as {m.id}, a body of that place',
+                         m.is_group, True, m.place)

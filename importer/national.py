@@ -20,12 +20,12 @@ from importer.places import District, Province, load_places, slug_of
 SO_FIELDS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("Nội vụ", ("NV",)), ("Tư pháp", ("TP",)), ("Kế hoạch và Đầu tư", ("KH&ĐT", "KHĐT")),
     ("Tài chính", ("TC",)), ("Công Thương", ("CT",)),
-    ("Nông nghiệp và Phát triển nông thôn", ("NN&PTNT", "NNPTNT")),
+    ("Nông nghiệp và Phát triển nông thôn", ("NN&PTNT", "NNPTNT", "Nông nghiệp và PTNT", "NN và PTNT")),
     ("Nông nghiệp và Môi trường", ("NN&MT",)), ("Giao thông vận tải", ("GTVT",)),
     ("Xây dựng", ("XD",)), ("Tài nguyên và Môi trường", ("TN&MT", "TNMT")),
     ("Thông tin và Truyền thông", ("TT&TT", "TTTT")),
-    ("Lao động - Thương binh và Xã hội", ("LĐ-TB&XH", "LĐTBXH")),
-    ("Văn hóa, Thể thao và Du lịch", ("VH-TT&DL", "VHTTDL")), ("Văn hóa và Thể thao", ()),
+    ("Lao động - Thương binh và Xã hội", ("LĐ-TB&XH", "LĐTBXH", "Lao động, Thương binh và Xã hội")),
+    ("Văn hóa, Thể thao và Du lịch", ("VH-TT&DL", "VHTTDL", "VHTT&DL")), ("Văn hóa và Thể thao", ()),
     ("Du lịch", ()), ("Khoa học và Công nghệ", ("KH&CN", "KHCN")),
     ("Giáo dục và Đào tạo", ("GD&ĐT", "GDĐT")), ("Y tế", ()), ("Ngoại vụ", ()),
     ("Dân tộc và Tôn giáo", ()),
@@ -34,7 +34,7 @@ MINISTRIES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("Bộ Quốc phòng", ("BQP",)), ("Bộ Công an", ("BCA",)), ("Bộ Ngoại giao", ("BNG",)),
     ("Bộ Nội vụ", ("BNV",)), ("Bộ Tư pháp", ("BTP",)), ("Bộ Kế hoạch và Đầu tư", ("Bộ KH&ĐT",)),
     ("Bộ Tài chính", ("BTC",)), ("Bộ Công Thương", ("BCT",)),
-    ("Bộ Nông nghiệp và Phát triển nông thôn", ("Bộ NN&PTNT",)),
+    ("Bộ Nông nghiệp và Phát triển nông thôn", ("Bộ NN&PTNT", "Bộ Nông nghiệp và PTNT")),
     ("Bộ Nông nghiệp và Môi trường", ()), ("Bộ Giao thông vận tải", ("Bộ GTVT",)),
     ("Bộ Xây dựng", ("BXD",)), ("Bộ Tài nguyên và Môi trường", ("Bộ TN&MT",)),
     ("Bộ Thông tin và Truyền thông", ("Bộ TT&TT",)),
@@ -75,6 +75,8 @@ PROVINCIAL_GROUPS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
         "UBND các quận, huyện", "UBND cấp huyện", "UBND các huyện, thị xã, thành phố trực thuộc")),
     ("so-ban-nganh", "Các sở, ban, ngành tỉnh", (
         "Các sở, ban, ngành", "Các sở, ngành", "Các sở, ban ngành tỉnh", "Các sở, ban, ngành thành phố")),
+    ("ubnd-cap-xa", "Ủy ban nhân dân các xã, phường, đặc khu", (
+        "UBND các xã, phường, đặc khu", "UBND các xã, phường", "UBND cấp xã")),
     ("co-quan-don-vi", "Các cơ quan, đơn vị", ("Các cơ quan, đơn vị liên quan",)),
     ("truong-trung-hoc-pho-thong", "Các trường trung học phổ thông", ("Các trường THPT",)),
     ("co-so-giao-duc", "Các cơ sở giáo dục", ()),
@@ -160,16 +162,30 @@ def _district_entries(d: District) -> list[Entry]:
     return out
 
 
+def _commune_entries(p: Province) -> list[Entry]:
+    """The People's Committees of the province's communes (the 34-province map, from July 2025)."""
+    out = []
+    for c in load_places().communes.get(p.key, []):
+        out.append(Entry(f"ubnd-{c.kind_slug}-{c.slug}-{p.slug}", f"Ủy ban nhân dân {c.full} ({p.full})",
+                         (f"UBND {c.full}", f"Ủy ban nhân dân {c.full}"), False, new=True,
+                         place=f"{c.full}, {p.name}", province=p.key))
+    return out
+
+
 @lru_cache(maxsize=64)
 def _scoped(home: AgencyMatcher, province: Province | None, district: District | None) -> AgencyMatcher:
-    extra = list(national_entries())
-    is_home = province is not None and province.key == home.home_province and district is None
+    extra: list[Entry] = []
+    is_home = province is not None and province.key == home.home_province
+    if district is not None:  # the district's own bodies first: its "UBND các xã" is its own
+        extra += _district_entries(district)
     if province is not None and not is_home:
         extra += _province_entries(province)
-    if district is not None:
-        extra += _district_entries(district)
+    extra += national_entries()
+    if province is not None:
+        extra += _commune_entries(province)
     return AgencyMatcher(home.directory, extra=extra, home=is_home,
-                         scope=(province.key if province else None, district.key if district else None))
+                         scope=(province.key if province else None,
+                                f"{district.kind_slug}:{district.key}" if district else None))
 
 
 def matcher_for(home: AgencyMatcher, province: Province | None,

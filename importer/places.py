@@ -71,12 +71,35 @@ class District:
         return DISTRICT_KINDS[self.kind]
 
 
+COMMUNE_KINDS = {"xã": "xa", "phường": "phuong", "đặc khu": "dac-khu"}
+
+
+@dataclass(frozen=True)
+class Commune:
+    """A commune-level unit of the 34-province map (after 1 July 2025)."""
+
+    name: str
+    kind: str  # "xã" | "phường" | "đặc khu"
+    province: Province
+    key: str
+    slug: str
+
+    @property
+    def full(self) -> str:
+        return f"{self.kind} {self.name}"
+
+    @property
+    def kind_slug(self) -> str:
+        return COMMUNE_KINDS[self.kind]
+
+
 @dataclass
 class Places:
     provinces: dict[str, Province]  # by key
     districts: dict[str, list[District]] = field(default_factory=dict)  # by province key
     district_keys: dict[str, list[District]] = field(default_factory=dict)  # by district key
-    communes: dict[str, list[str]] = field(default_factory=dict)  # province key -> commune keys
+    communes: dict[str, list[Commune]] = field(default_factory=dict)  # by province key (2025 map)
+    commune_keys: dict[str, list[Commune]] = field(default_factory=dict)  # by commune key
 
     def province(self, text: str) -> Province | None:
         key = key_of(text)
@@ -139,7 +162,7 @@ def load_places() -> Places:
         "SELECT DISTINCT province, provinceShort, district, districtShort, districtType "
         "FROM admin_units_legacy"
     )
-    current = query("SELECT DISTINCT province, provinceShort, wardShort FROM admin_units")
+    current = query("SELECT DISTINCT province, provinceShort, wardShort, wardType FROM admin_units")
     new_names = {row["provinceShort"] for row in current}
     old_names = {row["provinceShort"] for row in legacy}
     provinces: dict[str, Province] = {}
@@ -161,5 +184,12 @@ def load_places() -> Places:
         places.districts.setdefault(province.key, []).append(district)
         places.district_keys.setdefault(district.key, []).append(district)
     for row in current:
-        places.communes.setdefault(key_of(row["provinceShort"]), []).append(key_of(row["wardShort"]))
+        kind = row["wardType"].lower()
+        if kind not in COMMUNE_KINDS:
+            continue
+        province = provinces[key_of(row["provinceShort"])]
+        short = _bare(row["wardShort"])
+        commune = Commune(short, kind, province, key_of(short), slug_of(short))
+        places.communes.setdefault(province.key, []).append(commune)
+        places.commune_keys.setdefault(commune.key, []).append(commune)
     return places

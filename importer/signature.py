@@ -61,6 +61,15 @@ def split_title_run(text: str) -> list[str]:
         out.append(f"{mark} {' '.join(words[i:best])}".strip())
         mark = ""
         i = best
+    if i < len(words) and out:
+        # the signer's name: the capitalised words after the titles, then whatever follows
+        k = i
+        while (k < len(words) and k < i + 5 and words[k][:1].isupper()
+               and not (words[k].isupper() and len(words[k]) > 1)):
+            k += 1
+        if k - i >= 2:
+            out.append(" ".join(words[i:k]))
+            i = k
     if i < len(words):
         out.append(" ".join(words[i:]))
     elif mark:

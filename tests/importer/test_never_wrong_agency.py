@@ -74,9 +74,10 @@ def test_the_86_percent_case_is_a_proposal_of_phu_yen() -> None:
             "1. UBND huyện Sơn Hà chủ trì, phối hợp với UBND huyện Sơn Hòa, tỉnh Phú Yên thực hiện.\n")
     draft = import_text(text, directory=DIRECTORY)
     ids = [r["agency"] for r in draft.definition["recipients"]]
-    assert ids[1] == "ubnd-son-ha"
-    assert ids[0] != "ubnd-son-ha" and ids[0] not in OWN
-    assert draft.provenance["recipients.0.agency"].confidence < 0.9 or ids[0].endswith("phu-yen")
+    assert ids == ["ubnd-huyen-son-hoa-phu-yen", "ubnd-son-ha"]
+    assert {p["id"]: p["place"] for p in draft.proposed_agencies} == {
+        "ubnd-huyen-son-hoa-phu-yen": "Sơn Hòa, Phú Yên"}
+    assert draft.definition["assignments"][0]["agencies"] == [{"agency": "ubnd-son-ha", "role": "lead"}]
 
 
 def test_a_letter_of_another_province_never_gets_quang_ngai_ids() -> None:
@@ -92,3 +93,60 @@ def test_a_letter_of_another_province_never_gets_quang_ngai_ids() -> None:
     proposed = {p["id"]: p for p in draft.proposed_agencies}
     assert all(proposed[i]["place"].endswith("Phú Yên") for i in ids)
     assert draft.definition["assignments"][0]["agencies"][0]["agency"] == "so-y-te-phu-yen"
+
+
+def test_a_quang_ngai_letter_naming_another_province_s_bodies_proposes_them_there() -> None:
+    text = ("ỦY BAN NHÂN DÂN TỈNH QUẢNG NGÃI\nSố: 14/UBND-VX\nQuảng Ngãi, ngày 3 tháng 2 năm 2024\n"
+            "V/v phối hợp\nKính gửi:\n- Sở Y tế tỉnh Bình Định;\n- UBND huyện Sơn Hòa;\n- Sở Y tế.\n"
+            "1. Sở Y tế chủ trì thực hiện.\n")
+    draft = import_text(text, directory=DIRECTORY)
+    assert [r["agency"] for r in draft.definition["recipients"]] == [
+        "so-y-te-binh-dinh", "ubnd-huyen-son-hoa-phu-yen", "so-y-te"]
+    places = {p["id"]: p["place"] for p in draft.proposed_agencies}
+    assert places == {"so-y-te-binh-dinh": "Bình Định", "ubnd-huyen-son-hoa-phu-yen": "Sơn Hòa, Phú Yên"}
+
+
+def test_communes_of_the_2025_map_are_not_the_old_districts() -> None:
+    text = ("ỦY BAN NHÂN DÂN TỈNH QUẢNG NGÃI\nSố: 40/UBND-KT\nQuảng Ngãi, ngày 3 tháng 9 năm 2025\n"
+            "V/v chuẩn bị mùa mưa bão\nKính gửi:\n- UBND xã Ba Tơ;\n- UBND phường Nghĩa Lộ;\n"
+            "- UBND huyện Ba Tơ.\n1. UBND xã Ba Tơ chủ trì thực hiện.\n")
+    draft = import_text(text, directory=DIRECTORY)
+    ids = [r["agency"] for r in draft.definition["recipients"]]
+    assert ids == ["ubnd-xa-ba-to-quang-ngai", "ubnd-phuong-nghia-lo-quang-ngai", "ubnd-ba-to"]
+    matcher = matcher_for(HOME, PLACES.province("Quảng Ngãi"))
+    for name in ("UBND xã Sơn Hà", "UBND xa Son Ha", "Ủy ban nhân dân phường Trương Quang Trọng"):
+        m = matcher.best(name)
+        assert m is not None and m.id not in OWN and m.new, name
+
+
+def test_a_quang_ngai_district_s_letter_keeps_the_directory_s_departments() -> None:
+    text = ("ỦY BAN NHÂN DÂN\nHUYỆN SƠN HÀ\nSố: 210/UBND-VP\nSơn Hà, ngày 06 tháng 3 năm 2024\n"
+            "V/v phòng chống cháy rừng\nKính gửi:\n- UBND các xã, thị trấn;\n"
+            "- Sở Nông nghiệp và Phát triển nông thôn.\n1. UBND các xã, thị trấn tổ chức trực.\n")
+    draft = import_text(text, directory=DIRECTORY)
+    assert draft.definition["issuer"] == "ubnd-son-ha"
+    assert [r["agency"] for r in draft.definition["recipients"]] == [
+        "ubnd-cap-xa-son-ha-quang-ngai", "so-nnptnt"]
+
+
+def test_an_edxml_envelope_of_another_province_is_read_in_its_scope() -> None:
+    import base64
+
+    from importer.api import import_bytes
+
+    body = ("ỦY BAN NHÂN DÂN TỈNH PHÚ YÊN\nSố: 99/UBND-KT\nPhú Yên, ngày 3 tháng 2 năm 2024\n"
+            "V/v phòng chống lụt bão\nKính gửi:\n- Sở Y tế;\n- Sở Tài chính.\n"
+            "1. Sở Y tế chủ trì thực hiện.\n")
+    payload = base64.b64encode(body.encode()).decode()
+    raw = f"""<?xml version="1.0" encoding="UTF-8"?>
+<edXML><edXMLEnvelope><edXMLHeader><MessageHeader>
+<From><OrganName>UBND tỉnh Phú Yên</OrganName></From>
+<To><OrganName>Sở Y tế</OrganName></To><To><OrganName>Sở Tài chính</OrganName></To>
+<Code><CodeNumber>99</CodeNumber><CodeNotation>UBND-KT</CodeNotation></Code>
+</MessageHeader></edXMLHeader></edXMLEnvelope>
+<AttachmentEncoded><Attachment><AttachmentName>a.txt</AttachmentName>
+<ContentType>text/plain</ContentType><ContentTransferEncoded>{payload}</ContentTransferEncoded>
+</Attachment></AttachmentEncoded></edXML>""".encode()
+    draft = import_bytes(raw, directory=DIRECTORY)
+    assert draft.definition["issuer"] == "ubnd-tinh-phu-yen"
+    assert [r["agency"] for r in draft.definition["recipients"]] == ["so-y-te-phu-yen", "so-tai-chinh-phu-yen"]

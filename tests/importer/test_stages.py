@@ -136,6 +136,12 @@ def test_a_missing_month_is_restored_only_from_the_text() -> None:
     ctx = _ctx("Số: 1/UBND-VX\nBình Định, ngày 21 tháng năm 2021\nbáo cáo trước ngày 21/11/2021")
     header.read_date(ctx, 3)
     assert ctx.doc.issued_on is None and "no month" in ctx.doc.notes[0]
+    ctx = _ctx("Ngày ban hành: 14/03/2024\nSố: 7/CT-UBND\nBình Định, ngày tháng 3 năm 2024")
+    header.read_date(ctx, 3)
+    assert ctx.doc.issued_on and ctx.doc.issued_on.value == dt.date(2024, 3, 14)
+    ctx = _ctx("Ngày ban hành: 14/04/2024\nSố: 7/CT-UBND\nBình Định, ngày tháng 3 năm 2024")
+    header.read_date(ctx, 3)
+    assert ctx.doc.issued_on is None and "no day" in ctx.doc.notes[0]
 
 
 def test_issuer_block_is_the_left_column() -> None:
@@ -242,3 +248,11 @@ def test_news_lead_sentence() -> None:
         "Công văn", 1960, "UBND-KTN", dt.date(2024, 4, 12))
     assert d.subject.value == "V/v tăng cường phòng cháy rừng"  # type: ignore[union-attr]
     assert d.issuer.id == "ubnd-tinh"  # type: ignore[union-attr]
+
+
+def test_a_number_without_its_colon() -> None:
+    ctx = _ctx("ỦY BAN NHÂN DÂN TỈNH LÂM ĐỒNG\nSố 5123 / UBND-VX")
+    header.read_number(ctx, 2)
+    assert ctx.doc.number and ctx.doc.symbol
+    assert (ctx.doc.number.value, ctx.doc.symbol.value, ctx.doc.number.line) == (5123, "UBND-VX", 2)
+    assert [p for p, _ in header.issuer_block(ctx, 2)] == ["ỦY BAN NHÂN DÂN TỈNH LÂM ĐỒNG"]

@@ -12,6 +12,7 @@ from sqlalchemy import Engine, select, text, update
 
 from chidao.cli import main
 from definitions.calendar import default_calendar
+from i18n import _
 from ledger.directives import Directives, replay_stored
 from ledger.snapshots import FORMAT, check_snapshots, decode_state, encode_state, read_snapshot
 from ledger.tables import definitions, snapshots
@@ -98,7 +99,7 @@ def test_verify_reports_a_snapshot_edited_in_the_database(
     directives = issued_ledger(f"sqlite:///{tmp_path / 'chidao.db'}")
     drive(directives, until_month=11)
     assert main(["verify"]) == 0
-    assert "snapshots agree" in capsys.readouterr().out
+    assert _("snapshots and projections agree with replay") in capsys.readouterr().out
     engine = directives.store.engine
     with engine.begin() as conn:
         row = conn.execute(select(snapshots)).one()
