@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import datetime as dt
 import json
 import os
 import signal
@@ -35,7 +34,6 @@ from typing import Any
 
 import httpx
 from prefect import flow
-from standardwebhooks.webhooks import Webhook
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
@@ -139,21 +137,23 @@ def _shows(api_url: str, key: str, agency: str) -> Callable[[], bool]:
 
 
 def _post_report(webhook_url: str, secret: str, agency: str, cycle: str) -> None:
-    body = json.dumps({"text": f"Báo cáo kết quả năm {cycle}."}, ensure_ascii=False)
-    msg_id = f"msg_{uuid.uuid4().hex}"
-    now = dt.datetime.now(dt.UTC)
-    answer = httpx.post(
-        f"{webhook_url}/v1/directives/{DIRECTIVE}/agencies/{agency}/cycles/{cycle}/report",
-        content=body.encode("utf-8"),
-        headers={
-            "content-type": "application/json",
-            "webhook-id": msg_id,
-            "webhook-timestamp": str(int(now.timestamp())),
-            "webhook-signature": Webhook(secret).sign(msg_id, now, body),
-            "x-chidao-agency": agency,
-        },
-        timeout=10,
+    """The agency's report, signed RFC 9421 under its HMAC secret (as `chidao call` signs)."""
+    from chidao.webhook.auth import secret_key_bytes
+    from ledger.signatures import sign_headers
+
+    body = json.dumps({"text": f"Báo cáo kết quả năm {cycle}."}, ensure_ascii=False).encode()
+    path = f"/v1/directives/{DIRECTIVE}/agencies/{agency}/cycles/{cycle}/report"
+    headers = sign_headers(
+        "POST",
+        path,
+        "",
+        body,
+        keyid=f"{agency}:hmac",
+        key=secret_key_bytes(secret),
+        alg="hmac-sha256",
+        idempotency_key=f"bench_{uuid.uuid4().hex}",
     )
+    answer = httpx.post(f"{webhook_url}{path}", content=body, headers=headers, timeout=10)
     if answer.status_code != 201:
         raise SystemExit(f"report of {agency}: {answer.status_code} {answer.text}")
 
