@@ -14,6 +14,7 @@ Hà Nội") into a shorter one of another place.
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -80,6 +81,11 @@ class Entry:
     place: str | None = None  # the place it belongs to, for a proposal ("Sơn Hòa, Phú Yên")
     province: str | None = None  # folded keys of its province and district
     district: str | None = None
+
+
+def _words(text: str) -> list[str]:
+    """The words of `text` as written, diacritics kept (NFC, case folded)."""
+    return re.findall(r"\w+", unicodedata.normalize("NFC", text).casefold())
 
 
 @dataclass(frozen=True)
@@ -281,8 +287,14 @@ class AgencyMatcher:
         # so the draft can write the one the document itself used
         seen: dict[str, Alias] = {}
         self.spellings: dict[str, list[str]] = {}
+        # agencies whose names fold to one key (xã Sơn Hà and xã Sơn Hạ): told apart by their
+        # diacritics only, never by which came first
+        self.homonyms: dict[str, list[Alias]] = {}
         for alias in aliases:
             seen.setdefault(alias.key, alias)
+            alike = self.homonyms.setdefault(alias.key, [])
+            if all(a.id != alias.id for a in alike):
+                alike.append(alias)
             texts = self.spellings.setdefault(alias.key, [])
             if alias.text not in texts:
                 texts.append(alias.text)
@@ -328,7 +340,27 @@ class AgencyMatcher:
             return alias, float(score)
         return None
 
+    def _homonym(self, alias: Alias, score: float, source: str) -> tuple[Alias, float]:
+        """Of the agencies whose names fold to `alias`'s key, the one the source's diacritics
+        name; when they name none of them (`UBND xa Son Ha`: Sơn Hà or Sơn Hạ?), the first,
+        below sure, for a person to say. In its own directory a known agency wins over a
+        proposed entry of the same name."""
+        alike = self.homonyms.get(alias.key, [alias])
+        known = [a for a in alike if not a.new] if self.home else []
+        if not known:
+            known = [alias]
+        if len(known) == 1:
+            return known[0], score
+        names = [set(_words(a.name)) for a in known]
+        common = set.intersection(*names)
+        said = set(_words(source))
+        spelled = [a for a, n in zip(known, names, strict=True) if n - common and n - common <= said]
+        if len(spelled) == 1:
+            return spelled[0], score
+        return known[0], min(score, SURE - 1)
+
     def _match(self, alias: Alias, score: float, start: int, end: int, source: str) -> Match:
+        alias, score = self._homonym(alias, score, source)
         text = alias.text
         spellings = self.spellings.get(alias.key, [text])
         if alias.synonym:
