@@ -52,6 +52,8 @@ EVENT_NAMES = {
     "NotificationSent": "chidao.notification.sent",
     "NoticeSent": "chidao.notice.sent",
     "CyclesNotTracked": "chidao.cycles.not-tracked",
+    "WorkTransferred": "chidao.work.transferred",
+    "SupersedesDirective": "chidao.directive.supersedes",
 }
 _WORD = re.compile(r"[A-Z][a-z0-9]*")
 
