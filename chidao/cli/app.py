@@ -64,6 +64,7 @@ COMMANDS: tuple[tuple[str, str, str], ...] = (
      N_("start the Prefect server, the deployments and the webhook; Ctrl-C stops all")),
     ("record-report", "chidao.cli.operator_cmd:run_record_report",
      N_("enter a report an agency delivered earlier (e.g. on paper)")),
+    ("stats", "chidao.cli.stats_cmd:run_stats", N_("the four-way counts of reporting duties")),
 )
 NOTIFICATIONS: tuple[tuple[str, str, str], ...] = (
     ("preview", "chidao.cli.notifications_cmd:run_preview",
