@@ -55,7 +55,8 @@ def wide_definition(agencies: int) -> ResolvedDirective:
 
 
 def drive(state: DirectiveState, command: c.AnyCommand, when: dt.datetime) -> None:
-    for event in decide(state, command, when):
+    last = state.last_event_at  # business time never goes back
+    for event in decide(state, command, max(when, last) if last else when):
         apply(state, event)
 
 

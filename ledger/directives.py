@@ -9,7 +9,6 @@ is decided again on the new state inside the same transaction, so no update is e
 
 from __future__ import annotations
 
-import copy
 import datetime as dt
 from collections.abc import Sequence
 from contextlib import AbstractContextManager
@@ -24,6 +23,7 @@ from ledger.transaction import Faults, Writer, Written, reach
 from ledger.upcast import Upcasters
 from lifecycle import AnyCommand, DirectiveState, Event, apply, decide, parse_event
 from lifecycle.events import SCHEMA_VERSION
+from lifecycle.state import copy_state
 
 DEFAULT_RETRIES = 5
 DEFAULT_SNAPSHOT_EVERY = 10
@@ -247,7 +247,7 @@ class Directives:
                 return self._repeated(conn, directive_id, key, stored[0])
             reach(faults, "execute.appended")
             every = [*self._writers, *writers]
-            after = copy.deepcopy(before) if every else before
+            after = copy_state(before) if every else before
             for event in events:
                 apply(after, event)
             written = Written(directive_id, key, stored, before, after)

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
 from sqlalchemy import Engine, and_, delete, func, select
@@ -46,8 +46,14 @@ def directive_row(state: DirectiveState) -> dict[str, Any]:
     }
 
 
+_INBOX_FIELDS = tuple(f.name for f in fields(InboxItem))
+
+
 def inbox_rows(state: DirectiveState) -> dict[InboxKey, dict[str, Any]]:
-    return {(item.owner, item.seq): asdict(item) for item in inbox_items(state)}
+    return {
+        (item.owner, item.seq): {name: getattr(item, name) for name in _INBOX_FIELDS}
+        for item in inbox_items(state)
+    }
 
 
 def _write_directive(conn: Connection, state: DirectiveState) -> None:
@@ -141,10 +147,7 @@ def stale(conn: Connection) -> list[str]:
 
 def read_inbox(engine: Engine, owner: str) -> list[InboxItem]:
     """`owner`'s inbox entries across every active directive, by directive then place."""
-    with engine.connect() as conn:
-        lagging = stale(conn)
-    if lagging:
-        rebuild(engine, lagging)
+    refresh(engine)
     query = (
         select(projection_inbox)
         .join(
@@ -183,15 +186,29 @@ def _normal(value: Any) -> Any:
     return value
 
 
+def refresh(engine: Engine) -> list[str]:
+    """Rebuild the directives whose rows were written at another version than their stream's
+    head (a write that bypassed the writers, or events restored from a backup); their ids."""
+    with engine.connect() as conn:
+        lagging = stale(conn)
+    if lagging:
+        rebuild(engine, lagging)
+    return lagging
+
+
 def check(engine: Engine, stream: str | None = None) -> list[ProjectionFault]:
-    """The stored rows of each directive compared with those a replay of its events gives."""
+    """The stored rows of each directive written at its stream's head compared with those a
+    replay of its events gives (rows at another version are stale, not edited: `refresh`)."""
     from ledger.directives import Directives
 
     directives = Directives.over(engine)
     names = [stream] if stream is not None else directives.ids()
     faults: list[ProjectionFault] = []
     with engine.connect() as conn:
+        lagging = set(stale(conn))
         for name in names:
+            if name in lagging:
+                continue  # written at another version: rebuilt, not edited (see `refresh`)
             state = directives.load(name)[1]
             want_directive = directive_row(state)
             row = conn.execute(

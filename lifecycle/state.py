@@ -403,9 +403,17 @@ def apply(state: DirectiveState, event: Event) -> None:
             state.closed_at = event.at
 
 
+def copy_state(state: DirectiveState) -> DirectiveState:
+    """A deep copy of `state` sharing its definition (frozen, never changed in place)."""
+    memo: dict[int, object] = {}
+    if state.resolved is not None:
+        memo[id(state.resolved)] = state.resolved
+    return copy.deepcopy(state, memo)
+
+
 def evolve(state: DirectiveState, event: Event) -> DirectiveState:
     """The state after `event`; `state` itself is left as it was."""
-    new_state = copy.deepcopy(state)
+    new_state = copy_state(state)
     apply(new_state, event)
     return new_state
 

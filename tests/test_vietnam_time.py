@@ -84,7 +84,12 @@ def ledger(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Dire
     ensure_schema(engine)
     directives = Directives.over(engine)
     # issued on its date (business time), so `replay --as-of` the evening sees it issued
-    record_issuance(directives, resolve_file(D2810), dt.datetime(2023, 6, 20, 2, tzinfo=dt.UTC))
+    record_issuance(
+        directives,
+        resolve_file(D2810),
+        dt.datetime(2023, 6, 20, 2, tzinfo=dt.UTC),
+        actor="operator:nguyen-van-a",
+    )
     report = c.SubmitReport(actor="so-ldtbxh", agency="so-ldtbxh", cycle="2023", text="Báo cáo.")
     directives.execute(DIRECTIVE, report, EVENING, key="evening:report")
     ask = c.RequestExtension(

@@ -45,6 +45,7 @@ from ledger.directives import DirectiveNotFound, Directives
 from ledger.errors import LedgerError
 from ledger.projections import check as check_projections
 from ledger.projections import rebuild
+from ledger.projections import refresh as refresh_projections
 from ledger.snapshots import check_snapshots
 from ledger.store import EventStore, StoredEvent
 from ledger.witnessed import AuditReport, audit, merge
@@ -389,6 +390,8 @@ def run_verify(
             f"snapshot: {cache.stream} at version {cache.version}: {cache.message}",
             file=sys.stderr,
         )
+    for lagging in refresh_projections(engine):
+        print(f"note: projections of {lagging} were at another version: rebuilt", file=sys.stderr)
     projected = check_projections(engine, directive)
     for lag in projected:
         print(f"projection: {lag.directive}: {lag.message}", file=sys.stderr)

@@ -51,7 +51,7 @@ POINTS = [
     "deliver.accepted",
     "deliver.marked",
     "record.execute.appended",
-    "record.execute.written",
+    "record.execute.written",  # the read side's writers (snapshot, projections) run here
     "record.execute.before-commit",
     "record.execute.committed",
 ]
