@@ -6,12 +6,15 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import sys
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 from cyclopts import Parameter
 
 from chidao.cli.common import CliError, print_json, settings
 from i18n import _
+
+if TYPE_CHECKING:
+    from lifecycle.stats import Duty, Period
 
 By = Literal["agency", "directive", "month"]
 COLUMNS = (
@@ -31,6 +34,75 @@ def _date(text: str | None, where: str) -> dt.date | None:
             _("{where}: {value!r} is not a date (YYYY-MM-DD)").format(where=where, value=text),
             exit_code=2,
         ) from e
+
+
+def now_of(as_of: str | None) -> dt.datetime:
+    """`--as-of` read, else the clock."""
+    from flows.clock import SystemClock
+    from i18n.times import parse_moment
+
+    try:
+        return parse_moment(as_of) if as_of else SystemClock().now()
+    except ValueError as e:
+        raise CliError(_("--as-of: {value!r} is not a date-time").format(value=as_of),
+                       exit_code=2) from e  # fmt: skip
+
+
+def span_of(
+    period: str | None, start: dt.date | None, end: dt.date | None, now: dt.datetime
+) -> Period:
+    """The period asked for: `--period`, else `--from`/`--to` (open ends unbounded)."""
+    from lifecycle.stats import Period, StatsError, period_of
+
+    if start and end and end < start:
+        raise CliError(
+            _("--to {end} is before --from {start}").format(end=end, start=start), exit_code=2
+        )
+    try:
+        if period is not None:
+            return period_of(period)
+        return Period(start or dt.date(1900, 1, 1), end or dt.date(now.year + 100, 12, 31))
+    except StatsError as e:
+        raise CliError(
+            _("--period: {value!r} is not a period; give 2024-11, 2024-Q4, 2024-H2 or 2024").format(
+                value=period
+            ),
+            exit_code=2,
+        ) from e
+
+
+def gather(
+    span: Period,
+    now: dt.datetime,
+    *,
+    directive: str | None = None,
+    agency: str | None = None,
+    fixed: bool = False,
+) -> tuple[list[Duty], dict[str, str]]:
+    """Every duty of the directives counted, and the names of agencies and directives."""
+    from lifecycle.stats import duties
+    from tasks.runtime import directives_for
+
+    directives = directives_for(settings().resolved_database_url)
+    ids = directives.ids()
+    if directive is not None and directive not in ids:
+        raise CliError(_("no directive {id!r} in the ledger").format(id=directive))
+    chosen = [directive] if directive else ids
+    moment = span.as_of(now)
+    # a past period (or a moment asked for) is judged on the directives as they stood then
+    past = moment if (fixed or moment < now) else None
+    states = [directives.state(i, as_of=past) for i in chosen]
+    names: dict[str, str] = {}
+    for state in [directives.state(i) for i in chosen]:
+        if state.resolved is not None:
+            names.update({a.id: a.name for a in state.resolved.tracked})
+            names.setdefault(state.id, state.resolved.definition.reference)
+    if agency is not None and agency not in names:
+        raise CliError(_("no agency {id!r} is tracked by any directive counted").format(id=agency))
+    found = [d for state in states for d in duties(state)]
+    if agency is not None:
+        found = [d for d in found if d.agency == agency]
+    return found, names
 
 
 def _number(value: object) -> str:
@@ -90,53 +162,15 @@ def run_stats(
     ] = None,
 ) -> int:
     from definitions.calendar import default_calendar
-    from flows.clock import SystemClock
-    from i18n.times import parse_moment, person_date, person_time
-    from lifecycle.stats import Period, StatsError, duties, period_of, tally
-    from tasks.runtime import directives_for
+    from i18n.times import person_date, person_time
+    from lifecycle.stats import tally
 
-    try:
-        now = parse_moment(as_of) if as_of else SystemClock().now()
-    except ValueError as e:
-        raise CliError(_("--as-of: {value!r} is not a date-time").format(value=as_of),
-                       exit_code=2) from e  # fmt: skip
+    now = now_of(as_of)
     start, end = _date(from_, "--from"), _date(to, "--to")
     if period is not None and (start or end):
         raise CliError(_("give --period or --from/--to, not both"), exit_code=2)
-    if start and end and end < start:
-        raise CliError(
-            _("--to {end} is before --from {start}").format(end=to, start=from_), exit_code=2
-        )
-    try:
-        span = (
-            period_of(period)
-            if period is not None
-            else Period(start or dt.date(1900, 1, 1), end or dt.date(now.year + 100, 12, 31))
-        )
-    except StatsError as e:
-        raise CliError(
-            _("--period: {value!r} is not a period; give 2024-11, 2024-Q4, 2024-H2 or 2024").format(
-                value=period
-            ),
-            exit_code=2,
-        ) from e
-    directives = directives_for(settings().resolved_database_url)
-    ids = directives.ids()
-    if directive is not None and directive not in ids:
-        raise CliError(_("no directive {id!r} in the ledger").format(id=directive))
-    chosen = [directive] if directive else ids
-    moment = span.as_of(now)
-    # a past period (or a moment asked for) is judged on the directives as they stood then
-    past = moment if (as_of is not None or moment < now) else None
-    states = [directives.state(i, as_of=past) for i in chosen]
-    names: dict[str, str] = {}
-    for state in [directives.state(i) for i in chosen]:
-        if state.resolved is not None:
-            names.update({a.id: a.name for a in state.resolved.tracked})
-            names.setdefault(state.id, state.id)
-    if agency is not None and agency not in names:
-        raise CliError(_("no agency {id!r} is tracked by any directive counted").format(id=agency))
-    found = [d for state in states for d in duties(state)]
+    span = span_of(period, start, end, now)
+    found, names = gather(span, now, directive=directive, agency=agency, fixed=as_of is not None)
     figures = tally(found, span, now, default_calendar(), by=by, agency=agency,
                     directive=directive)  # fmt: skip
     reports = [f.as_dict() for f in figures["report"]]
