@@ -83,12 +83,17 @@ KEYS: tuple[tuple[str, str, str], ...] = (
     ("rotate", "chidao.cli.ledger_cmd:run_keys_rotate",
      N_("re-encrypt every stored secret under a new key, then switch to it")),
 )
+REPORT: tuple[tuple[str, str, str], ...] = (
+    ("periodic", "chidao.cli.report_cmd:run_periodic",
+     N_("the periodic report of a month, quarter, half-year or year (DOCX, XLSX, HTML)")),
+)
 # (group name, help, its commands)
 GROUPS: tuple[tuple[str, str, tuple[tuple[str, str, str], ...]], ...] = (
     ("notifications", N_("preview messages; list the outbox"), NOTIFICATIONS),
     ("agencies", N_("agencies' webhook secrets"), AGENCIES),
     ("projections", N_("the tables the inbox and status read"), PROJECTIONS),
     ("keys", N_("the secret key stored secrets are encrypted under"), KEYS),
+    ("report", N_("the reports a provincial office presents"), REPORT),
 )
 
 
