@@ -21,12 +21,13 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from pathlib import Path
 
 import httpx
 from cryptography.fernet import Fernet
-from standardwebhooks.webhooks import Webhook
+
+from chidao.webhook.auth import secret_key_bytes
+from ledger.signatures import sign_headers
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -77,15 +78,9 @@ def issue(engine_url: str, count: int) -> tuple[list[str], list[str]]:
     return ids, others
 
 
-def signed_get(signer: Webhook, path: str) -> dict[str, str]:
-    msg_id = f"msg_{uuid.uuid4().hex}"
-    now = dt.datetime.now(dt.UTC)
-    return {
-        "webhook-id": msg_id,
-        "webhook-timestamp": str(int(now.timestamp())),
-        "webhook-signature": signer.sign(msg_id, now, ""),
-        "x-chidao-agency": READER,
-    }
+def signed_get(signer: bytes, path: str) -> dict[str, str]:
+    """An RFC 9421 signed GET under the reader's HMAC secret."""
+    return sign_headers("GET", path, "", b"", keyid=f"{READER}:hmac", key=signer, alg="hmac-sha256")
 
 
 def measure(size: int, rounds: int, root: str) -> dict[str, float]:
@@ -95,7 +90,7 @@ def measure(size: int, rounds: int, root: str) -> dict[str, float]:
         ensure_schema(engine)
         ids, others = issue(url, size)
         store = SecretStore(engine, Fernet.generate_key())
-        signer = Webhook(store.generate(READER))
+        signer = secret_key_bytes(store.generate(READER))
         app = create_app(engine=engine, secrets=store, clock=lambda: BUSINESS_NOW)
         inbox_times: list[float] = []
         health_times: list[float] = []

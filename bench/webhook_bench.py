@@ -5,7 +5,7 @@ Each backend (a SQLite file in WAL mode with synchronous=FULL, and PostgreSQL at
 gets a fresh database with --directives copies of directive 2810 issued (16 reporting agencies
 each), so every submission is a distinct, accepted report (201). Both apps run under uvicorn on
 loopback in a thread of this process; the clients are httpx.AsyncClient tasks in the main
-thread, signing each request with the `standardwebhooks` package. The bare endpoint receives the
+thread, signing each request (RFC 9421, `http-message-signatures`, HMAC-SHA256). The bare endpoint receives the
 same JSON body and inserts one row into a plain table in its own transaction: no signature, no
 idempotency claim, no replay, no lifecycle, no hash chain. The ratio says what those cost.
 
@@ -35,7 +35,9 @@ import uvicorn
 from cryptography.fernet import Fernet
 from fastapi import FastAPI
 from sqlalchemy import Column, Engine, Integer, MetaData, String, Table, Text, insert
-from standardwebhooks.webhooks import Webhook
+
+from chidao.webhook.auth import secret_key_bytes
+from ledger.signatures import sign_headers
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -169,21 +171,23 @@ def signed_jobs(
     directives: list[tuple[str, list[str]]], secrets: dict[str, str]
 ) -> list[tuple[str, bytes, dict[str, str]]]:
     jobs = []
-    signers = {a: Webhook(s) for a, s in secrets.items()}
+    keys = {a: secret_key_bytes(s) for a, s in secrets.items()}
     for directive, agencies in directives:
         for agency in agencies:
             body = report_body(directive, agency)
             path = f"/v1/directives/{directive}/agencies/{agency}/cycles/2023/report"
-            msg_id = f"bench_{uuid.uuid4().hex}"
-            # Signed late enough to stay inside the 5-minute window for the whole run.
-            stamp = dt.datetime.now(dt.UTC)
-            headers = {
-                "webhook-id": msg_id,
-                "webhook-timestamp": str(int(stamp.timestamp())),
-                "webhook-signature": signers[agency].sign(msg_id, stamp, body.decode()),
-                "x-chidao-agency": agency,
-                "content-type": "application/json",
-            }
+            # RFC 9421 under the agency's HMAC secret, signed late enough to stay inside the
+            # 5-minute window for the whole run; each with its own nonce and idempotency-key.
+            headers = sign_headers(
+                "POST",
+                path,
+                "",
+                body,
+                keyid=f"{agency}:hmac",
+                key=keys[agency],
+                alg="hmac-sha256",
+                idempotency_key=f"bench_{uuid.uuid4().hex}",
+            )
             jobs.append((path, body, headers))
     return jobs
 

@@ -11,7 +11,7 @@ from collections import Counter
 from collections.abc import Iterable
 
 from definitions.resolve import ResolutionError, expand, resolve_cycles
-from definitions.schema import ITEM_LETTERS, Directive, Directory
+from definitions.schema import ITEM_LETTERS, Agency, Directive, Directory, Group
 
 YamlPath = tuple[str | int, ...]
 
@@ -73,7 +73,71 @@ def check_directory(directory: Directory) -> list[tuple[str, str, str]]:
                 )
     for loop in escalation_loops(directory):
         found.append((loop[0], "answers_to", "escalation chain loops: " + " → ".join(loop)))
+    found.extend(_check_validity(directory))
     return found
+
+
+def _day(day: object) -> str:
+    return f"{day:%d/%m/%Y}" if day is not None else "always"
+
+
+def _check_validity(directory: Directory) -> Iterable[tuple[str, str, str]]:
+    """Dates that run backwards, and successions that point nowhere or leave a gap."""
+    agencies = {a.id: a for a in directory.agencies}
+    groups = {g.id for g in directory.groups}
+    entries: list[Agency | Group] = [*directory.agencies, *directory.groups]
+    for entry in entries:
+        if (
+            entry.valid_from is not None
+            and entry.valid_until is not None
+            and entry.valid_until <= entry.valid_from
+        ):
+            yield (
+                entry.id,
+                "valid_until",
+                f"'{entry.id}' ends on {_day(entry.valid_until)}, not after it starts "
+                f"({_day(entry.valid_from)})",
+            )
+    for agency in directory.agencies:
+        succession = agency.succession
+        if succession is None:
+            continue
+        if agency.valid_until is None:
+            yield (
+                agency.id,
+                "succession",
+                f"'{agency.id}' has successors but no end date (valid_until)",
+            )
+            continue
+        for index, successor_id in enumerate(succession.successor_ids):
+            field = f"succession.successors.{index}"
+            successor = agencies.get(successor_id)
+            if successor is None:
+                hint = " (a group cannot succeed an agency)" if successor_id in groups else ""
+                yield (
+                    agency.id,
+                    field,
+                    f"successor '{successor_id}' of '{agency.id}' does not exist{hint}"
+                    + _suggest(successor_id, agencies),
+                )
+            elif successor.id == agency.id:
+                yield agency.id, field, f"'{agency.id}' cannot succeed itself"
+            elif successor.valid_from is not None and successor.valid_from > agency.valid_until:
+                yield (
+                    agency.id,
+                    field,
+                    f"successor '{successor.id}' starts on {_day(successor.valid_from)}, after "
+                    f"'{agency.id}' ended on {_day(agency.valid_until)}: its work would have "
+                    "nobody in between",
+                )
+            elif successor.valid_until is not None and successor.valid_until <= agency.valid_until:
+                yield (
+                    agency.id,
+                    field,
+                    f"successor '{successor.id}' itself ends on {_day(successor.valid_until)}, "
+                    f"no later than '{agency.id}' ({_day(agency.valid_until)}): work cannot "
+                    "pass to an agency that has ended",
+                )
 
 
 def _check_refs(directive: Directive, directory: Directory) -> Iterable[tuple[YamlPath, str]]:

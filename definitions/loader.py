@@ -17,6 +17,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from definitions.checks import check_directive, check_directory
+from definitions.directory_format import FormatProblem, upcast_directory
 from definitions.errors import DefinitionError, Problem
 from definitions.schema import Directive, Directory
 from definitions.yaml_reader import (
@@ -155,6 +156,13 @@ def load_directory_files(paths: Iterable[Path]) -> Directory:
         file = _display(path)
         try:
             data, positions = read_yaml(path, display_name=file)
+            if isinstance(data, dict):
+                try:
+                    data = upcast_directory(data)
+                except FormatProblem as e:
+                    line, column = position_of(positions, e.path)
+                    dotted = ".".join(str(p) for p in e.path)
+                    raise DefinitionError([Problem(file, line, column, dotted, e.message)]) from e
             part: Directory = _validate(Directory, data, positions, file)
         except DefinitionError as e:
             problems.extend(e.problems)

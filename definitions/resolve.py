@@ -3,11 +3,16 @@
 Groups are expanded into their members (each tracked on its own), every agency gets its
 sections, items and role, and every reporting cycle gets its due dates as stated by the
 text and as they fall once a day off is rolled forward to the next working day.
+
+Resolved `as_of` a date, an agency that had ended by then stands for its successors (and
+theirs, if they ended too), and one not yet created stands for nobody; without a date the
+directory's entries are taken as listed (as a directive issued before any change saw them).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping, Sequence
 from functools import cached_property
 from typing import Literal
 
@@ -44,6 +49,10 @@ class ResolvedItem(Resolved):
     coordinate_with: tuple[str, ...]  # agency ids, groups expanded
 
 
+# Version 2 added `format_version`, `as_of` and the tracked agencies' validity.
+RESOLVED_FORMAT_VERSION = 2
+
+
 class TrackedAgency(Resolved):
     id: str
     name: str
@@ -54,6 +63,13 @@ class TrackedAgency(Resolved):
     sections: tuple[int, ...]
     items: tuple[ResolvedItem, ...]
     reports: bool
+    valid_from: dt.date | None = None
+    valid_until: dt.date | None = None  # exclusive: the first day it no longer exists
+
+    def valid_on(self, day: dt.date) -> bool:
+        return (self.valid_from is None or self.valid_from <= day) and (
+            self.valid_until is None or day < self.valid_until
+        )
 
     @property
     def requested_only(self) -> bool:
@@ -72,6 +88,9 @@ class Cycle(Resolved):
 
 
 class ResolvedDirective(Resolved):
+    format_version: int = RESOLVED_FORMAT_VERSION
+    as_of: dt.date | None = None  # the date the directory was read at; None = as listed
+    handovers: dict[str, tuple[str, ...]] = {}  # agency → who took its work, by amendment
     definition: Directive
     issuer: Agency
     tracked: tuple[TrackedAgency, ...]
@@ -99,12 +118,74 @@ class ResolutionError(ValueError):
     """A rule that cannot give a date (e.g. `each_year` with quarterly reporting)."""
 
 
-def expand(directory: Directory, ref: str) -> tuple[str, ...]:
-    """An agency id as itself, a group id as its members."""
+def standing_for(directory: Directory, agency_id: str, day: dt.date) -> tuple[str, ...]:
+    """Who stands for `agency_id` on `day`: itself while valid, its successors (theirs in
+    turn) once it has ended, nobody before it was created."""
+    agency = next((a for a in directory.agencies if a.id == agency_id), None)
+    if agency is None or agency.valid_on(day):
+        return (agency_id,)
+    if (agency.valid_from is not None and day < agency.valid_from) or agency.succession is None:
+        return ()
+    found: list[str] = []
+    for successor in agency.succession.successor_ids:
+        if successor == agency_id:
+            continue
+        for member in standing_for(directory, successor, day):
+            if member not in found:
+                found.append(member)
+    return tuple(found)
+
+
+Handovers = Mapping[str, Sequence[str]]
+
+
+def expand(
+    directory: Directory,
+    ref: str,
+    as_of: dt.date | None = None,
+    handovers: Handovers | None = None,
+) -> tuple[str, ...]:
+    """An agency id as itself, a group id as its members; as of a date, each through
+    `standing_for` (ended members replaced by their successors); with `handovers` (the
+    operator's choice, agency → who takes its work), each handed-over agency as its choice."""
+    members: tuple[str, ...] = (ref,)
     for group in directory.groups:
         if group.id == ref:
-            return group.members
-    return (ref,)
+            members = group.members
+            break
+    found: list[str] = []
+    for member in members:
+        chosen = _handed(member, handovers or {})
+        standing = (
+            chosen
+            if as_of is None
+            else tuple(s for c in chosen for s in standing_for(directory, c, as_of))
+        )
+        for one in standing:
+            if one not in found:
+                found.append(one)
+    return tuple(found)
+
+
+def _handed(agency_id: str, handovers: Handovers, depth: int = 0) -> tuple[str, ...]:
+    if agency_id not in handovers or depth > 20:
+        return (agency_id,)
+    found: list[str] = []
+    for successor in handovers[agency_id]:
+        for one in _handed(successor, handovers, depth + 1):
+            if one not in found:
+                found.append(one)
+    return tuple(found)
+
+
+def predecessors(directory: Directory, ids: tuple[str, ...], as_of: dt.date) -> dict[str, list[str]]:
+    """For each agency standing as of `as_of`, the ended agencies among `ids` it stands for."""
+    found: dict[str, list[str]] = {}
+    for old in ids:
+        for new in standing_for(directory, old, as_of):
+            if new != old:
+                found.setdefault(new, []).append(old)
+    return found
 
 
 def _periods(directive: Directive) -> list[tuple[str, dt.date, dt.date]]:
@@ -220,10 +301,18 @@ _ROLE_RANK: dict[str, int] = {"lead": 0, "coordinate": 1, "requested": 2}
 
 
 def resolve(
-    directive: Directive, directory: Directory, calendar: WorkingCalendar | None = None
+    directive: Directive,
+    directory: Directory,
+    calendar: WorkingCalendar | None = None,
+    *,
+    as_of: dt.date | None = None,
+    handovers: Handovers | None = None,
 ) -> ResolvedDirective:
-    """The tracked agencies and cycles of a definition that passed its checks."""
+    """The tracked agencies and cycles of a definition that passed its checks, with the
+    directory read as of `as_of` (see `standing_for`) or as listed, and the agencies whose
+    work was handed over replaced by those who took it (`handovers`)."""
     agencies = {agency.id: agency for agency in directory.agencies}
+
     roles: dict[str, list[Role]] = {}
     sections: dict[str, list[int]] = {}
     items: dict[str, list[ResolvedItem]] = {}
@@ -235,7 +324,9 @@ def resolve(
                 letter=item.letter,
                 text=item.text,
                 coordinate_with=tuple(
-                    member for ref in item.coordinate_with for member in expand(directory, ref)
+                    member
+                    for ref in item.coordinate_with
+                    for member in expand(directory, ref, as_of, handovers)
                 ),
             )
             for item in assignment.items
@@ -249,7 +340,7 @@ def resolve(
             )
         ]
         for assigned in assignment.agencies:
-            for member in expand(directory, assigned.agency):
+            for member in expand(directory, assigned.agency, as_of, handovers):
                 roles.setdefault(member, []).append(assigned.role)
                 if assignment.section not in sections.setdefault(member, []):
                     sections[member].append(assignment.section)
@@ -258,7 +349,7 @@ def resolve(
     reporters = (
         set(roles)
         if reporting.reporters == "all_tracked"
-        else {m for ref in reporting.reporters for m in expand(directory, ref)}
+        else {m for ref in reporting.reporters for m in expand(directory, ref, as_of, handovers)}
     )
     tracked = tuple(
         TrackedAgency(
@@ -271,11 +362,15 @@ def resolve(
             sections=tuple(sections[agency_id]),
             items=tuple(items[agency_id]),
             reports=agency_id in reporters,
+            valid_from=agencies[agency_id].valid_from,
+            valid_until=agencies[agency_id].valid_until,
         )
         for agency_id in roles
     )
     consolidation = directive.consolidation
     return ResolvedDirective(
+        as_of=as_of,
+        handovers={k: tuple(v) for k, v in (handovers or {}).items()},
         definition=directive,
         issuer=agencies[directive.issuer],
         tracked=tracked,

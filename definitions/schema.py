@@ -14,6 +14,8 @@ from typing import Annotated, Final, Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 SCHEMA_VERSION: Final = 1
+# Version 2 of the directory format gives agencies and groups their validity and succession.
+DIRECTORY_FORMAT_VERSION: Final = 2
 
 Slug = Annotated[str, StringConstraints(pattern=r"^[a-z0-9]+(-[a-z0-9]+)*$", max_length=80)]
 Text = Annotated[str, StringConstraints(min_length=1, max_length=20_000)]
@@ -25,6 +27,7 @@ Language = Literal["vi", "en"]
 AgencyKind = Literal[
     "issuer", "department", "board", "district_committee", "association", "media", "front",
     "sociopolitical", "party", "council", "ministry", "national_body", "office",
+    "commune_committee",
 ]
 
 # Vietnamese lettering of the items of a section: no f, j, w; `đ` follows `d`.
@@ -58,7 +61,62 @@ class Sourced(Model):
 # --- the agency directory -------------------------------------------------------------
 
 
-class Agency(Model):
+class Basis(Model):
+    """The document that decided a change (legal basis), or a plain note that it is unknown."""
+
+    document: ShortText | None = Field(default=None, description="Its number and title.")
+    issued_on: dt.date | None = None
+    issuer: ShortText | None = None
+    verified: bool = Field(
+        default=False,
+        description="Checked against the document itself; false = basis unverified.",
+    )
+    note: ShortText | None = None
+
+    def describe(self) -> str:
+        parts = [self.document or "no document named"]
+        if self.issued_on:
+            parts.append(f"ngày {self.issued_on:%d/%m/%Y}")
+        if self.issuer:
+            parts.append(f"của {self.issuer}")
+        text = " ".join(parts)
+        return text if self.verified else f"{text} (basis unverified)"
+
+
+class Successor(Model):
+    agency: Slug
+    part: ShortText | None = Field(
+        default=None, description="What passes to it, when the work is divided."
+    )
+
+
+class Succession(Model):
+    """Who takes over an agency's work when it ends, and the document that decided it."""
+
+    successors: tuple[Successor | Slug, ...] = Field(min_length=1)
+    basis: Basis
+
+    @property
+    def successor_ids(self) -> tuple[str, ...]:
+        return tuple(s if isinstance(s, str) else s.agency for s in self.successors)
+
+
+class Validity(Model):
+    """The dates an entry was valid: from `valid_from` (inclusive, open when null) until
+    `valid_until` (exclusive: the first day it no longer exists; open when null)."""
+
+    valid_from: dt.date | None = None
+    valid_until: dt.date | None = Field(
+        default=None, description="The first day it no longer exists (exclusive)."
+    )
+
+    def valid_on(self, day: dt.date) -> bool:
+        return (self.valid_from is None or self.valid_from <= day) and (
+            self.valid_until is None or day < self.valid_until
+        )
+
+
+class Agency(Validity):
     id: Slug
     name: ShortText = Field(description="Proper Vietnamese name, with diacritics.")
     name_en: ShortText | None = None
@@ -69,10 +127,22 @@ class Agency(Model):
     )
     email: Annotated[str, StringConstraints(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")] | None = None
     language: Language = "vi"
+    established_by: Basis | None = Field(
+        default=None, description="The document that created it (with `valid_from`)."
+    )
+    succession: Succession | None = Field(
+        default=None, description="Who takes over when it ends (with `valid_until`)."
+    )
+    reorganised_by: tuple[Basis, ...] = Field(
+        default=(), description="Documents that changed it without ending it."
+    )
 
 
-class Group(Model):
-    """A group recipient (`UBND các huyện, thị xã, thành phố`) that stands for its members."""
+class Group(Validity):
+    """A group recipient (`UBND các huyện, thị xã, thành phố`) that stands for its members.
+
+    As of a date it stands for those of its members valid then, and for the successors of
+    those that had ended by then."""
 
     id: Slug
     name: ShortText
@@ -80,9 +150,11 @@ class Group(Model):
     abbreviations: tuple[ShortText, ...] = ()
     members: tuple[Slug, ...] = Field(min_length=1)
     as_of: dt.date | None = Field(default=None, description="When the membership was true.")
+    ended_by: Basis | None = Field(default=None, description="The document that ended it.")
 
 
 class Directory(Model):
+    format_version: Literal[2] = DIRECTORY_FORMAT_VERSION
     agencies: tuple[Agency, ...]
     groups: tuple[Group, ...] = ()
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -80,6 +81,35 @@ class Runtime(BaseModel):
             checkpoint_key_file=settings.checkpoint_key_path,
             checkpoint_log=settings.checkpoint_log_path,
         )
+
+
+@dataclass(frozen=True)
+class Steps:
+    """How a reconciliation does its steps: as Prefect tasks (the flow), or as the same
+    functions called in process (`IN_PROCESS`: tests over years of simulated time)."""
+
+    perform: Callable[[ActionInput], Any]
+    deliver: Callable[[DeliverInput, float], Awaitable[Any]]
+    publish: Callable[[StatusInput], None] | None
+    schedule: Callable[[WakeupInput], Awaitable[Any]] | None
+    logger: Callable[[], Any]
+
+
+async def _deliver_task(inp: DeliverInput, backoff: float) -> Any:
+    retrying = deliver_mail.with_options(
+        retry_delay_seconds=exponential_backoff(backoff_factor=backoff)
+    )
+    return await retrying(inp)
+
+
+async def _deliver_once(inp: DeliverInput, backoff: float) -> Any:
+    return await deliver_mail.fn(inp)
+
+
+PREFECT = Steps(perform_action, _deliver_task, publish_status, schedule_wakeup, get_run_logger)
+IN_PROCESS = Steps(
+    perform_action.fn, _deliver_once, None, None, lambda: logging.getLogger("chidao.reconcile")
+)
 
 
 @dataclass(frozen=True)
@@ -159,9 +189,11 @@ async def reconcile(
     runtime: Runtime,
     *,
     schedule_next: bool = True,
+    steps: Steps = PREFECT,
 ) -> Reconciled:
-    """One reconciliation of a directive at business time `now`, its steps run as tasks."""
-    logger = get_run_logger()
+    """One reconciliation of a directive at business time `now`, its steps run as tasks
+    (or, with `steps=IN_PROCESS`, as the same functions in this process)."""
+    logger = steps.logger()
     directives: Directives = directives_for(runtime.database_url)
     state = directives.state(directive_id)
     start_version = state.version
@@ -172,7 +204,7 @@ async def reconcile(
         if not actions:
             break
         for action in actions:
-            perform_action(
+            steps.perform(
                 ActionInput(
                     database_url=runtime.database_url,
                     action=action,
@@ -185,28 +217,27 @@ async def reconcile(
             performed.append(action.key)
         state = directives.state(directive_id)
     try:
-        retrying = deliver_mail.with_options(
-            retry_delay_seconds=exponential_backoff(backoff_factor=runtime.mail_retry_base_seconds)
-        )
-        await retrying(
+        await steps.deliver(
             DeliverInput(
                 database_url=runtime.database_url,
                 smtp=runtime.smtp,
                 at=now,
                 directive=directive_id,
                 link_key=runtime.link_key,
-            )
+            ),
+            runtime.mail_retry_base_seconds,
         )
     except Exception as e:  # the outbox keeps the messages; the next run tries again
         logger.warning("mail for %s not delivered yet: %s", directive_id, e)
     events, state = directives.load(directive_id)
     wake = next_wakeup(state, now, calendar)
-    publish_status(
-        _status_input(state, now, wake, events, start_version - EVENT_WINDOW, runtime.language)
-    )
-    if schedule_next and wake is not None:
+    if steps.publish is not None:
+        steps.publish(
+            _status_input(state, now, wake, events, start_version - EVENT_WINDOW, runtime.language)
+        )
+    if schedule_next and wake is not None and steps.schedule is not None:
         upcoming = [a for a in due_actions(state, wake, calendar) if a.due_at == wake]
-        await schedule_wakeup(
+        await steps.schedule(
             WakeupInput(
                 directive=directive_id,
                 at=wake,

@@ -19,6 +19,7 @@ from chidao.settings import load_settings
 from definitions.loader import load_definition, load_directory
 from definitions.resolve import ResolvedDirective, resolve
 from flows.clock import SystemClock
+from i18n.times import person_time
 from ledger.directives import Directives
 from lifecycle import commands as c
 from lifecycle.commands import operator
@@ -52,7 +53,7 @@ def record_issuance(
     directive_id = resolved.definition.id
     if directives.exists(directive_id):
         state = directives.state(directive_id)
-        issued = state.issued_at.strftime("%d/%m/%Y %H:%M") if state.issued_at else "earlier"
+        issued = person_time(state.issued_at) if state.issued_at else "earlier"
         raise LaunchRefused(
             f"{resolved.definition.reference} ({directive_id}) was already launched on {issued}; "
             "use `chidao amend` to change it"

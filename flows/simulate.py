@@ -20,12 +20,15 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from definitions.calendar import TIMEZONE, default_calendar
 from definitions.errors import DefinitionError, Problem
+from definitions.handover import HandoverSpec
+from definitions.loader import load_directory
 from definitions.resolve import ResolvedDirective
 from definitions.yaml_reader import position_of, read_yaml
 from flows.clock import SimulatedClock
 from ledger.directives import Directives
 from lifecycle import NotFound, Refused, next_wakeup
 from lifecycle import commands as c
+from lifecycle.amendment import amend_command
 from lifecycle.commands import OPERATOR
 from lifecycle.status import current_cycle
 
@@ -70,6 +73,27 @@ class Step(BaseModel):
         return dt.datetime.combine(self.at, dt.time(DEFAULT_HOUR), tzinfo=TIMEZONE)
 
 
+class AmendmentStep(BaseModel):
+    """An operator's amendment at `at`: the same definition (or `definition`, a file beside
+    the scenario), with the hand-overs it chooses taking effect `on` (default: that day)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    at: dt.datetime | dt.date
+    author: str
+    reason: str
+    on: dt.date | None = None
+    handovers: tuple[HandoverSpec, ...] = ()
+
+    @property
+    def moment(self) -> dt.datetime:
+        return Step(at=self.at, agency=OPERATOR, do="acknowledge").moment
+
+    @property
+    def day(self) -> dt.date:
+        return self.on or self.moment.astimezone(TIMEZONE).date()
+
+
 class Scenario(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -79,6 +103,7 @@ class Scenario(BaseModel):
     until: dt.date | None = None
     silent: tuple[str, ...] = Field(default=(), description="Agencies that never answer.")
     steps: tuple[Step, ...] = ()
+    amendments: tuple[AmendmentStep, ...] = ()
 
 
 class TimelineEntry(BaseModel):
@@ -185,40 +210,94 @@ async def simulate(
     )
     await run_flow(directive_id, clock.now())
     steps = sorted(scenario.steps, key=lambda s: s.moment)
-    index = 0
+    amendments = sorted(scenario.amendments, key=lambda a: a.moment)
+    index = done_amendments = 0
     while True:
         state = directives.state(directive_id)
         wake = next_wakeup(state, clock.now(), default_calendar())
-        candidates = [t for t in (wake, steps[index].moment if index < len(steps) else None) if t]
+        scripted = [
+            steps[index].moment if index < len(steps) else None,
+            amendments[done_amendments].moment if done_amendments < len(amendments) else None,
+        ]
+        candidates = [t for t in (wake, *scripted) if t]
         if not candidates or min(candidates) >= end or state.status == "closed":
             break
         clock.advance_to(min(candidates))
         if on_tick:
             on_tick(clock.now())
+        while (
+            done_amendments < len(amendments)
+            and amendments[done_amendments].moment <= clock.now()
+        ):
+            amendment = amendments[done_amendments]
+            done_amendments += 1
+            _amend(directives, resolved, amendment, clock.now(), done_amendments)
         while index < len(steps) and steps[index].moment <= clock.now():
             step = steps[index]
             index += 1
-            cycle = step.cycle or current_cycle(directives.state(directive_id)) or ""
-            try:
-                directives.execute(
-                    directive_id,
-                    _command(step, cycle),
-                    clock.now(),
-                    key=f"scenario:{directive_id}:{index}",
-                )
-            except Refused as e:
-                refused.append(
-                    TimelineEntry(
-                        at=clock.now(),
-                        kind="refused",
-                        type=step.do,
-                        agency=step.agency,
-                        cycle=cycle,
-                        detail=str(e),
+            state = directives.state(directive_id)
+            cycle = step.cycle or current_cycle(state) or ""
+            for number, who in enumerate(_actors(step, state, cycle, scenario.silent)):
+                try:
+                    directives.execute(
+                        directive_id,
+                        _command(step.model_copy(update={"agency": who}), cycle),
+                        clock.now(),
+                        key=f"scenario:{directive_id}:{index}"
+                        + (f":{number}" if step.agency == EVERYONE else ""),
                     )
-                )
+                except Refused as e:
+                    refused.append(
+                        TimelineEntry(
+                            at=clock.now(),
+                            kind="refused",
+                            type=step.do,
+                            agency=who,
+                            cycle=cycle,
+                            detail=str(e),
+                        )
+                    )
         await run_flow(directive_id, clock.now())
     return timeline(directives, directive_id) + refused
+
+
+# `agency: "*"` in a step: every agency that still owes the cycle's report, less the silent.
+EVERYONE = "*"
+
+
+def _actors(step: Step, state: Any, cycle: str, silent: tuple[str, ...]) -> list[str]:
+    if step.agency != EVERYONE:
+        return [step.agency]
+    cycle_state = state.cycles.get(cycle)
+    if cycle_state is None:
+        return []
+    return [
+        work.agency
+        for work in cycle_state.works.values()
+        if work.status in ("assigned", "returned") and work.agency not in silent
+    ]
+
+
+def _amend(
+    directives: Directives,
+    resolved: ResolvedDirective,
+    amendment: AmendmentStep,
+    now: dt.datetime,
+    number: int,
+) -> None:
+    """Record the scenario's amendment as the operator would with `chidao amend`."""
+    directive_id = resolved.definition.id
+    state = directives.state(directive_id)
+    command = amend_command(
+        state,
+        resolved.definition,
+        load_directory(),
+        amendment.handovers,
+        amendment.day,
+        amendment.reason,
+        amendment.author,
+    )
+    directives.execute(directive_id, command, now, key=f"scenario:{directive_id}:amend:{number}")
 
 
 def timeline(directives: Directives, directive_id: str) -> list[TimelineEntry]:
@@ -234,6 +313,10 @@ def timeline(directives: Directives, directive_id: str) -> list[TimelineEntry]:
             detail = f"new due {payload['new_due']}"
         elif event.type in ("NotificationSent", "NotificationFailed"):
             detail = f"{payload['kind']} → {payload['recipient']}"
+        elif event.type == "WorkTransferred":
+            detail = f"→ {payload['to']} ({payload['basis']}; {payload['decided_by']})"
+        elif event.type == "DefinitionAmended":
+            detail = f"{payload['reason']} ({payload.get('author') or event.actor})"
         entries.append(
             TimelineEntry(
                 at=event.business_time,

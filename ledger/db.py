@@ -120,6 +120,18 @@ def _first_line(exc: BaseException | None) -> str:
     return str(exc).strip().splitlines()[0] if exc is not None and str(exc).strip() else "error"
 
 
+def _at_head(engine: Engine) -> bool:
+    """Whether the database is at the newest revision already (read without alembic or a lock)."""
+    from ledger.migrations import HEAD
+
+    try:
+        with engine.connect() as conn:
+            found = conn.execute(text("SELECT version_num FROM alembic_version")).scalars().all()
+    except DBAPIError:
+        return False  # no table yet (a new ledger), or unreadable: the full path decides
+    return found == [HEAD]
+
+
 def ensure_schema(engine: Engine) -> None:
     """Migrate the database to the newest revision; a no-op when it is already there.
 
@@ -127,6 +139,8 @@ def ensure_schema(engine: Engine) -> None:
     PostgreSQL: a transaction-scoped advisory lock), so the second one finds the schema at
     head and does nothing.
     """
+    if _at_head(engine):
+        return
     from ledger.migrations.runner import upgrade_to_head
 
     try:

@@ -13,19 +13,24 @@ import datetime as dt
 from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import Engine
 from sqlalchemy.engine import Connection
 
 from ledger.errors import ConcurrencyConflict, IdempotencyConflict, LedgerError
 from ledger.store import EventStore, NewEvent, StoredEvent
+from ledger.tables import NON_DIRECTIVE_STREAMS
 from ledger.transaction import Faults, Writer, Written, reach
 from ledger.upcast import Upcasters
 from lifecycle import AnyCommand, DirectiveState, Event, apply, decide, parse_event
-from lifecycle.events import SCHEMA_VERSION
+from lifecycle.events import event_version
 from lifecycle.state import copy_state
 
 DEFAULT_RETRIES = 5
+# Where an answer keeps the signed request it came from (`ledger.answers`); not a field of
+# the lifecycle's event, so it is set aside before the event is parsed.
+SIGNED_REQUEST = "signed_request"
 DEFAULT_SNAPSHOT_EVERY = 10
 
 
@@ -44,13 +49,42 @@ class Outcome:
     repeated: bool  # the key was already recorded: nothing new was written
 
 
+def _resolved_v1_to_v2(payload: dict[str, Any]) -> dict[str, Any]:
+    """Version 1 embedded the resolved definition before agencies had dates: as of no date,
+    every tracked agency and the issuer valid throughout (what the new fields default to)."""
+    resolved = dict(payload["resolved"])
+    resolved["format_version"] = 2
+    resolved.setdefault("as_of", None)
+    resolved["tracked"] = [
+        {**agency, "valid_from": None, "valid_until": None} for agency in resolved["tracked"]
+    ]
+    return {**payload, "resolved": resolved}
+
+
+def _amended_v1_to_v2(payload: dict[str, Any]) -> dict[str, Any]:
+    """Version 1 amendments named no author; version 2 does (empty: not known)."""
+    return {"author": "", **_resolved_v1_to_v2(payload)}
+
+
+def _closed_v1_to_v2(payload: dict[str, Any]) -> dict[str, Any]:
+    """Version 1 closings named no successor directive."""
+    return {"superseded_by": None, **payload}
+
+
 def lifecycle_upcasters() -> Upcasters:
-    """Upgrades of old event payloads on read; none yet, every event is at version 1."""
-    return Upcasters()
+    """Upgrades of old event payloads on read, one step per version."""
+    upcasters = Upcasters()
+    upcasters.register("DirectiveIssued", 1, _resolved_v1_to_v2)
+    upcasters.register("DefinitionAmended", 1, _amended_v1_to_v2)
+    upcasters.register("DirectiveClosed", 1, _closed_v1_to_v2)
+    return upcasters
 
 
 def to_event(stored: StoredEvent) -> Event:
-    return parse_event(stored.type, stored.payload, stored.business_time, stored.actor)
+    payload = stored.payload
+    if SIGNED_REQUEST in payload:
+        payload = {k: v for k, v in payload.items() if k != SIGNED_REQUEST}
+    return parse_event(stored.type, payload, stored.business_time, stored.actor)
 
 
 def replay_stored(events: list[StoredEvent]) -> DirectiveState:
@@ -61,15 +95,22 @@ def replay_stored(events: list[StoredEvent]) -> DirectiveState:
     return state
 
 
-def to_new_events(events: list[Event], key: str) -> list[NewEvent]:
+def to_new_events(
+    events: list[Event], key: str, proof: dict[str, Any] | None = None
+) -> list[NewEvent]:
+    """The events to store under `key`; the first carries the signed request `proof`, if any."""
     return [
         NewEvent(
             type=event.type,
-            payload=event.payload(),
+            payload=(
+                {**event.payload(), SIGNED_REQUEST: proof}
+                if proof is not None and index == 0
+                else event.payload()
+            ),
             business_time=event.at,
             actor=event.actor,
             idempotency_key=key if index == 0 else f"{key}#{index}",
-            schema_version=SCHEMA_VERSION,
+            schema_version=event_version(event.type),
         )
         for index, event in enumerate(events)
     ]
@@ -111,10 +152,12 @@ class Directives:
         return self.store.transaction()
 
     def exists(self, directive_id: str) -> bool:
+        if directive_id in NON_DIRECTIVE_STREAMS:
+            return False
         return self.store.version(directive_id) > 0
 
     def ids(self) -> list[str]:
-        return self.store.streams()
+        return [s for s in self.store.streams() if s not in NON_DIRECTIVE_STREAMS]
 
     def events(self, directive_id: str, *, as_of: dt.datetime | None = None) -> list[StoredEvent]:
         """The stream's events; with `as_of`, the prefix recorded up to business time `as_of`.
@@ -124,6 +167,8 @@ class Directives:
         is every event up to `as_of`; in an older stream whose times went back, a later event
         dated earlier stays out with what came before it, and every prefix replays.
         """
+        if directive_id in NON_DIRECTIVE_STREAMS:
+            raise DirectiveNotFound(directive_id)
         events = self.store.read(directive_id)
         if as_of is None:
             return events
@@ -187,6 +232,7 @@ class Directives:
         conn: Connection | None = None,
         faults: Faults = None,
         live: bool = False,
+        proof: dict[str, Any] | None = None,
     ) -> Outcome:
         """Decide `command` on the stored state and record its events under `key`, in one
         write transaction with everything the writers write.
@@ -200,13 +246,15 @@ class Directives:
         inside the caller's transaction (committed by the caller); otherwise in a
         transaction of its own, committed before this returns.
         """
+        if directive_id in NON_DIRECTIVE_STREAMS:
+            raise DirectiveNotFound(directive_id)
         if conn is not None:
             return self._execute_on(
-                conn, directive_id, command, at, key, retries, writers, faults, live
+                conn, directive_id, command, at, key, retries, writers, faults, live, proof
             )
         with self.store.transaction() as tx:
             outcome = self._execute_on(
-                tx, directive_id, command, at, key, retries, writers, faults, live
+                tx, directive_id, command, at, key, retries, writers, faults, live, proof
             )
             reach(faults, "execute.before-commit")
         reach(faults, "execute.committed")
@@ -223,6 +271,7 @@ class Directives:
         writers: Sequence[Writer],
         faults: Faults,
         live: bool,
+        proof: dict[str, Any] | None = None,
     ) -> Outcome:
         for attempt in range(retries + 1):
             recorded = self.store.find(key, conn=conn)
@@ -237,7 +286,7 @@ class Directives:
                 return Outcome([], before, False)
             try:
                 stored, fresh = self.store.append_on(
-                    conn, directive_id, before.version, to_new_events(events, key)
+                    conn, directive_id, before.version, to_new_events(events, key, proof)
                 )
             except ConcurrencyConflict:
                 if attempt == retries:

@@ -22,7 +22,7 @@ from typing import Any
 from sqlalchemy import Engine, and_, delete, func, select
 from sqlalchemy.engine import Connection
 
-from ledger.tables import events, projection_directives, projection_inbox
+from ledger.tables import NON_DIRECTIVE_STREAMS, events, projection_directives, projection_inbox
 from ledger.transaction import Written, write_transaction
 from lifecycle.inbox import InboxItem, inbox_items
 from lifecycle.state import DirectiveState
@@ -133,8 +133,10 @@ def rebuild(engine: Engine, streams: list[str] | None = None) -> int:
 
 def stale(conn: Connection) -> list[str]:
     """Directives whose rows lag their stream (or have none)."""
-    heads = select(events.c.stream, func.max(events.c.version).label("head")).group_by(
-        events.c.stream
+    heads = (
+        select(events.c.stream, func.max(events.c.version).label("head"))
+        .where(events.c.stream.not_in(NON_DIRECTIVE_STREAMS))
+        .group_by(events.c.stream)
     )
     written: dict[str, int] = {
         row.directive: row.version

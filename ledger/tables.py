@@ -30,6 +30,10 @@ from sqlalchemy.types import DateTime, TypeDecorator
 
 metadata = MetaData()
 
+# Streams of the events table that are not directives (`ledger.agency_keys`): never replayed as
+# one, never projected.
+NON_DIRECTIVE_STREAMS = frozenset({"agency-keys"})
+
 
 class UTCDateTime(TypeDecorator[datetime]):
     """A timezone-aware timestamp that is stored in UTC and always read back aware, in UTC.

@@ -50,10 +50,26 @@ class Issue(CommandBase):
     resolved: dict[str, Any]
 
 
+class Transfer(BaseModel):
+    """One hand-over an amendment decides: `from_agency`'s open work to `to_agency`."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    from_agency: str
+    to_agency: str
+    basis: Reason
+    part: str | None = None
+
+
 class Amend(CommandBase):
+    """A new resolved definition. Agencies it drops lose their open work (withdrawn with the
+    reason) unless `transfers` hand it to a successor; see the README's table of effects."""
+
     kind: Literal["amend"] = "amend"
     resolved: dict[str, Any]
     reason: Reason
+    author: Annotated[str, Field(max_length=200)] = ""
+    transfers: tuple[Transfer, ...] = ()
 
 
 class Acknowledge(CommandBase):
@@ -150,7 +166,19 @@ class RecordDelivery(CommandBase):
 
 
 class CloseDirective(CommandBase):
+    """Close early: open work is withdrawn with the reason; `superseded_by` names the
+    directive replacing it (which records `SupersedesDirective` in the same transaction)."""
+
     kind: Literal["close_directive"] = "close_directive"
+    reason: Reason
+    superseded_by: str | None = None
+
+
+class LinkSupersession(CommandBase):
+    """On the replacing directive: it supersedes `previous` (closed with `reason`)."""
+
+    kind: Literal["link_supersession"] = "link_supersession"
+    previous: str
     reason: Reason
 
 
@@ -169,7 +197,8 @@ Command = Annotated[
     | WithdrawTask
     | SubmitConsolidatedReport
     | RecordDelivery
-    | CloseDirective,
+    | CloseDirective
+    | LinkSupersession,
     Field(discriminator="kind"),
 ]
 

@@ -125,6 +125,98 @@ def _issue(state: DirectiveState, command: cmd.Issue, at: dt.datetime) -> list[E
     ]
 
 
+def _open_work(state: DirectiveState, agency: str) -> list[str]:
+    """The cycles not closed in which `agency` still owes its report."""
+    return [
+        c.id
+        for c in state.cycles.values()
+        if c.status != "closed"
+        and agency in c.works
+        and c.works[agency].status in ("assigned", "returned")
+    ]
+
+
+def _amend(state: DirectiveState, command: cmd.Amend, at: dt.datetime) -> list[Event]:
+    """The amendment, then each hand-over it decides, then the withdrawal of the open work of
+    agencies it drops without a successor; refused when a hand-over goes to nobody valid or
+    an ended agency's work would be left with nobody."""
+    actor = command.actor
+    if not cmd.is_operator(actor) and actor != _resolved(state).issuer.id:
+        raise Forbidden("only an operator or the issuer amends a directive")
+    resolved = ResolvedDirective.model_validate(command.resolved)
+    if resolved.definition.id != state.id:
+        raise InvalidTransition(f"the amendment is for {resolved.definition.id}, not {state.id}")
+    day = at.date()
+    new_ids = {a.id for a in resolved.tracked}
+    handed: set[str] = set()
+    for transfer in command.transfers:
+        source, target = transfer.from_agency, transfer.to_agency
+        if source not in state.agencies:
+            raise NotFound(f"agency {source} has no work on directive {state.id} to hand over")
+        successor = resolved.agency(target)
+        if successor is None:
+            raise InvalidTransition(
+                f"the work of {source} cannot pass to {target}: {target} is not among the "
+                "amended definition's agencies"
+            )
+        if not successor.valid_on(day):
+            when = (
+                f"ended on {successor.valid_until:%d/%m/%Y}"
+                if successor.valid_until is not None and day >= successor.valid_until
+                else f"exists only from {successor.valid_from:%d/%m/%Y}"
+            )
+            raise InvalidTransition(
+                f"the work of {source} cannot pass to {target} on {day:%d/%m/%Y}: {target} {when}"
+            )
+        if target == source:
+            raise InvalidTransition(f"{source} cannot hand its work over to itself")
+        handed.add(source)
+    abandoned = [
+        f"{t.id} (ended {t.valid_until:%d/%m/%Y}; open in cycles {', '.join(_open_work(state, t.id))})"
+        for t in resolved.tracked
+        if t.valid_until is not None
+        and day >= t.valid_until
+        # ended before the directive was even issued: not this amendment's doing
+        and (state.issued_at is None or state.issued_at.date() < t.valid_until)
+        and t.id not in handed
+        and _open_work(state, t.id)
+    ]
+    if abandoned:
+        raise InvalidTransition(
+            "the amendment would leave the work of agencies that have ended with nobody; hand "
+            f"it over to their successors: {'; '.join(abandoned)}"
+        )
+    events: list[Event] = [
+        ev.DefinitionAmended(
+            at=at, actor=actor, resolved=command.resolved, reason=command.reason,
+            author=command.author,
+        )
+    ]
+    for transfer in command.transfers:
+        events.append(
+            ev.WorkTransferred(
+                at=at,
+                actor=actor,
+                agency=transfer.from_agency,
+                to=transfer.to_agency,
+                basis=transfer.basis,
+                decided_by=command.author or actor,
+                part=transfer.part,
+            )
+        )
+    for agency_id, agency_state in state.agencies.items():
+        if (
+            agency_id not in new_ids
+            and agency_id not in handed
+            and agency_state.withdrawn_at is None
+            and agency_state.ended_at is None
+        ):
+            events.append(
+                ev.TaskWithdrawn(at=at, actor=actor, agency=agency_id, reason=command.reason)
+            )
+    return events
+
+
 def _perform(state: DirectiveState, command: cmd.PerformAction, at: dt.datetime) -> list[Event]:
     action = command.action
     if state.recorded(action.key):
@@ -219,18 +311,7 @@ def decide(state: DirectiveState, command: cmd.AnyCommand, at: dt.datetime) -> l
         case cmd.PerformAction():
             return _perform(state, command, at)
         case cmd.Amend():
-            if not cmd.is_operator(actor) and actor != _resolved(state).issuer.id:
-                raise Forbidden("only an operator or the issuer amends a directive")
-            resolved = ResolvedDirective.model_validate(command.resolved)
-            if resolved.definition.id != state.id:
-                raise InvalidTransition(
-                    f"the amendment is for {resolved.definition.id}, not {state.id}"
-                )
-            return [
-                ev.DefinitionAmended(
-                    at=at, actor=actor, resolved=command.resolved, reason=command.reason
-                )
-            ]
+            return _amend(state, command, at)
         case cmd.Acknowledge():
             _require_agency(state, command.agency)
             _require_self(command, command.agency)
@@ -443,5 +524,30 @@ def decide(state: DirectiveState, command: cmd.AnyCommand, at: dt.datetime) -> l
             ]
         case cmd.CloseDirective():
             _require_issuer(state, command)
-            return [ev.DirectiveClosed(at=at, actor=actor, reason=command.reason)]
+            if command.superseded_by == state.id:
+                raise InvalidTransition(f"directive {state.id} cannot supersede itself")
+            withdrawn: list[Event] = [
+                ev.TaskWithdrawn(at=at, actor=actor, agency=agency_id, reason=command.reason)
+                for agency_id, agency_state in state.agencies.items()
+                if agency_state.withdrawn_at is None
+                and agency_state.ended_at is None
+                and _open_work(state, agency_id)
+            ]
+            return [
+                *withdrawn,
+                ev.DirectiveClosed(
+                    at=at, actor=actor, reason=command.reason, superseded_by=command.superseded_by
+                ),
+            ]
+        case cmd.LinkSupersession():
+            _require_issuer(state, command)
+            if command.previous == state.id:
+                raise InvalidTransition(f"directive {state.id} cannot supersede itself")
+            if command.previous in state.supersedes:
+                return []
+            return [
+                ev.SupersedesDirective(
+                    at=at, actor=actor, previous=command.previous, reason=command.reason
+                )
+            ]
     raise InvalidTransition(f"unknown command {command!r}")

@@ -15,7 +15,20 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 from lifecycle.errors import InvalidEvent
 
 ENVELOPE_FIELDS = frozenset({"type", "at", "actor"})
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 1  # of every event type not named in EVENT_VERSIONS
+# Version 2 of the two events that embed the resolved definition: its format_version 2
+# (agency validity, `as_of`); `ledger.directives` upcasts version 1 payloads on read.
+# DirectiveClosed 2 names the directive that supersedes it (null when none).
+EVENT_VERSIONS: dict[str, int] = {
+    "DirectiveIssued": 2,
+    "DefinitionAmended": 2,
+    "DirectiveClosed": 2,
+}
+
+
+def event_version(type_: str) -> int:
+    """The schema version events of `type_` are written at now."""
+    return EVENT_VERSIONS.get(type_, SCHEMA_VERSION)
 
 
 class EventBase(BaseModel):
@@ -38,6 +51,21 @@ class DefinitionAmended(EventBase):
     type: Literal["DefinitionAmended"] = "DefinitionAmended"
     resolved: dict[str, Any]
     reason: str
+    author: str = Field(default="", description="The person who decided it (v2).")
+
+
+class WorkTransferred(EventBase):
+    """An agency's open work passed to a successor (cơ quan kế thừa), as an amendment decided.
+
+    `agency` hands over to `to`; `basis` is the document (or the operator's decision) it rests
+    on, `decided_by` the person who chose; `part` what passes, when the work is divided."""
+
+    type: Literal["WorkTransferred"] = "WorkTransferred"
+    agency: str
+    to: str
+    basis: str
+    decided_by: str
+    part: str | None = None
 
 
 class CycleOpened(EventBase):
@@ -216,6 +244,15 @@ class CycleClosed(EventBase):
 class DirectiveClosed(EventBase):
     type: Literal["DirectiveClosed"] = "DirectiveClosed"
     reason: str
+    superseded_by: str | None = Field(default=None, description="The directive replacing it (v2).")
+
+
+class SupersedesDirective(EventBase):
+    """Recorded on the directive that replaces `previous`, in the transaction closing it."""
+
+    type: Literal["SupersedesDirective"] = "SupersedesDirective"
+    previous: str
+    reason: str
 
 
 Event = Annotated[
@@ -232,6 +269,7 @@ Event = Annotated[
     | ExtensionRefused
     | DeadlineMoved
     | TaskWithdrawn
+    | WorkTransferred
     | IssuanceNotified
     | ReminderSent
     | EscalationRaised
@@ -241,7 +279,8 @@ Event = Annotated[
     | ConsolidationRequested
     | ConsolidatedReportSubmitted
     | CycleClosed
-    | DirectiveClosed,
+    | DirectiveClosed
+    | SupersedesDirective,
     Field(discriminator="type"),
 ]
 

@@ -203,8 +203,12 @@ def _ladder(
     obligation: Literal["report", "consolidation"],
     due: dt.date,
     requested_only: bool,
+    ends_at: dt.datetime | None = None,
 ) -> None:
-    """Reminders before `due` and escalations after it, for one obligation still open."""
+    """Reminders before `due` and escalations after it, for one obligation still open; none
+    from `ends_at` on (the agency has ended, or handed its work over, by then)."""
+    if ends_at is not None and plan.now is not None and plan.now >= ends_at:
+        return
     directive_id = resolved.definition.id
     tracked = resolved.agency(agency_id)
     # a consolidator that is not itself tracked answers to whom it consolidates for
@@ -217,6 +221,8 @@ def _ladder(
     prefix = f"{directive_id}:{cycle.id}:{agency_id}:"
     steps: list[_Step] = []
     for due_at, kind, due_text, tag, level, repeat in rungs:
+        if ends_at is not None and due_at >= ends_at:
+            continue
         target = agency_id
         if level is not None:
             if requested_only:  # a request (`đề nghị`) is not escalated past a reminder
@@ -255,6 +261,19 @@ def _ladder(
     plan.ladder(steps, make)
 
 
+def ends_at(state: DirectiveState, agency_id: str) -> dt.datetime | None:
+    """When `agency_id` stops receiving anything on this directive: the start of its
+    directory end date (`valid_until`, as resolved) or the hand-over of its work, if sooner."""
+    found: list[dt.datetime] = []
+    agency_state = state.agencies.get(agency_id)
+    if agency_state is not None and agency_state.ended_at is not None:
+        found.append(agency_state.ended_at)
+    tracked = state.resolved.agency(agency_id) if state.resolved else None
+    if tracked is not None and tracked.valid_until is not None:
+        found.append(start_of_day(tracked.valid_until))
+    return min(found) if found else None
+
+
 def _work_open(work: Work) -> bool:
     return work.status in ("assigned", "returned")
 
@@ -264,6 +283,7 @@ def _cycle_actions(
     resolved: ResolvedDirective,
     cycle: CycleState,
     calendar: WorkingCalendar,
+    state: DirectiveState,
 ) -> None:
     directive_id = resolved.definition.id
     if cycle.status == "closed":
@@ -281,12 +301,15 @@ def _cycle_actions(
             obligation="report",
             due=work.due,
             requested_only=bool(tracked and tracked.requested_only),
+            ends_at=ends_at(state, work.agency),
         )
     consolidator = resolved.consolidator
     if consolidator and cycle.status in ("open", "consolidation_requested"):
         key = action_key(directive_id, cycle.id, consolidator, "request_consolidation", 0)
         if key not in plan.done:
-            reporting = [w for w in cycle.works.values() if w.status != "withdrawn"]
+            reporting = [
+                w for w in cycle.works.values() if w.status not in ("withdrawn", "transferred")
+            ]
             completions = [w.completed_at for w in reporting]
             due_at = deadline_instant(cycle.report_due) + OFFICE_HOUR
             if reporting and all(completions):
@@ -438,7 +461,8 @@ def _pass(state: DirectiveState, calendar: WorkingCalendar, plan: _Plan) -> None
     for agency in resolved.tracked:
         agency_state = state.agencies.get(agency.id)
         key = action_key(directive_id, None, agency.id, "issue_notice", 0)
-        if key not in plan.done and not (agency_state and agency_state.withdrawn_at):
+        gone = agency_state is not None and (agency_state.withdrawn_at or agency_state.ended_at)
+        if key not in plan.done and not gone:
             plan.add(
                 issued_at,
                 key,
@@ -453,7 +477,7 @@ def _pass(state: DirectiveState, calendar: WorkingCalendar, plan: _Plan) -> None
                 ),
             )
     for cycle in state.cycles.values():
-        _cycle_actions(plan, resolved, cycle, calendar)
+        _cycle_actions(plan, resolved, cycle, calendar, state)
     _next_cycle_actions(plan, resolved, state)
     _notice_actions(plan, resolved, state)
     _delivery_failed_actions(plan, resolved, state)

@@ -24,7 +24,7 @@ from definitions.resolve import ResolvedDirective
 from lifecycle import events as ev
 from lifecycle.events import Event
 
-WorkStatus = Literal["assigned", "reported", "accepted", "returned", "withdrawn"]
+WorkStatus = Literal["assigned", "reported", "accepted", "returned", "withdrawn", "transferred"]
 CycleStatus = Literal["open", "consolidation_requested", "consolidated", "closed"]
 
 
@@ -56,6 +56,7 @@ class Work:
     escalation_level: int = 0
     last_event_at: dt.datetime | None = None
     last_event: str | None = None
+    transferred_to: list[str] = field(default_factory=list)
 
     @property
     def completed_at(self) -> dt.datetime | None:
@@ -93,6 +94,10 @@ class AgencyState:
     items_done: dict[str, dt.datetime] = field(default_factory=dict)
     item_notes: dict[str, str] = field(default_factory=dict)
     withdrawn_at: dt.datetime | None = None
+    # set by WorkTransferred: when its work passed on, and to whom / from whom
+    ended_at: dt.datetime | None = None
+    successors: list[str] = field(default_factory=list)
+    predecessors: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -147,6 +152,9 @@ class DirectiveState:
     done_keys: set[str] = field(default_factory=set)
     notifications: dict[str, Notification] = field(default_factory=dict)
     last_event_at: dt.datetime | None = None
+    closed_reason: str | None = None
+    superseded_by: str | None = None
+    supersedes: list[str] = field(default_factory=list)
     # notices still to send, by their key (the planner's `notice` actions)
     pending_notices: dict[str, PendingNotice] = field(default_factory=dict)
     # failed deliveries whose failure is not reported yet, by the notification's key
@@ -209,8 +217,8 @@ def _open_cycle(state: DirectiveState, cycle_id: str, at: dt.datetime) -> None:
         opened_at=at,
     )
     for agency in resolved.tracked:
-        withdrawn = state.agencies.get(agency.id, AgencyState(agency.id)).withdrawn_at
-        if agency.reports and withdrawn is None:
+        agency_state = state.agencies.get(agency.id, AgencyState(agency.id))
+        if agency.reports and agency_state.withdrawn_at is None and agency_state.ended_at is None:
             opened.works[agency.id] = Work(agency.id, cycle_id, cycle.report_due)
     state.cycles[cycle_id] = opened
 
@@ -229,12 +237,41 @@ def _apply_amendment(state: DirectiveState, resolved: ResolvedDirective) -> None
         cycle_state.report_due = cycle.report_due
         cycle_state.consolidation_due = cycle.consolidation_due
         for agency in resolved.tracked:
+            if state.agencies[agency.id].ended_at is not None:
+                continue  # its work passed to a successor; an amendment does not bring it back
             if agency.reports and agency.id not in cycle_state.works:
                 cycle_state.works[agency.id] = Work(agency.id, cycle_state.id, cycle.report_due)
         if moved:
             for work in cycle_state.works.values():
                 granted = [x.new_due for x in work.extensions if x.new_due]
                 work.due = max([cycle.report_due, *granted])
+
+
+def _transfer(state: DirectiveState, event: ev.WorkTransferred) -> None:
+    """The predecessor's open work in every cycle not closed passes to the successor, with
+    its due date (and any extension granted); what it already reported stays its own."""
+    before = state.agencies.setdefault(event.agency, AgencyState(event.agency))
+    before.ended_at = before.ended_at or event.at
+    if event.to not in before.successors:
+        before.successors.append(event.to)
+    after = state.agencies.setdefault(event.to, AgencyState(event.to))
+    if event.agency not in after.predecessors:
+        after.predecessors.append(event.agency)
+    for cycle_state in state.cycles.values():
+        if cycle_state.status == "closed":
+            continue
+        work = cycle_state.works.get(event.agency)
+        if work is None or work.status not in ("assigned", "returned", "transferred"):
+            continue
+        work.status = "transferred"
+        if event.to not in work.transferred_to:
+            work.transferred_to.append(event.to)
+        _touch(work, event)
+        successor = cycle_state.works.get(event.to)
+        if successor is None:
+            cycle_state.works[event.to] = Work(event.to, cycle_state.id, work.due)
+        elif successor.status in ("assigned", "returned"):
+            successor.due = max(successor.due, work.due)
 
 
 DELIVERY_EVENTS = (ev.NotificationSent, ev.NotificationFailed)
@@ -346,6 +383,8 @@ def apply(state: DirectiveState, event: Event) -> None:
                 if work_or_none is not None and cycle_state.status != "closed":
                     work_or_none.status = "withdrawn"
                     _touch(work_or_none, event)
+        case ev.WorkTransferred():
+            _transfer(state, event)
         case ev.IssuanceNotified():
             state.agencies[event.agency].notified_at = event.at
         case ev.ReminderSent():
@@ -401,6 +440,11 @@ def apply(state: DirectiveState, event: Event) -> None:
         case ev.DirectiveClosed():
             state.status = "closed"
             state.closed_at = event.at
+            state.closed_reason = event.reason
+            state.superseded_by = event.superseded_by
+        case ev.SupersedesDirective():
+            if event.previous not in state.supersedes:
+                state.supersedes.append(event.previous)
 
 
 def copy_state(state: DirectiveState) -> DirectiveState:

@@ -17,7 +17,9 @@ from definitions.calendar import deadline_instant
 from i18n import N_, gettext
 from lifecycle.state import DirectiveState, Work
 
-Standing = Literal["in_progress", "overdue", "completed_on_time", "completed_late", "withdrawn"]
+Standing = Literal[
+    "in_progress", "overdue", "completed_on_time", "completed_late", "withdrawn", "transferred"
+]
 
 # What people read for each code, as catalogue ids (i18n/locale/*/chidao.po has the words);
 # `standing_label(code, lang)` and the others give them in a language.
@@ -27,6 +29,7 @@ STANDINGS: dict[str, str] = {
     "completed_on_time": N_("completed on time"),
     "completed_late": N_("completed late"),
     "withdrawn": N_("task withdrawn"),
+    "transferred": N_("handed over to a successor"),
 }
 ROLES: dict[str, str] = {
     "lead": N_("lead"),
@@ -39,6 +42,7 @@ WORK_STATUSES: dict[str, str] = {
     "accepted": N_("report accepted"),
     "returned": N_("report returned for more"),
     "withdrawn": N_("task withdrawn"),
+    "transferred": N_("handed over to a successor"),
 }
 EVENTS: dict[str, str] = {
     "DirectiveIssued": N_("directive issued"),
@@ -64,6 +68,8 @@ EVENTS: dict[str, str] = {
     "ConsolidatedReportSubmitted": N_("consolidated report submitted"),
     "CycleClosed": N_("reporting cycle closed"),
     "DirectiveClosed": N_("directive closed"),
+    "WorkTransferred": N_("work handed over to a successor"),
+    "SupersedesDirective": N_("supersedes an earlier directive"),
 }
 CYCLE_STATUSES: dict[str, str] = {
     "open": N_("open"),
@@ -155,8 +161,8 @@ def directive_status_label(code: str, lang: str) -> str:
 
 
 def standing(work: Work, now: dt.datetime) -> Standing:
-    if work.status == "withdrawn":
-        return "withdrawn"
+    if work.status in ("withdrawn", "transferred"):
+        return work.status
     deadline = deadline_instant(work.due)
     completed = work.completed_at
     if completed is not None and completed <= now:
@@ -233,7 +239,7 @@ def counts(rows: list[AgencyRow]) -> dict[str, int]:
 
 
 def reported_share(rows: list[AgencyRow]) -> float:
-    live = [r for r in rows if r.status != "withdrawn"]
+    live = [r for r in rows if r.status not in ("withdrawn", "transferred")]
     if not live:
         return 1.0
     done = sum(1 for r in live if r.status in ("completed_on_time", "completed_late"))

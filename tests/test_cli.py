@@ -18,7 +18,7 @@ from chidao.cli import main, take_language
 
 ROOT = Path(__file__).resolve().parents[1]
 D2810 = ROOT / "definitions" / "directives" / "qn-2810-ubnd-kgvx-2023.yaml"
-HEAVY = ("prefect", "fastapi", "uvicorn", "starlette", "httpx")
+HEAVY = ("prefect", "fastapi", "uvicorn", "starlette", "httpx", "alembic")
 PROBE = (
     "import json, sys\n"
     "from chidao.cli import main\n"

@@ -20,7 +20,7 @@ import pytest
 import i18n
 from chidao.cli import main
 from definitions.calendar import default_calendar
-from flows.launch import record_issuance, resolve_file
+from flows.launch import LaunchRefused, record_issuance, resolve_file
 from ledger.db import ensure_schema, make_engine
 from ledger.directives import Directives
 from lifecycle import Refused, due_actions
@@ -35,6 +35,7 @@ DIRECTIVE = "qn-2810-ubnd-kgvx-2023"
 EVENING = dt.datetime(2023, 11, 29, 20, 30, tzinfo=dt.UTC)  # 30/11/2023 03:30 in Vietnam
 VN_DATE, VN_TIME, UTC_DATE = "30/11/2023", "30/11/2023 03:30", "29/11/2023"
 LANGS = ("vi", "en")
+ISSUED = dt.datetime(2023, 6, 20, 20, 30, tzinfo=dt.UTC)  # 21/06/2023 03:30 in Vietnam
 
 
 @cache
@@ -84,12 +85,7 @@ def ledger(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Dire
     ensure_schema(engine)
     directives = Directives.over(engine)
     # issued on its date (business time), so `replay --as-of` the evening sees it issued
-    record_issuance(
-        directives,
-        resolve_file(D2810),
-        dt.datetime(2023, 6, 20, 2, tzinfo=dt.UTC),
-        actor="operator:nguyen-van-a",
-    )
+    record_issuance(directives, resolve_file(D2810), ISSUED, actor="operator:test")
     report = c.SubmitReport(actor="so-ldtbxh", agency="so-ldtbxh", cycle="2023", text="Báo cáo.")
     directives.execute(DIRECTIVE, report, EVENING, key="evening:report")
     ask = c.RequestExtension(
@@ -175,6 +171,9 @@ def test_a_mail_citing_the_moment_gives_vietnam_date(
 @pytest.mark.parametrize("lang", LANGS)
 def test_a_refusal_gives_vietnam_date(ledger: tuple[str, Directives], lang: str) -> None:
     _url, directives = ledger
+    with pytest.raises(LaunchRefused) as twice:  # launching again names when, in Vietnam
+        record_issuance(directives, resolve_file(D2810), EVENING, actor="operator:test")
+    assert "21/06/2023 03:30" in str(twice.value) and "20/06/2023" not in str(twice.value)
     again = c.SubmitReport(actor="so-ldtbxh", agency="so-ldtbxh", cycle="2023", text="Lại.")
     with pytest.raises(Refused) as refused:
         directives.execute(DIRECTIVE, again, EVENING + dt.timedelta(hours=1), key="evening:again")

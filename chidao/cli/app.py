@@ -52,12 +52,16 @@ COMMANDS: tuple[tuple[str, str, str], ...] = (
     ("import", "chidao.cli.import_cmd:run",
      N_("draft a definition from a directive's text, DOCX/PDF, or edXML message")),
     ("serve", "chidao.cli.webhook_cmd:run_serve", N_("run the agency webhook (uvicorn)")),
+    ("call", "chidao.cli.call_cmd:run_call",
+     N_("send a signed request to the webhook as an agency (the reference client)")),
     ("launch", "chidao.cli.flow_cmd:run_launch",
      N_("validate a definition, record issuance, start its flow")),
     ("status", "chidao.cli.flow_cmd:run_status",
      N_("every directive, or one: each agency's status")),
-    ("amend", "chidao.cli.flow_cmd:run_amend",
+    ("amend", "chidao.cli.amend_cmd:run_amend",
      N_("record a changed definition; it takes effect from the next run")),
+    ("close", "chidao.cli.amend_cmd:run_close",
+     N_("close a directive early, withdrawing its open work; name what supersedes it")),
     ("simulate", "chidao.cli.flow_cmd:run_simulate",
      N_("run a directive's flow in simulated time")),
     ("up", "chidao.cli.up_cmd:run_up",
@@ -78,6 +82,12 @@ PROJECTIONS: tuple[tuple[str, str, str], ...] = (
 AGENCIES: tuple[tuple[str, str, str], ...] = (
     ("secret", "chidao.cli.webhook_cmd:run_secret",
      N_("make an agency's webhook secret (printed once) or rotate it")),
+    ("keygen", "chidao.cli.webhook_cmd:run_keygen", N_("make an Ed25519 key pair for an agency")),
+    ("register-key", "chidao.cli.webhook_cmd:run_register_key",
+     N_("register an agency's Ed25519 public key (a ledger event)")),
+    ("revoke-key", "chidao.cli.webhook_cmd:run_revoke_key",
+     N_("end an agency's key (a ledger event); earlier answers stay valid")),
+    ("keys", "chidao.cli.webhook_cmd:run_keys", N_("registered keys and their validity")),
 )
 KEYS: tuple[tuple[str, str, str], ...] = (
     ("rotate", "chidao.cli.ledger_cmd:run_keys_rotate",
@@ -90,7 +100,7 @@ REPORT: tuple[tuple[str, str, str], ...] = (
 # (group name, help, its commands)
 GROUPS: tuple[tuple[str, str, tuple[tuple[str, str, str], ...]], ...] = (
     ("notifications", N_("preview messages; list the outbox"), NOTIFICATIONS),
-    ("agencies", N_("agencies' webhook secrets"), AGENCIES),
+    ("agencies", N_("agencies' webhook secrets and signing keys"), AGENCIES),
     ("projections", N_("the tables the inbox and status read"), PROJECTIONS),
     ("keys", N_("the secret key stored secrets are encrypted under"), KEYS),
     ("report", N_("the reports a provincial office presents"), REPORT),

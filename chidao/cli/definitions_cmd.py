@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json as json_module
 import sys
 from pathlib import Path
@@ -11,8 +12,8 @@ from cyclopts import Parameter
 
 from chidao.cli.common import CliError, print_json
 from definitions.errors import DefinitionError
-from definitions.loader import load_definition, load_directory
-from definitions.resolve import ResolvedDirective, resolve
+from definitions.loader import load_definition, load_directory, packaged_definitions
+from definitions.resolve import ResolvedDirective, expand, predecessors, resolve
 from definitions.schema import Directive, Directory
 from i18n import _, current_language
 from i18n.times import person_date
@@ -54,19 +55,72 @@ def run_validate(
     return 1 if failed else 0
 
 
-def load_resolved(path: Path) -> ResolvedDirective:
+def _date(text: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError as e:
+        raise CliError(f"--as-of: not a date (YYYY-MM-DD): {text!r}", 2) from e
+
+
+def definition_path(target: str | Path) -> Path:
+    """A definition file, or the packaged definition whose id (or number) is `target`."""
+    path = Path(target)
+    if path.exists() or path.suffix in (".yaml", ".yml"):
+        return path
+    text = str(target)
+    found = [
+        p for p in packaged_definitions() if p.stem == text or p.stem.split("-")[1:2] == [text]
+    ]
+    if len(found) == 1:
+        return found[0]
+    known = ", ".join(p.stem for p in packaged_definitions())
+    raise CliError(f"no definition file or packaged definition '{text}' (packaged: {known})")
+
+
+def load_resolved(path: str | Path, as_of: dt.date | None = None) -> ResolvedDirective:
     """A definition file loaded, checked and resolved, or a CliError listing its problems."""
     try:
         directory = load_directory()
-        return resolve(load_definition(path, directory), directory)
+        return resolve(load_definition(definition_path(path), directory), directory, as_of=as_of)
     except DefinitionError as e:
         raise CliError(str(e)) from e
 
 
-def resolved_as_json(resolved: ResolvedDirective) -> dict[str, Any]:
+def _succession_json(resolved: ResolvedDirective, directory: Directory) -> dict[str, Any]:
+    """As of the resolution's date: each recipient's members, and whom each tracked agency
+    stands for."""
+    as_of = resolved.as_of
     d = resolved.definition
+    recipients = [
+        {
+            "agency": r.agency,
+            "text": r.text,
+            "members": list(expand(directory, r.agency, as_of)),
+        }
+        for r in d.recipients
+    ]
+    listed = tuple(
+        member
+        for assignment in d.assignments
+        for assigned in assignment.agencies
+        for member in expand(directory, assigned.agency)
+    )
+    return {
+        "recipients": recipients,
+        "succeeds": predecessors(directory, listed, as_of) if as_of else {},
+    }
+
+
+def resolved_as_json(
+    resolved: ResolvedDirective, directory: Directory | None = None
+) -> dict[str, Any]:
+    d = resolved.definition
+    succession = _succession_json(resolved, directory) if directory is not None else None
+    succeeds = succession["succeeds"] if succession else {}
     return {
         "id": d.id,
+        "as_of": resolved.as_of.isoformat() if resolved.as_of else None,
+        **({"recipients": succession["recipients"]} if succession else {}),
         "reference": d.reference,
         "kind": d.kind,
         "issuer": {"id": resolved.issuer.id, "name": resolved.issuer.name},
@@ -101,6 +155,9 @@ def resolved_as_json(resolved: ResolvedDirective) -> dict[str, Any]:
                 ],
                 "email": a.email,
                 "answers_to": a.answers_to,
+                "valid_from": a.valid_from.isoformat() if a.valid_from else None,
+                "valid_until": a.valid_until.isoformat() if a.valid_until else None,
+                "succeeds": succeeds.get(a.id, []),
             }
             for a in resolved.tracked
         ],
@@ -123,7 +180,7 @@ def resolved_as_json(resolved: ResolvedDirective) -> dict[str, Any]:
     }
 
 
-def _print_text(resolved: ResolvedDirective) -> None:
+def _print_text(resolved: ResolvedDirective, directory: Directory) -> None:
     from lifecycle.status import (  # labels; the lifecycle is not needed to validate a file
         document_kind_label,
         recurrence_label,
@@ -140,11 +197,22 @@ def _print_text(resolved: ResolvedDirective) -> None:
         )
     )  # fmt: skip
     print(d.subject)
-    print("\n" + _("{count} tracked agencies:").format(count=len(resolved.tracked)))
+    succeeds = _succession_json(resolved, directory)["succeeds"]
+    as_of = (
+        " " + _("as of {date}").format(date=person_date(resolved.as_of)) if resolved.as_of else ""
+    )
+    print("\n" + _("{count} tracked agencies:").format(count=len(resolved.tracked)) + as_of)
     for a in resolved.tracked:
         sections = ", ".join(str(s) for s in a.sections)
         items = _("{count} items").format(count=len(a.items))
-        print(f"  {a.id:<24} {role_label(a.role, lang):<14} §{sections:<6} {items}  {a.name}")
+        after = (
+            "  (" + _("succeeds {agencies}").format(agencies=", ".join(succeeds[a.id])) + ")"
+            if a.id in succeeds
+            else ""
+        )
+        print(
+            f"  {a.id:<24} {role_label(a.role, lang):<14} §{sections:<6} {items}  {a.name}{after}"
+        )
     print(
         "\n" + _("reports to {agency}, {recurrence} ({source})").format(
             agency=resolved.reporting_to, recurrence=recurrence_label(d.reporting.recurrence, lang),
@@ -167,16 +235,26 @@ def _print_text(resolved: ResolvedDirective) -> None:
 
 
 def run_show(
-    path: Annotated[Path, Parameter(help=_("the definition file"))],
+    path: Annotated[
+        str, Parameter(help=_("a definition file, or a packaged definition's id or number"))
+    ],
     /,
     *,
     json: Annotated[bool, Parameter(help=_("machine-readable output"))] = False,
+    as_of: Annotated[
+        str | None,
+        Parameter(
+            help=_("read the directory as of that day (YYYY-MM-DD): ended agencies stand for "
+                   "their successors")
+        ),
+    ] = None,
 ) -> int:
-    resolved = load_resolved(path)
+    resolved = load_resolved(path, _date(as_of) if as_of else None)
+    directory = load_directory()
     if json:
-        print_json(resolved_as_json(resolved))
+        print_json(resolved_as_json(resolved, directory))
     else:
-        _print_text(resolved)
+        _print_text(resolved, directory)
     return 0
 
 

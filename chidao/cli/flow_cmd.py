@@ -20,7 +20,6 @@ from i18n.times import local, person_date, person_time
 from ledger.directives import DirectiveNotFound, Directives
 from ledger.errors import LedgerError
 from lifecycle import Refused, next_wakeup, pending_actions
-from lifecycle import commands as c
 from lifecycle.state import DirectiveState
 from lifecycle.status import (
     action_label,
@@ -199,43 +198,6 @@ def run_status(
     else:
         for data in found:
             _print_status(data)
-    return 0
-
-
-def run_amend(
-    directive: DIRECTIVE,
-    definition: DEFINITION,
-    /,
-    *,
-    reason: Annotated[str, Parameter(help=_("why, recorded with the amendment"))] = (
-        "Người vận hành cập nhật định nghĩa."
-    ),
-    operator: OPERATOR_ID = None,
-) -> int:
-    actor = operator_actor(operator)
-    resolved = _load_resolved(definition)
-    if resolved.definition.id != directive:
-        raise CliError(
-            _("{path} defines {found}, not {directive}").format(
-                path=definition, found=resolved.definition.id, directive=directive
-            )
-        )
-    directives = _directives()
-    now = SystemClock().now()
-    try:
-        outcome = directives.execute(
-            directive,
-            c.Amend(actor=actor, resolved=resolved.model_dump(mode="json"), reason=reason),
-            now,
-            key=f"amend:{directive}:{now.isoformat()}",
-            live=True,
-        )
-    except (Refused, DirectiveNotFound) as e:
-        raise CliError(str(e)) from e
-    print(
-        _("{directive}: amendment recorded as event {version}; it takes effect from the next run")
-        .format(directive=directive, version=outcome.state.version)
-    )
     return 0
 
 

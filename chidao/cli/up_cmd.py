@@ -89,9 +89,11 @@ class Supervisor:
         cwd: Path | None = None,
         service: bool = True,
     ) -> Child:
-        self.logs.mkdir(parents=True, exist_ok=True)
+        self.logs.mkdir(mode=0o700, parents=True, exist_ok=True)
         log = self.logs / f"{name}.log"
-        handle = log.open("ab")
+        # 0600: a log may hold what a reader of the machine should not see (request lines).
+        handle = os.fdopen(os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600), "ab")
+        os.chmod(log, 0o600)
         process = subprocess.Popen(
             argv,
             env=env,

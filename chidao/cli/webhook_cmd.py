@@ -1,4 +1,7 @@
-"""`chidao serve` runs the agency webhook; `chidao agencies secret ID [--rotate]` manages secrets.
+"""`chidao serve` runs the agency webhook; `chidao agencies …` manages agencies' secrets and keys.
+
+`agencies secret ID [--rotate]` is the shared HMAC secret; `agencies keygen`, `register-key`,
+`revoke-key` and `keys` are agencies' own Ed25519 keys (their logic in `chidao.cli.keys_cmd`).
 
 A secret is printed once, on stdout alone (so it can be piped into the agency's system), when it
 is made; it is stored encrypted and never shown again. `--rotate` makes a new one and keeps the
@@ -10,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import sys
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import urlsplit
 
@@ -64,15 +68,7 @@ def run_secret(
         ),
     ] = DEFAULT_GRACE.total_seconds() / 3600,
 ) -> int:
-    from definitions.errors import DefinitionError
-    from definitions.loader import did_you_mean, load_directory
-
-    try:
-        known = {a.id for a in load_directory().agencies}
-    except DefinitionError as e:
-        raise CliError(f"the agency directory is invalid:\n{e}") from e
-    if agency in RESERVED_ACTORS or agency not in known:
-        raise CliError(f"no agency {agency} in the directory{did_you_mean(agency, known)}")
+    agency = _known_agency(agency)
     config = settings()
     engine = _ledger(config)
     try:
@@ -98,6 +94,85 @@ def run_secret(
     print(note, file=sys.stderr)
     print(value)
     return 0
+
+
+def _known_agency(agency: str) -> str:
+    from definitions.errors import DefinitionError
+    from definitions.loader import did_you_mean, load_directory
+
+    try:
+        known = {a.id for a in load_directory().agencies}
+    except DefinitionError as e:
+        raise CliError(f"the agency directory is invalid:\n{e}") from e
+    if agency in RESERVED_ACTORS or agency not in known:
+        raise CliError(f"no agency {agency} in the directory{did_you_mean(agency, known)}")
+    return agency
+
+
+def _with_ledger(run: Callable[[Any], int]) -> int:
+    engine = _ledger(settings())
+    try:
+        return run(engine)
+    finally:
+        engine.dispose()
+
+
+AgencyId = Annotated[str, Parameter(name="ID", help=_("agency id from the directory, e.g. so-gddt"))]
+
+
+def run_keygen(
+    agency: AgencyId,
+    /,
+    *,
+    out: Annotated[
+        Path | None,
+        Parameter(name=["--out", "-o"], help=_("file prefix (default ID): PREFIX.key.pem, PREFIX.pub.pem")),
+    ] = None,
+) -> int:
+    from chidao.cli import keys_cmd
+
+    return keys_cmd.keygen(_known_agency(agency), out)
+
+
+def run_register_key(
+    agency: AgencyId,
+    public: Annotated[Path, Parameter(name="PUBLIC.pem", help=_("the agency's public key"))],
+    /,
+    *,
+    valid_days: Annotated[float, Parameter(help=_("days the key stays valid (default 730)"))] = 730,
+    by: Annotated[str, Parameter(help=_("who registers it (recorded)"))] = "operator",
+) -> int:
+    from chidao.cli import keys_cmd
+
+    agency = _known_agency(agency)
+    if valid_days <= 0:
+        raise CliError("--valid-days must be positive", exit_code=2)
+    return _with_ledger(
+        lambda e: keys_cmd.register_key(e, agency, public, valid_days=valid_days, by=by)
+    )
+
+
+def run_revoke_key(
+    keyid: Annotated[str, Parameter(name="KEYID", help=_("AGENCY:KID, as register-key printed"))],
+    /,
+    *,
+    reason: Annotated[str, Parameter(help=_("why the key ends (recorded)"))],
+    by: Annotated[str, Parameter(help=_("who revokes it (recorded)"))] = "operator",
+) -> int:
+    from chidao.cli import keys_cmd
+
+    return _with_ledger(lambda e: keys_cmd.revoke_key(e, keyid, reason=reason, by=by))
+
+
+def run_keys(
+    agency: Annotated[str | None, Parameter(name="ID", help=_("one agency (default: all)"))] = None,
+    /,
+    *,
+    json: Annotated[bool, Parameter(help=_("print JSON"))] = False,
+) -> int:
+    from chidao.cli import keys_cmd
+
+    return _with_ledger(lambda e: keys_cmd.list_keys(e, agency, as_json=json))
 
 
 def find_waker() -> Waker:
@@ -131,6 +206,15 @@ def run_serve(
         Parameter(help=_("default: from CHIDAO_WEBHOOK_BASE_URL ({default})").format(default=_DEFAULTS.port)),
     ] = None,
     max_body_bytes: Annotated[int, Parameter(help=_("larger bodies get 413"))] = 1_000_000,
+    limit_concurrency: Annotated[
+        int, Parameter(help=_("connections and requests at once before new ones get 503"))
+    ] = 1000,
+    header_timeout: Annotated[
+        float, Parameter(help=_("seconds a request's headers may take"))
+    ] = 5.0,
+    min_body_rate: Annotated[
+        float, Parameter(help=_("bytes/s a body must keep up after a 5 s grace"))
+    ] = 10_000,
 ) -> int:
     import uvicorn
 
@@ -166,8 +250,30 @@ def run_serve(
         f"  flows: woken through {prefect or 'the local Prefect profile'}",
         file=sys.stderr,
     )
+    from chidao.webhook import accesslog
+    from chidao.webhook.limits import Limits, guarded_protocol
+
+    if limit_concurrency < 1 or header_timeout <= 0 or min_body_rate <= 0:
+        raise CliError(
+            "--limit-concurrency, --header-timeout and --min-body-rate must be positive",
+            exit_code=2,
+        )
+    limits = Limits(header_timeout=header_timeout, min_body_rate=min_body_rate)
+    server = uvicorn.Server(
+        uvicorn.Config(
+            app,
+            host=host,
+            port=port,
+            log_level="info",
+            proxy_headers=False,
+            http=guarded_protocol(limits),
+            limit_concurrency=limit_concurrency,
+            timeout_keep_alive=5,
+        )
+    )
+    accesslog.install()  # after uvicorn configured its loggers: no token in the access log
     try:
-        uvicorn.run(app, host=host, port=port, log_level="info", proxy_headers=False)
+        server.run()
     finally:
         engine.dispose()
     return 0

@@ -1,7 +1,7 @@
 """The FastAPI application of the agency webhook.
 
-Every path under `/v1` is signed with the Standard Webhooks scheme by the agency named in the
-`x-chidao-agency` header; that agency becomes the actor of the command. A pure ASGI middleware
+Every path under `/v1` is signed with an HTTP Message Signature (RFC 9421) by the agency its
+`keyid` names (`chidao.webhook.signing`); that agency becomes the actor of the command. A pure ASGI middleware
 checks the size, then the signature, before anything else looks at the request, so an unsigned
 request is a 401 whatever its body and a body over the limit is a 413 before it is read whole.
 `/healthz`, `/readyz`, `/docs` and `/openapi.json` are open. So are the browser form's page
@@ -14,8 +14,6 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
-import re
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
@@ -29,8 +27,9 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from chidao.webhook import auth, schemas
+from chidao.webhook import schemas
 from chidao.webhook.errors import (
+    Busy,
     Forbidden,
     PayloadTooLarge,
     SecretStoreError,
@@ -41,22 +40,21 @@ from chidao.webhook.errors import (
 from chidao.webhook.form import PAGE_PATH, POST_PATH, install_form
 from chidao.webhook.secrets import SecretStore
 from chidao.webhook.service import (
-    RESERVED_ACTORS,
     Answer,
     Caller,
     Service,
     error_body,
-    request_digest,
 )
+from chidao.webhook.signing import Authenticator
+from ledger.agency_keys import AgencyKeys
+from ledger.store import EventStore
 from lifecycle import commands as cmd
 from lifecycle.events import Attachment as LedgerAttachment
 
 log = logging.getLogger("chidao.webhook")
 
-AGENCY_HEADER = "x-chidao-agency"
 REPLAYED_HEADER = "x-chidao-replayed"
 SIGNED_PREFIX = "/v1/"
-_AGENCY = re.compile(schemas.ID_PATTERN)
 Waker = Callable[[str], Awaitable[None]]
 
 
@@ -64,23 +62,25 @@ Waker = Callable[[str], Awaitable[None]]
 
 
 def _error_response(error: WebhookError) -> JSONResponse:
-    return JSONResponse(error_body(error.code, error.detail), status_code=error.status_code)
+    headers = {"Retry-After": str(error.retry_after)} if isinstance(error, Busy) else None
+    return JSONResponse(
+        error_body(error.code, error.detail), status_code=error.status_code, headers=headers
+    )
 
 
 class SignatureGate:
-    """ASGI middleware: size limit and Standard Webhooks verification for every /v1 request.
+    """ASGI middleware: size limit and RFC 9421 verification for every /v1 request.
 
     The verified body is handed on unchanged to the application, with the `Caller` in
     `scope["state"]["caller"]`.
     """
 
     def __init__(
-        self, app: ASGIApp, *, secrets: SecretStore, max_body_bytes: int, now: Callable[[], float]
+        self, app: ASGIApp, *, authenticator: Authenticator, max_body_bytes: int
     ) -> None:
         self.app = app
-        self.secrets = secrets
+        self.authenticator = authenticator
         self.max_body_bytes = max_body_bytes
-        self.now = now
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or not scope["path"].startswith(SIGNED_PREFIX):
@@ -154,35 +154,21 @@ class SignatureGate:
     async def _authenticate(self, scope: Scope, receive: Receive) -> tuple[Caller, bytes]:
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
         body = await self._read_body(scope, receive, headers)
-        agency = headers.get(AGENCY_HEADER, "")
-        if not agency:
+        if "signature-input" not in headers or "signature" not in headers:
+            # Checked before any key is looked up, so unsigned noise costs no database read.
             raise Unauthorized(
-                f"missing {AGENCY_HEADER} header: say which agency signs the request"
+                "missing Signature-Input and Signature headers: sign the request (RFC 9421)"
             )
-        if not _AGENCY.match(agency) or len(agency) > schemas.ID_MAX or agency in RESERVED_ACTORS:
-            raise Unauthorized("the signature does not match the agency's secret")
-        # Checked before the secret is looked up, so unsigned noise costs no database read.
-        auth.check_webhook_id(headers.get("webhook-id"))
-        auth.check_timestamp(headers.get("webhook-timestamp"), self.now())
-        try:
-            secrets = await run_in_threadpool(self.secrets.secrets_for, agency)
-        except WebhookError as e:
-            log.error("secret store failed for %s: %s", agency, e.detail)
-            raise Unavailable("signatures cannot be checked right now") from e
-        except Exception as e:
-            log.exception("secret store failed")
-            raise Unavailable("signatures cannot be checked right now") from e
-        webhook_id = auth.verify(
-            secrets,
-            msg_id=headers.get("webhook-id"),
-            timestamp=headers.get("webhook-timestamp"),
-            signature=headers.get("webhook-signature"),
-            body=body,
-            now=self.now(),
-        )
+        # The path as sent (percent-encoding and all), which is what the client signed.
+        raw_path = scope.get("raw_path") or scope["path"].encode()
+        path = raw_path.decode("latin-1").split("?", 1)[0]
         query = scope.get("query_string", b"").decode("latin-1")
-        digest = request_digest(scope["method"], scope["path"], query, body)
-        return Caller(agency=agency, webhook_id=webhook_id, request_sha256=digest), body
+        return (
+            await run_in_threadpool(
+                self.authenticator.authenticate, scope["method"], path, query, headers, body
+            ),
+            body,
+        )
 
 
 def _is_form(scope: Scope) -> bool:
@@ -241,17 +227,37 @@ class Wakeups:
 
 # --- the application ------------------------------------------------------------------------
 
+# Every `error` code the webhook answers with, and what a client should do about it.
+ERROR_CODES: dict[str, str] = {
+    "unauthorized": "401: missing, malformed, wrong or expired signature, or a key not valid now.",
+    "forbidden": "403: another agency's work, or a role the signer lacks.",
+    "not_found": "404: unknown directive, agency, cycle or item.",
+    "conflict": "409: refused by the lifecycle (the detail says why); do not resend as is.",
+    "nonce_reused": "409: a replayed signature; nothing was recorded. Sign again to retry.",
+    "idempotency_key_reused": "409: the idempotency-key was used for a different request.",
+    "payload_too_large": "413: body over the size limit.",
+    "invalid": "422: malformed JSON or an invalid field (named in `fields`).",
+    "busy": "503 with Retry-After: other writers kept changing the directive; resend later "
+    "(signed anew, same idempotency-key).",
+    "unavailable": "503: the ledger or the key store does not answer; resend later.",
+    "internal": "500: an unexpected error; nothing half-written.",
+}
 _ERRORS: dict[int | str, dict[str, Any]] = {
-    401: {"model": schemas.ErrorBody, "description": "Missing, wrong or expired signature."},
-    403: {"model": schemas.ErrorBody, "description": "Another agency's work, or a role it lacks."},
-    404: {"model": schemas.ErrorBody, "description": "Unknown directive, agency, cycle or item."},
+    401: {"model": schemas.ErrorBody, "description": "`unauthorized`: missing, wrong or expired signature."},
+    403: {"model": schemas.ErrorBody, "description": "`forbidden`: another agency's work, or a role it lacks."},
+    404: {"model": schemas.ErrorBody, "description": "`not_found`: unknown directive, agency, cycle or item."},
     409: {
         "model": schemas.ErrorBody,
-        "description": "Refused by the lifecycle, or a reused webhook-id.",
+        "description": "`conflict` (refused by the lifecycle, with its reason), `nonce_reused` "
+        "(a replay) or `idempotency_key_reused`.",
     },
-    413: {"model": schemas.ErrorBody, "description": "Body over the size limit."},
-    422: {"model": schemas.ErrorBody, "description": "Malformed JSON or an invalid field."},
-    503: {"model": schemas.ErrorBody, "description": "The ledger is unavailable."},
+    413: {"model": schemas.ErrorBody, "description": "`payload_too_large`."},
+    422: {"model": schemas.ErrorBody, "description": "`invalid`: malformed JSON or an invalid field."},
+    503: {
+        "model": schemas.ErrorBody,
+        "description": "`busy` (transient, with `Retry-After`) or `unavailable`.",
+        "headers": {"Retry-After": {"schema": {"type": "integer"}, "description": "Seconds."}},
+    },
 }
 _COMMAND_RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {"model": schemas.Recorded, "description": "Nothing new: it was already done."},
@@ -267,15 +273,19 @@ DESCRIPTION = """
 Agencies acknowledge directives, complete items, submit reports and ask for extensions; the
 consolidating department reviews reports; the issuer decides extensions.
 
-**Signing.** Every `/v1` request is signed with [Standard Webhooks](https://www.standardwebhooks.com):
-headers `webhook-id` (unique per call; also the idempotency key), `webhook-timestamp` (Unix
-seconds, within 5 minutes of the server clock) and `webhook-signature` (`v1,<base64 HMAC-SHA256
-of "{id}.{timestamp}.{body}">` under the agency's `whsec_` secret), plus `x-chidao-agency`
-naming the agency whose secret signed. GET requests sign an empty body.
+**Signing.** Every `/v1` request carries an [HTTP Message Signature (RFC 9421)](https://www.rfc-editor.org/rfc/rfc9421)
+in `Signature-Input` and `Signature`, one signature covering `@method`, `@path` and `@query`
+with parameters `created` (within 5 minutes), `keyid` and `alg`. A state-changing request also
+covers `content-digest` (RFC 9530, `sha-256`), `content-type` (when there is a body) and
+`idempotency-key`, and carries a `nonce` parameter used only once. `keyid` is
+`{agency}:{kid}` for the agency's registered Ed25519 key (`alg="ed25519"`, preferred: the
+server keeps only its public half) or `{agency}:hmac` for its shared secret
+(`alg="hmac-sha256"`); that agency is the actor.
 
-**Idempotency.** Repeating a call with the same `webhook-id` and the same request returns the
-first answer (header `x-chidao-replayed: true`) and records nothing; the same id with a different
-request is a 409.
+**Idempotency.** A retry signs again (new nonce) with the same `Idempotency-Key` and the same
+request, and gets the first answer (header `x-chidao-replayed: true`), recording nothing. The
+same signature again is a 409 `nonce_reused`; the same key with another request is a 409
+`idempotency_key_reused`. A 503 `busy` carries `Retry-After`.
 """
 
 
@@ -314,7 +324,12 @@ def create_app(
     )
     app.state.service = service
     app.state.wakeups = wakeups
-    app.add_middleware(SignatureGate, secrets=secrets, max_body_bytes=max_body_bytes, now=time.time)
+    authenticator = Authenticator(
+        secrets, AgencyKeys(EventStore(engine)), lambda: dt.datetime.now(dt.UTC)
+    )
+    app.add_middleware(
+        SignatureGate, authenticator=authenticator, max_body_bytes=max_body_bytes
+    )
 
     @app.exception_handler(WebhookError)
     async def _webhook_error(_request: Request, exc: WebhookError) -> JSONResponse:
@@ -616,16 +631,30 @@ def create_app(
             title=app.title, version=app.version, description=app.description, routes=app.routes
         )
         schemes = {
-            "agency": {"type": "apiKey", "in": "header", "name": AGENCY_HEADER},
-            "webhookId": {"type": "apiKey", "in": "header", "name": "webhook-id"},
-            "webhookTimestamp": {"type": "apiKey", "in": "header", "name": "webhook-timestamp"},
-            "webhookSignature": {"type": "apiKey", "in": "header", "name": "webhook-signature"},
+            "signatureInput": {"type": "apiKey", "in": "header", "name": "Signature-Input"},
+            "signature": {"type": "apiKey", "in": "header", "name": "Signature"},
         }
         document.setdefault("components", {})["securitySchemes"] = schemes
+        codes = document["components"].setdefault("schemas", {})
+        codes["ErrorCode"] = {
+            "type": "string",
+            "enum": sorted(ERROR_CODES),
+            "description": "\n".join(f"- `{k}`: {v}" for k, v in sorted(ERROR_CODES.items())),
+        }
         for path, operations in document.get("paths", {}).items():
             if path.startswith(SIGNED_PREFIX):
-                for operation in operations.values():
+                for method, operation in operations.items():
                     operation["security"] = [{name: [] for name in schemes}]
+                    if method != "get":
+                        operation.setdefault("parameters", []).append(
+                            {
+                                "name": "Idempotency-Key",
+                                "in": "header",
+                                "required": True,
+                                "schema": {"type": "string", "maxLength": 128},
+                                "description": "The same for every retry of one call.",
+                            }
+                        )
         app.openapi_schema = document
         return document
 

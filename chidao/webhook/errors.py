@@ -38,6 +38,20 @@ class Conflict(WebhookError):
     code = "conflict"
 
 
+class NonceReused(WebhookError):
+    """The signature's nonce was seen before: a replay, refused with nothing written."""
+
+    status_code = 409
+    code = "nonce_reused"
+
+
+class IdempotencyKeyReused(WebhookError):
+    """The idempotency-key was used before for a different request."""
+
+    status_code = 409
+    code = "idempotency_key_reused"
+
+
 class PayloadTooLarge(WebhookError):
     status_code = 413
     code = "payload_too_large"
@@ -46,6 +60,17 @@ class PayloadTooLarge(WebhookError):
 class Unavailable(WebhookError):
     status_code = 503
     code = "unavailable"
+
+
+class Busy(WebhookError):
+    """A transient conflict: other writers kept winning; the same call succeeds later."""
+
+    status_code = 503
+    code = "busy"
+
+    def __init__(self, detail: str, *, retry_after: int = 1) -> None:
+        super().__init__(detail)
+        self.retry_after = retry_after
 
 
 class SecretStoreError(WebhookError):

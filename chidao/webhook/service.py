@@ -2,15 +2,19 @@
 
 `Service.handle` turns one authenticated call into a ledger command exactly once:
 
-1. it *claims* the call's `webhook-id` in `webhook_requests`, so a repeat returns the first
-   answer (on PostgreSQL it waits for the first call's transaction), and the same id with
-   another request is refused — even when both arrive at the same moment;
+0. it uses up the signature's nonce (a row of `webhook_requests`, its own transaction), so a
+   byte-identical replay is refused (409 `nonce_reused`) before anything else happens;
+1. it *claims* the call's `idempotency-key` in `webhook_requests`, so a retry (signed anew)
+   returns the first answer (on PostgreSQL it waits for the first call's transaction), and
+   the same key with another request is refused — even when both arrive at the same moment;
 2. it runs the command through `Directives.execute` on the same transaction, which decides it
    on the stored state and appends it under the ledger idempotency key
-   `wh:{agency}:{webhook-id}`;
+   `wh:{agency}:{idempotency-key}`, the signed request kept in the first event;
 3. it stores the answer, and the one transaction (`ledger.transaction`) commits all three.
    Decided answers (success and lifecycle refusals) are kept; a transient failure or a crash
-   rolls everything back, so the agency can retry with the same id.
+   rolls everything back, so the agency can retry with the same key. A writer racing on the
+   same directive is retried inside up to CONFLICT_RETRIES times; only if it keeps winning is
+   the answer 503 `busy` with `Retry-After` — never a refusal.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ import hashlib
 import logging
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import Engine, delete, insert, select, text, update
@@ -28,7 +32,14 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from chidao.webhook import schemas
-from chidao.webhook.errors import Conflict, Forbidden, NotFound, Unavailable
+from chidao.webhook.errors import (
+    Busy,
+    Forbidden,
+    IdempotencyKeyReused,
+    NonceReused,
+    NotFound,
+    Unavailable,
+)
 from ledger.directives import DirectiveNotFound, Directives, Outcome
 from ledger.errors import ConcurrencyConflict, IdempotencyConflict, LedgerError, LedgerUnavailable
 from ledger.projections import read_inbox
@@ -41,16 +52,27 @@ from lifecycle.status import counts, current_rows
 log = logging.getLogger("chidao.webhook")
 
 PENDING = 0
+NONCE_USED = -1  # a row of webhook_requests that only records a used nonce
+NONCE_KEEP = dt.timedelta(minutes=15)  # longer than the signature window, then pruned
+PRUNE_EVERY = 200  # nonces recorded between two prunings, per process
+CONFLICT_RETRIES = 8  # decisions retried inside the service on a racing writer
+RETRY_AFTER_SECONDS = 1
 RESERVED_ACTORS = frozenset({"operator", "system"})
 
 
 @dataclass(frozen=True)
 class Caller:
-    """Who signed a request, and what identifies the request for idempotency."""
+    """Who signed a request, and what identifies the request for idempotency.
+
+    `webhook_id` is the request's `idempotency-key` (or the browser form's one-time id);
+    `nonce` is used up once; `proof` is the signed request the answer keeps in the ledger.
+    """
 
     agency: str
     webhook_id: str
     request_sha256: str
+    nonce: str | None = None
+    proof: dict[str, Any] | None = field(default=None, compare=False, repr=False)
 
     @property
     def key(self) -> str:
@@ -87,6 +109,7 @@ class Service:
         self.clock = clock
         self._locks: dict[str, threading.Lock] = {}
         self._locks_guard = threading.Lock()
+        self._nonces = 0
 
     def now(self) -> dt.datetime:
         moment = self.clock()
@@ -102,8 +125,10 @@ class Service:
     # --- commands ---------------------------------------------------------------------------
 
     def handle(self, caller: Caller, directive: str, command: AnyCommand) -> Answer:
-        """Claim the webhook-id, decide, append and store the answer in ONE transaction: a
+        """Claim the idempotency-key, decide, append and store the answer in ONE transaction: a
         crash or a transient failure anywhere leaves nothing, and the agency may resend."""
+        if caller.nonce is not None:
+            self._use_nonce(caller)
         earlier = self._answered(caller)
         if earlier is not None:
             return earlier
@@ -129,22 +154,35 @@ class Service:
     ) -> Answer:
         try:
             outcome = self.directives.execute(
-                directive, command, self.now(), key=caller.key, conn=conn, live=True
+                directive,
+                command,
+                self.now(),
+                key=caller.key,
+                conn=conn,
+                live=True,
+                retries=CONFLICT_RETRIES,
+                proof=caller.proof,
             )
-        except lifecycle_errors.NotFound as e:
+        except (lifecycle_errors.NotFound, DirectiveNotFound) as e:
             return Answer(404, error_body("not_found", str(e)))
         except lifecycle_errors.Forbidden as e:
             return Answer(403, error_body("forbidden", str(e)))
         except lifecycle_errors.Refused as e:
-            return Answer(409, error_body("conflict", str(e)))
+            return Answer(409, error_body(e.code, str(e)))
         except IdempotencyConflict as e:
             return Answer(
-                409, error_body("conflict", f"webhook-id {caller.webhook_id} was already used: {e}")
+                409,
+                error_body(
+                    IdempotencyKeyReused.code,
+                    f"idempotency-key {caller.webhook_id} was already used: {e}",
+                ),
             )
         except ConcurrencyConflict as e:
-            raise Conflict(
+            # Other writers won every one of the bounded retries: not a refusal, try later.
+            raise Busy(
                 f"directive {directive} kept changing while this call was decided; "
-                "send it again with the same webhook-id"
+                "send it again (signed anew, same idempotency-key) shortly",
+                retry_after=RETRY_AFTER_SECONDS,
             ) from e
         return Answer(201 if outcome.events else 200, self._recorded(directive, caller, outcome))
 
@@ -168,7 +206,7 @@ class Service:
     # --- idempotency ------------------------------------------------------------------------
 
     def _answered(self, caller: Caller) -> Answer | None:
-        """The answer already stored for this webhook-id, read without taking the write lock."""
+        """The answer already stored for this idempotency-key, read without taking the write lock."""
         try:
             with self.engine.connect() as conn:
                 return self._earlier(conn, caller)
@@ -182,14 +220,14 @@ class Service:
         if row is None or row.status_code == PENDING:
             return None
         if row.body_sha256 != caller.request_sha256:
-            raise Conflict(
-                f"webhook-id {caller.webhook_id} was already used for a different request; "
-                "each call needs its own id"
+            raise IdempotencyKeyReused(
+                f"idempotency-key {caller.webhook_id} was already used for a different "
+                "request; each call needs its own key"
             )
         return Answer(row.status_code, dict(row.response), replayed=True)
 
     def _claim(self, conn: Connection, caller: Caller) -> Answer | None:
-        """Take the webhook-id inside the command's transaction; the earlier answer if a
+        """Take the idempotency-key inside the command's transaction; the earlier answer if a
         call with the same id committed first (PostgreSQL: the insert waits for it)."""
         earlier = self._earlier(conn, caller)
         if earlier is not None:
@@ -215,12 +253,47 @@ class Service:
         except IntegrityError:
             earlier = self._earlier(conn, caller)
             if earlier is None:
-                raise Conflict(
-                    f"a call with webhook-id {caller.webhook_id} is still being processed; "
-                    "send it again shortly"
+                raise Busy(
+                    f"a call with idempotency-key {caller.webhook_id} is still being processed; "
+                    "send it again shortly",
+                    retry_after=RETRY_AFTER_SECONDS,
                 ) from None
             return earlier
         return None
+
+    def _use_nonce(self, caller: Caller) -> None:
+        """Record the request's nonce as used, or NonceReused if it was (a replay)."""
+        assert caller.nonce is not None
+        digest = hashlib.sha256(f"{caller.agency}\n{caller.nonce}".encode()).hexdigest()
+        now = _utc_now()
+        self._nonces += 1
+        try:
+            with self.engine.begin() as conn:
+                if self._nonces % PRUNE_EVERY == 1:
+                    # Nonces older than the window can no longer be replayed: forget them
+                    # now and then (a pass over the table, not on every call).
+                    conn.execute(
+                        delete(webhook_requests)
+                        .where(webhook_requests.c.status_code == NONCE_USED)
+                        .where(webhook_requests.c.created_at < now - NONCE_KEEP)
+                    )
+                conn.execute(
+                    insert(webhook_requests).values(
+                        webhook_id=f"nonce:{digest}",
+                        agency_id=caller.agency,
+                        body_sha256=digest,
+                        status_code=NONCE_USED,
+                        response={},
+                        created_at=now,
+                    )
+                )
+        except IntegrityError as e:
+            raise NonceReused(
+                "this signature's nonce was already used: a replayed request is not recorded "
+                "again; to retry, sign anew (new nonce, same idempotency-key)"
+            ) from e
+        except DBAPIError as e:
+            raise Unavailable("the ledger is unavailable; send the call again later") from e
 
     def ready(self) -> bool:
         try:

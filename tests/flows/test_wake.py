@@ -24,8 +24,9 @@ from typing import Any
 
 import httpx
 import pytest
-from standardwebhooks.webhooks import Webhook
 
+from chidao.webhook.auth import secret_key_bytes
+from ledger.signatures import sign_headers
 from lifecycle.status import standing_label
 from tests.flows.test_up import REPO, ChidaoUp, free_port
 
@@ -53,20 +54,18 @@ def status(env: dict[str, str]) -> dict[str, Any]:
 
 def post_report(webhook_url: str, secret: str, agency: str, cycle: str) -> httpx.Response:
     body = json.dumps({"text": f"Báo cáo kết quả năm {cycle} của {agency}."}, ensure_ascii=False)
-    msg_id = f"msg_{uuid.uuid4().hex}"
-    now = dt.datetime.now(dt.UTC)
-    signature = Webhook(secret).sign(msg_id, now, body)
+    path = f"/v1/directives/{DIRECTIVE}/agencies/{agency}/cycles/{cycle}/report"
+    headers = sign_headers(
+        "POST",
+        path,
+        "",
+        body.encode("utf-8"),
+        keyid=f"{agency}:hmac",
+        key=secret_key_bytes(secret),
+        alg="hmac-sha256",
+    )
     return httpx.post(
-        f"{webhook_url}/v1/directives/{DIRECTIVE}/agencies/{agency}/cycles/{cycle}/report",
-        content=body.encode("utf-8"),
-        headers={
-            "content-type": "application/json",
-            "webhook-id": msg_id,
-            "webhook-timestamp": str(int(now.timestamp())),
-            "webhook-signature": signature,
-            "x-chidao-agency": agency,
-        },
-        timeout=10,
+        f"{webhook_url}{path}", content=body.encode("utf-8"), headers=headers, timeout=10
     )
 
 

@@ -99,15 +99,20 @@ class Run:
     def execute(self, command: c.AnyCommand, when: dt.datetime) -> None:
         self.keys += 1
         before = self.directives.store.version(D)
+        last = self.live[max(self.live)].last_event_at if self.live else None
+        backdated = last is not None and when < last
         try:
             outcome = self.directives.execute(D, command, when, key=f"k{self.keys}")
         except OutOfOrder:
-            assert self.live and when < self.live[max(self.live)].last_event_at  # type: ignore[operator]
+            # dated before the last event, or a received_on outside issuance..entry
+            assert backdated or getattr(command, "received_on", None) is not None
             assert self.directives.store.version(D) == before  # nothing written
             return
         except Refused:
+            assert not backdated, "a backdated command was refused for another reason first"
             assert self.directives.store.version(D) == before
             return
+        assert not backdated, f"a command dated {when} before {last} was recorded"
         self.live[outcome.state.version] = outcome.state
         self.moments.append(when)
 

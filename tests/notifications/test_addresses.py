@@ -13,13 +13,16 @@ from tests.notifications.conftest import D2810
 
 
 def test_a_tracked_agency_without_email_fails_validation(tmp_path: Path) -> None:
-    source = yaml.safe_load((DIRECTORY_DIR / "quang-ngai.yaml").read_text(encoding="utf-8"))
-    for agency in source["agencies"]:
-        if agency["id"] == "ubnd-ly-son":
-            del agency["email"]
     folder = tmp_path / "agencies"
     folder.mkdir()
-    (folder / "quang-ngai.yaml").write_text(yaml.safe_dump(source, allow_unicode=True), encoding="utf-8")
+    for path in DIRECTORY_DIR.glob("*.yaml"):
+        source = yaml.safe_load(path.read_text(encoding="utf-8"))
+        for agency in source["agencies"]:
+            if agency["id"] == "ubnd-ly-son":
+                del agency["email"]
+        (folder / path.name).write_text(
+            yaml.safe_dump(source, allow_unicode=True), encoding="utf-8"
+        )
     directory = load_directory(folder)
     with pytest.raises(DefinitionError) as caught:
         load_definition(D2810, directory)

@@ -1,7 +1,8 @@
-"""Fixtures of the webhook tests: a ledger with 2810 issued, agency secrets, the app, a signer.
+"""Fixtures of the webhook tests: a ledger with 2810 issued, agency keys, the app, a signer.
 
-Requests are signed with the `standardwebhooks` package from PyPI, a client nobody here
-wrote, so the tests check the app against the scheme and not against our own signing code.
+Requests are signed (RFC 9421) with the `http-message-signatures` package from PyPI through
+`ledger.signatures.sign_headers`, with an Ed25519 key registered for each agency, or with
+the agency's HMAC secret when asked; `test_peer.py` signs with an npm implementation too.
 """
 
 from __future__ import annotations
@@ -10,7 +11,6 @@ import datetime as dt
 import json
 import shutil
 import time
-import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,14 +19,16 @@ from typing import Any
 import httpx
 import pytest
 from cryptography.fernet import Fernet
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastapi import FastAPI
 from sqlalchemy import Engine, func, select
-from standardwebhooks.webhooks import Webhook
 
 from chidao.webhook import SecretStore, create_app
-from chidao.webhook.auth import sign
+from chidao.webhook.auth import secret_key_bytes
+from ledger.agency_keys import AgencyKeys
 from ledger.db import ensure_schema, make_engine
 from ledger.directives import Directives
+from ledger.signatures import ed25519_kid, sign_headers
 from ledger.store import EventStore
 from ledger.tables import events
 from lifecycle.commands import Issue
@@ -66,12 +68,30 @@ def anyio_backend() -> str:
 
 
 @pytest.fixture(scope="session")
-def template_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One migrated ledger with 2810 issued; each test copies the file (migrating is slow)."""
+def private_keys() -> dict[str, Ed25519PrivateKey]:
+    """Each agency's own Ed25519 key (the server only ever sees the public half)."""
+    return {agency: Ed25519PrivateKey.generate() for agency in AGENCIES}
+
+
+def register_keys(engine: Engine, keys: dict[str, Ed25519PrivateKey]) -> None:
+    registry = AgencyKeys(EventStore(engine))
+    for agency, key in keys.items():
+        registry.register(
+            agency, key.public_key(), at=dt.datetime.now(dt.UTC) - dt.timedelta(hours=1), actor="operator"
+        )
+
+
+@pytest.fixture(scope="session")
+def template_db(
+    tmp_path_factory: pytest.TempPathFactory, private_keys: dict[str, Ed25519PrivateKey]
+) -> Path:
+    """One migrated ledger with 2810 issued and every agency's public key registered; each
+    test copies the file (migrating is slow)."""
     path = tmp_path_factory.mktemp("template") / "ledger.db"
     engine = make_engine(f"sqlite:///{path}")
     ensure_schema(engine)
     issue_2810(engine)
+    register_keys(engine, private_keys)
     engine.dispose()
     return path
 
@@ -138,44 +158,63 @@ def dumps(value: Any) -> bytes:
 
 @dataclass
 class Signer:
-    """Sends signed requests as an agency, like an agency's own system would."""
+    """Sends signed requests as an agency, like an agency's own system would.
+
+    By default with the agency's registered Ed25519 key; `hmac=True` signs with its shared
+    secret instead, `key=` with any other private key.
+    """
 
     client: httpx.AsyncClient
     secrets: dict[str, str]
+    keys: dict[str, Ed25519PrivateKey]
 
     def headers(
         self,
         agency: str,
         body: bytes,
         *,
-        webhook_id: str | None = None,
-        timestamp: dt.datetime | None = None,
+        method: str = "POST",
+        path: str = "/",
+        query: str = "",
+        idempotency_key: str | None = None,
+        nonce: str | None = None,
+        created: dt.datetime | None = None,
+        hmac: bool = False,
         secret: str | None = None,
+        key: Ed25519PrivateKey | None = None,
+        keyid: str | None = None,
     ) -> dict[str, str]:
-        msg_id = webhook_id or f"msg_{uuid.uuid4().hex}"
-        stamp = timestamp or dt.datetime.now(dt.UTC)
-        key = secret or self.secrets[agency]
-        try:
-            signature = Webhook(key).sign(msg_id, stamp, body.decode())
-        except UnicodeDecodeError:
-            # standardwebhooks signs text only; a body that is not UTF-8 is signed as bytes.
-            signature = sign(key, msg_id, int(stamp.timestamp()), body)
-        return {
-            "webhook-id": msg_id,
-            "webhook-timestamp": str(int(stamp.timestamp())),
-            "webhook-signature": signature,
-            "x-chidao-agency": agency,
-            "content-type": "application/json",
-        }
+        if hmac or secret:
+            signing: object = secret_key_bytes(secret or self.secrets[agency])
+            alg, kid = "hmac-sha256", "hmac"
+        else:
+            private = key or self.keys[agency]
+            signing, alg, kid = private, "ed25519", ed25519_kid(private.public_key())
+        return sign_headers(
+            method,
+            path,
+            query,
+            body,
+            keyid=keyid or f"{agency}:{kid}",
+            key=signing,
+            alg=alg,
+            idempotency_key=idempotency_key,
+            nonce=nonce,
+            created=created,
+        )
 
     async def post(
         self, agency: str, path: str, payload: Any = None, *, raw: bytes | None = None, **kw: Any
     ) -> httpx.Response:
         body = raw if raw is not None else (b"" if payload is None else dumps(payload))
-        return await self.client.post(path, content=body, headers=self.headers(agency, body, **kw))
+        bare, _, query = path.partition("?")
+        headers = self.headers(agency, body, method="POST", path=bare, query=query, **kw)
+        return await self.client.post(path, content=body, headers=headers)
 
     async def get(self, agency: str, path: str, **kw: Any) -> httpx.Response:
-        return await self.client.get(path, headers=self.headers(agency, b"", **kw))
+        bare, _, query = path.partition("?")
+        headers = self.headers(agency, b"", method="GET", path=bare, query=query, **kw)
+        return await self.client.get(path, headers=headers)
 
 
 @pytest.fixture
@@ -186,8 +225,12 @@ async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
 
 
 @pytest.fixture
-def signer(client: httpx.AsyncClient, agency_secrets: dict[str, str]) -> Signer:
-    return Signer(client, agency_secrets)
+def signer(
+    client: httpx.AsyncClient,
+    agency_secrets: dict[str, str],
+    private_keys: dict[str, Ed25519PrivateKey],
+) -> Signer:
+    return Signer(client, agency_secrets, private_keys)
 
 
 def now_ts() -> int:

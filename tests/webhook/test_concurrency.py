@@ -5,16 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import random
-import threading
-import time
 from collections import Counter
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
 import pytest
-import uvicorn
 from cryptography.fernet import Fernet
 from sqlalchemy import Engine
 
@@ -23,28 +19,10 @@ from ledger.db import ensure_schema, make_engine
 from ledger.verify import verify
 from tests.lifecycle.helpers import resolved
 from tests.pg import throwaway_database
+from tests.webhook.concurrency_helpers import serving
 from tests.webhook.conftest import DIRECTIVE, Clock, Signer, Wakes, dumps, event_counts, issue_2810
 
 D = f"/v1/directives/{DIRECTIVE}"
-
-
-@contextmanager
-def serving(app: object) -> Iterator[str]:
-    """The app under uvicorn on a free loopback port, in a thread; yields its base URL."""
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning"))  # type: ignore[arg-type]
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("uvicorn did not start")
-        time.sleep(0.01)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(10)
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
@@ -91,14 +69,13 @@ async def fire(base: str, secrets: dict[str, str]) -> list[tuple[str, str, str, 
     rng.shuffle(planned)
     limits = httpx.Limits(max_connections=50)
     async with httpx.AsyncClient(base_url=base, timeout=60, limits=limits) as client:
-        signer = Signer(client, secrets)
+        signer = Signer(client, secrets, {})
 
         async def one(
             kind: str, agency: str, msg_id: str, path: str, body: bytes
         ) -> tuple[str, str, str, int]:
-            r = await client.post(
-                path, content=body, headers=signer.headers(agency, body, webhook_id=msg_id)
-            )
+            headers = signer.headers(agency, body, path=path, idempotency_key=msg_id, hmac=True)
+            r = await client.post(path, content=body, headers=headers)
             assert r.status_code < 500, r.text
             return kind, agency, msg_id, r.status_code
 

@@ -131,7 +131,7 @@ async def test_a_bad_link_is_a_401_page_that_shows_no_data(
     assert r.status_code == 401, r.text
     assert r.headers["content-type"].startswith("text/html")
     html = r.text
-    assert "đường dẫn" in html and "Standard Webhooks" in html
+    assert "đường dẫn" in html and "RFC 9421" in html
     assert "Ba Tơ" not in html and "4a" not in html and "<form" not in html
     if case == "expired":
         assert "hết hạn" in html
@@ -158,6 +158,11 @@ async def test_acknowledge_through_the_form_records_once_even_when_clicked_twice
     assert "/form/acknowledge" not in shown.text
     await form_app.state.wakeups.drain()
     assert wakes.seen == [DIRECTIVE]
+    # the server could have made a form answer: verify --signatures counts it apart
+    from ledger.answers import check_answers
+
+    report = check_answers(EventStore(engine))
+    assert report.ok and (report.form, report.server_attested, report.agency_signed) == (1, 1, 0)
 
 
 async def test_an_item_is_marked_done_with_its_note(

@@ -70,10 +70,10 @@ async def test_after_rotation_both_secrets_sign_until_the_grace_ends(
     new = secrets.rotate("ubnd-ba-to")
     app = create_app(engine=engine, secrets=secrets, clock=Clock())
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as c:
-        signer = Signer(c, {"ubnd-ba-to": new})
+        signer = Signer(c, {"ubnd-ba-to": new}, {})
         path = f"/v1/directives/{DIRECTIVE}/agencies/ubnd-ba-to/acknowledge"
         assert (await signer.post("ubnd-ba-to", path, secret=old)).status_code == 201
-        assert (await signer.post("ubnd-ba-to", path)).status_code == 200
+        assert (await signer.post("ubnd-ba-to", path, hmac=True)).status_code == 200
         assert (
             await signer.post("ubnd-ba-to", path, secret="whsec_" + "QkJC" * 11)
         ).status_code == 401
@@ -119,9 +119,23 @@ def test_serve_builds_the_app_from_settings_and_wires_the_waker(
     monkeypatch.setenv("CHIDAO_WEBHOOK_BASE_URL", "http://127.0.0.1:9911")
     monkeypatch.delenv("CHIDAO_DATABASE_URL", raising=False)
     started: dict[str, object] = {}
-    monkeypatch.setattr(uvicorn, "run", lambda app, **kw: started.update(app=app, **kw))
+    def run(server: uvicorn.Server, sockets: object = None) -> None:
+        config = server.config
+        started.update(
+            app=config.app,
+            host=config.host,
+            port=config.port,
+            http=config.http,
+            limit=config.limit_concurrency,
+            keep_alive=config.timeout_keep_alive,
+        )
+
+    monkeypatch.setattr(uvicorn.Server, "run", run)
     assert main(["serve"]) == 0
     assert started["host"] == "127.0.0.1" and started["port"] == 9911
+    # the connection guard and the cap are what `serve` runs with
+    assert getattr(started["http"], "__name__", "") == "GuardedH11Protocol"
+    assert started["limit"] == 1000 and started["keep_alive"] == 5
     app = started["app"]
     assert app.state.wakeups.waker is not None  # type: ignore[attr-defined]
     assert "chidao.db" in capsys.readouterr().err
