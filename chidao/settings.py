@@ -144,6 +144,9 @@ class Settings(BaseSettings):
     smtp_security: str = "none"  # none | starttls | tls
     smtp_timeout_seconds: float = 10.0
     mail_dry_run_dir: Path | None = None
+    # The embedded mail room's Maildir, set by `chidao up` when it runs its own SMTP server
+    # because none is configured; the webhook shows it at /mailroom.
+    mailroom_dir: Path | None = None
     # First retry delay of a failed send; later ones grow exponentially (Prefect task retries).
     mail_retry_base_seconds: float = 5.0
 

@@ -18,6 +18,7 @@ from typing import Any
 
 from prefect import flow, get_run_logger
 from prefect.runtime import flow_run
+from prefect.states import Completed
 from prefect.tasks import exponential_backoff
 from pydantic import BaseModel, ConfigDict, SecretBytes
 
@@ -28,17 +29,28 @@ from ledger.directives import Directives
 from ledger.store import StoredEvent
 from lifecycle import DirectiveState, due_actions, next_wakeup
 from lifecycle.planner import Action, label
-from lifecycle.status import current_rows, reported_share
+from lifecycle.status import agency_rows, current_cycle, current_rows, reported_share
 from notifications.mailer import SmtpConfig
+from notifications.outbox import Outbox
 from tasks.actions import ActionInput, perform_action
 from tasks.checkpoint import CheckpointInput, checkpoint_ledger
 from tasks.mail import DeliverInput, deliver_mail
-from tasks.runtime import directives_for
-from tasks.schedule import WakeupInput, cancel_obsolete, schedule_retry, schedule_wakeup
-from tasks.status import LedgerEventRef, StatusInput, publish_status
+from tasks.runtime import directives_for, engine_for
+from tasks.schedule import (
+    MAIL_RETRY,
+    WakeupInput,
+    cancel_obsolete,
+    run_name,
+    schedule_mail_retry,
+    schedule_retry,
+    schedule_wakeup,
+)
+from tasks.status import CycleTable, LedgerEventRef, StatusInput, publish_status
 
 # Performing actions can make more fall due at once (a closed cycle opens the next).
 MAX_ROUNDS = 25
+# The name of a run's Completed state when mail is still pending or was given up on.
+MAIL_NOT_DELIVERED = "Thư chưa gửi được"
 # Ledger events re-emitted by each run, so agencies' own calls reach the event feed too;
 # Prefect stores an event id once.
 EVENT_WINDOW = 30
@@ -89,20 +101,23 @@ class Steps:
     functions called in process (`IN_PROCESS`: tests over years of simulated time)."""
 
     perform: Callable[[ActionInput], Any]
-    deliver: Callable[[DeliverInput, float], Awaitable[Any]]
+    deliver: Callable[[DeliverInput, float | None], Awaitable[Any]]
     publish: Callable[[StatusInput], None] | None
     schedule: Callable[[WakeupInput], Awaitable[Any]] | None
     logger: Callable[[], Any]
 
 
-async def _deliver_task(inp: DeliverInput, backoff: float) -> Any:
-    retrying = deliver_mail.with_options(
-        retry_delay_seconds=exponential_backoff(backoff_factor=backoff)
+async def _deliver_task(inp: DeliverInput, backoff: float | None) -> Any:
+    """The delivery task: with `backoff`, retried with exponential backoff; without, tried once."""
+    task = (
+        deliver_mail.with_options(retries=0)
+        if backoff is None
+        else deliver_mail.with_options(retry_delay_seconds=exponential_backoff(backoff_factor=backoff))
     )
-    return await retrying(inp)
+    return await task(inp)
 
 
-async def _deliver_once(inp: DeliverInput, backoff: float) -> Any:
+async def _deliver_once(inp: DeliverInput, backoff: float | None) -> Any:
     return await deliver_mail.fn(inp)
 
 
@@ -119,6 +134,8 @@ class Reconciled:
     performed: list[str]
     next_wakeup: dt.datetime | None
     version: int
+    mail_pending: int = 0
+    mail_failed: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -127,6 +144,8 @@ class Reconciled:
             "performed": self.performed,
             "next_wakeup": self.next_wakeup.isoformat() if self.next_wakeup else None,
             "version": self.version,
+            "mail_pending": self.mail_pending,
+            "mail_failed": self.mail_failed,
         }
 
 
@@ -134,19 +153,32 @@ def reference_of(state: DirectiveState) -> str:
     return state.definition.definition.reference if state.resolved else state.id
 
 
-def run_label(state: DirectiveState, action: Action | None) -> str:
-    """A run's name for people: `2810/UBND-KGVX · 2023 · nhắc hạn`."""
-    parts = [reference_of(state)]
-    if action is not None:
-        if action.cycle:
-            parts.append(action.cycle)
-        parts.append(label(action))
-    return " · ".join(parts)
+def run_label(state: DirectiveState, action: Action | None, at: dt.datetime) -> str:
+    """A run's name for people: `2810/UBND-KGVX · 2023 · nhắc hạn · 30/11/2023 08:00`."""
+    return run_name(
+        reference_of(state),
+        action.cycle if action is not None else current_cycle(state),
+        label(action) if action is not None else None,
+        at,
+    )
 
 
 def _run_name() -> str:
     parameters = flow_run.parameters
     return str(parameters.get("label") or parameters.get("directive_id") or "directive")
+
+
+def _cycle_tables(
+    state: DirectiveState, now: dt.datetime, events: list[StoredEvent], since_version: int
+) -> list[CycleTable]:
+    """A table for each cycle something happened in after `since_version`, and the current one."""
+    touched = {e.payload.get("cycle") for e in events if e.version > since_version}
+    touched.add(current_cycle(state))
+    return [
+        CycleTable(cycle=cycle_id, status=cycle.status, rows=agency_rows(state, cycle_id, now))
+        for cycle_id, cycle in state.cycles.items()
+        if cycle_id in touched
+    ]
 
 
 def _status_input(
@@ -155,6 +187,7 @@ def _status_input(
     wake: dt.datetime | None,
     events: list[StoredEvent],
     since_version: int,
+    touched_since: int,
     language: str = "vi",
 ) -> StatusInput:
     """The status to publish, with the ledger events after `since_version` for the event feed."""
@@ -179,8 +212,34 @@ def _status_input(
             for e in events
             if e.version > since_version
         ],
+        cycles=_cycle_tables(state, now, events, touched_since),
+        published_at=SystemClock().now(),
         language=language,
     )
+
+
+def _mail_retry_delay(runtime: Runtime, attempts: int) -> float:
+    """Seconds before the next delivery run: the base, doubled for each attempt made."""
+    return float(runtime.mail_retry_base_seconds * 2 ** max(attempts - 1, 0))
+
+
+async def _deliver(
+    steps: Steps, runtime: Runtime, directive_id: str, now: dt.datetime, *, retry_here: bool
+) -> None:
+    """Send the outbox; with `retry_here` the step retries with backoff, else it tries once."""
+    try:
+        await steps.deliver(
+            DeliverInput(
+                database_url=runtime.database_url,
+                smtp=runtime.smtp,
+                at=now,
+                directive=directive_id,
+                link_key=runtime.link_key,
+            ),
+            runtime.mail_retry_base_seconds if retry_here else None,
+        )
+    except Exception as e:  # the outbox keeps the messages; a later run tries again
+        steps.logger().warning("mail for %s not delivered yet: %s", directive_id, e)
 
 
 async def reconcile(
@@ -192,13 +251,30 @@ async def reconcile(
     steps: Steps = PREFECT,
 ) -> Reconciled:
     """One reconciliation of a directive at business time `now`, its steps run as tasks
-    (or, with `steps=IN_PROCESS`, as the same functions in this process)."""
+    (or, with `steps=IN_PROCESS`, as the same functions in this process).
+
+    The status is published first when actions are due (what the ledger holds, an agency's
+    answer among it, before the actions it calls for), and again as soon as the actions are
+    recorded; mail goes after it, one attempt per message in a scheduled run (a message not
+    taken is tried again by a run of its own, `… · gửi lại thư`, with backoff), so publishing
+    never waits for a mail server. Runs without a schedule (a simulation) retry within the
+    run, still after publishing.
+    """
     logger = steps.logger()
     directives: Directives = directives_for(runtime.database_url)
-    state = directives.state(directive_id)
+    events, state = directives.load(directive_id)
     start_version = state.version
     calendar = default_calendar()
     performed: list[str] = []
+    if steps.publish is not None and due_actions(state, now, calendar):
+        # what the ledger already holds (an agency's answer) is shown before the actions
+        # it calls for are composed and recorded; the table is published again after them
+        steps.publish(
+            _status_input(
+                state, now, None, events, start_version - EVENT_WINDOW, start_version,
+                runtime.language,
+            )
+        )
     for _ in range(MAX_ROUNDS):
         actions = due_actions(state, now, calendar)
         if not actions:
@@ -216,35 +292,46 @@ async def reconcile(
             )
             performed.append(action.key)
         state = directives.state(directive_id)
-    try:
-        await steps.deliver(
-            DeliverInput(
-                database_url=runtime.database_url,
-                smtp=runtime.smtp,
-                at=now,
-                directive=directive_id,
-                link_key=runtime.link_key,
-            ),
-            runtime.mail_retry_base_seconds,
-        )
-    except Exception as e:  # the outbox keeps the messages; the next run tries again
-        logger.warning("mail for %s not delivered yet: %s", directive_id, e)
     events, state = directives.load(directive_id)
     wake = next_wakeup(state, now, calendar)
     if steps.publish is not None:
+        since = start_version - EVENT_WINDOW
         steps.publish(
-            _status_input(state, now, wake, events, start_version - EVENT_WINDOW, runtime.language)
+            _status_input(state, now, wake, events, since, start_version, runtime.language)
         )
-    if schedule_next and wake is not None and steps.schedule is not None:
+    scheduling = schedule_next and steps.schedule is not None
+    if scheduling and wake is not None and steps.schedule is not None:
         upcoming = [a for a in due_actions(state, wake, calendar) if a.due_at == wake]
         await steps.schedule(
             WakeupInput(
                 directive=directive_id,
                 at=wake,
-                label=run_label(state, upcoming[0] if upcoming else None),
+                label=run_label(state, upcoming[0] if upcoming else None, wake),
             )
         )
-    if schedule_next:
+    published = state.version
+    await _deliver(steps, runtime, directive_id, now, retry_here=not schedule_next)
+    outbox = Outbox(engine_for(runtime.database_url))
+    pending = outbox.pending(directive=directive_id)
+    events, state = directives.load(directive_id)
+    failed = _failed(state)
+    if steps.publish is not None and state.version > published:
+        # deliveries recorded: to the feed, and failures to the table
+        steps.publish(
+            _status_input(state, now, wake, events, published, published, runtime.language)
+        )
+    if pending and scheduling:
+        retry_at = SystemClock().now() + dt.timedelta(
+            seconds=_mail_retry_delay(runtime, max(r.attempts for r in pending))
+        )
+        await schedule_mail_retry(
+            WakeupInput(
+                directive=directive_id,
+                at=retry_at,
+                label=run_name(reference_of(state), current_cycle(state), MAIL_RETRY, retry_at),
+            )
+        )
+    if scheduling:
         try:  # wake-ups of an older plan; the sweeper cancels them if this fails
             await cancel_obsolete(directive_id, wake)
         except Exception as e:
@@ -260,13 +347,19 @@ async def reconcile(
             )
         )
     logger.info(
-        "%s reconciled at %s: %d actions, next wake-up %s",
+        "%s reconciled at %s: %d actions, next wake-up %s, %d messages pending, %d failed",
         directive_id,
         now.isoformat(),
         len(performed),
         wake,
+        len(pending),
+        failed,
     )
-    return Reconciled(directive_id, now, performed, wake, state.version)
+    return Reconciled(directive_id, now, performed, wake, state.version, len(pending), failed)
+
+
+def _failed(state: DirectiveState) -> int:
+    return sum(1 for n in state.notifications.values() if n.status == "failed")
 
 
 @flow(name="directive", flow_run_name=_run_name, persist_result=False, log_prints=True)
@@ -275,12 +368,13 @@ async def directive(
     label: str = "",
     at: dt.datetime | None = None,
     schedule_next: bool = True,
-) -> dict[str, Any]:
+) -> Any:
     """Reconcile one directive now (or at the business time `at`, when simulating).
 
     A run that fails schedules its own retry wake-up RETRY_AFTER later (then fails), so one
     failure never stalls the directive; if even that cannot be done, the sweeper
-    (`flows.sweep`) finds the directive overdue."""
+    (`flows.sweep`) finds the directive overdue. A run whose mail waits or was given up on
+    ends Completed, named MAIL_NOT_DELIVERED."""
     now = at or SystemClock().now()
     try:
         runtime = Runtime.from_settings(load_settings())
@@ -293,4 +387,14 @@ async def directive(
             except Exception as e:
                 get_run_logger().warning("no retry wake-up for %s: %s", directive_id, e)
         raise
+    if result.mail_pending or result.mail_failed:
+        # not plain success in the runs list: mail is waiting, or was given up on
+        return Completed(
+            name=MAIL_NOT_DELIVERED,
+            message=(
+                f"{result.mail_pending} thư đang chờ gửi lại, {result.mail_failed} thư không gửi "
+                "được (xem bảng trạng thái và `chidao notifications outbox --failed`)"
+            ),
+            data=result.as_dict(),
+        )
     return result.as_dict()

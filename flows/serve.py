@@ -37,7 +37,10 @@ LAUNCH_DESCRIPTION = (
     "Launch a directive from its definition: give `definition_path` (e.g. "
     "definitions/directives/qn-2810-ubnd-kgvx-2023.yaml) or paste the YAML in "
     "`definition_yaml`. Nothing is recorded unless the definition validates; a directive "
-    "already launched is refused."
+    "already launched is refused. A directive whose report dates have passed needs "
+    "`catch_up`: `current` (open only the current cycle; earlier ones recorded as not "
+    "tracked) or `full` (every cycle since issuance, all its escalations at once); without it "
+    "the run fails with the preview, recording nothing."
 )
 
 

@@ -25,10 +25,18 @@ from prefect import flow, get_run_logger
 from chidao.settings import load_settings
 from definitions.calendar import default_calendar
 from flows.clock import SystemClock
-from flows.directive import directive, run_label
+from flows.directive import directive, reference_of, run_label
 from lifecycle import due_actions, next_wakeup
+from lifecycle.status import current_cycle
 from tasks.runtime import directives_for
-from tasks.schedule import WakeupInput, cancel_obsolete, create_wakeup, open_runs
+from tasks.schedule import (
+    SWEPT,
+    WakeupInput,
+    cancel_obsolete,
+    create_wakeup,
+    open_runs,
+    run_name,
+)
 
 SWEEP_INTERVAL = dt.timedelta(minutes=5)
 GRACE_SECONDS = 600  # two sweeps: a wake-up's own run gets its chance first
@@ -65,7 +73,8 @@ async def sweep(grace_seconds: int = GRACE_SECONDS) -> dict[str, list[str]]:
             logger.info("%s: %d actions overdue, reconciling", directive_id, len(overdue))
             try:
                 await directive(
-                    directive_id=directive_id, label=f"{run_label(state, None)} · sweep"
+                    directive_id=directive_id,
+                    label=run_name(reference_of(state), current_cycle(state), SWEPT, now),
                 )
             except Exception as e:  # its run scheduled its retry; the others still get swept
                 logger.warning("%s: the sweep's run failed: %s", directive_id, e)
@@ -82,7 +91,7 @@ async def sweep(grace_seconds: int = GRACE_SECONDS) -> dict[str, list[str]]:
                 WakeupInput(
                     directive=directive_id,
                     at=wake,
-                    label=run_label(state, upcoming[0] if upcoming else None),
+                    label=run_label(state, upcoming[0] if upcoming else None, wake),
                 )
             )
             done["scheduled"].append(directive_id)

@@ -8,6 +8,7 @@ catches up; this function then returns None.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import logging
 import math
@@ -15,7 +16,9 @@ import math
 from prefect.deployments.flow_runs import arun_deployment
 
 from flows.clock import SystemClock
-from tasks.schedule import DIRECTIVE_DEPLOYMENT
+from lifecycle.status import current_cycle
+from tasks.runtime import directives_for
+from tasks.schedule import AGENCY_ANSWERED, DIRECTIVE_DEPLOYMENT, run_name
 
 logger = logging.getLogger(__name__)
 
@@ -25,11 +28,30 @@ def coalescing_slot(now: dt.datetime) -> dt.datetime:
     return dt.datetime.fromtimestamp(math.floor(now.timestamp()) + 1, tz=dt.UTC)
 
 
+def _named(directive_id: str, database_url: str | None) -> tuple[str, str | None]:
+    """The directive's reference and current cycle, for the run's name (its id if unreadable)."""
+    if database_url is None:
+        return directive_id, None
+    try:
+        state = directives_for(database_url).state(directive_id)
+        reference = state.definition.definition.reference if state.resolved else directive_id
+        return reference, current_cycle(state)
+    except Exception as e:  # the name is a courtesy; the wake-up matters
+        logger.warning("could not read %s for its run's name: %s", directive_id, e)
+        return directive_id, None
+
+
 async def wake_directive(
-    directive_id: str, *, reason: str = "", now: dt.datetime | None = None
+    directive_id: str,
+    *,
+    reason: str = AGENCY_ANSWERED,
+    now: dt.datetime | None = None,
+    database_url: str | None = None,
 ) -> str | None:
+    """A run of the directive at the next whole second, named `run_name(...)` like every run."""
     slot = coalescing_slot(now or SystemClock().now())
-    label = f"{directive_id} · {reason}" if reason else directive_id
+    reference, cycle = await asyncio.to_thread(_named, directive_id, database_url)
+    label = run_name(reference, cycle, reason, slot)
     try:
         run = await arun_deployment(
             name=DIRECTIVE_DEPLOYMENT,

@@ -182,9 +182,19 @@ class LinkSupersession(CommandBase):
     reason: Reason
 
 
+class NotTrackCycles(CommandBase):
+    """Launch catch-up: cycles whose dates passed before the launch are recorded as not tracked
+    (no reminders, no escalations, no reports owed), so only the current one is followed."""
+
+    kind: Literal["not_track_cycles"] = "not_track_cycles"
+    cycles: tuple[str, ...] = Field(min_length=1)
+    reason: Reason
+
+
 Command = Annotated[
     Issue
     | Amend
+    | NotTrackCycles
     | Acknowledge
     | CompleteItem
     | SubmitReport

@@ -217,6 +217,24 @@ def _amend(state: DirectiveState, command: cmd.Amend, at: dt.datetime) -> list[E
     return events
 
 
+def _not_track(state: DirectiveState, command: cmd.NotTrackCycles, at: dt.datetime) -> list[Event]:
+    """Only an operator, only cycles of the definition that nobody has acted on yet."""
+    if not cmd.is_operator(command.actor):
+        raise Forbidden("only an operator sets the launch's catch-up policy")
+    resolved = _resolved(state)
+    for cycle_id in command.cycles:
+        if resolved.cycle(cycle_id) is None:
+            raise NotFound(f"cycle {cycle_id} is not in the definition of {state.id}")
+        cycle_state = state.cycles.get(cycle_id)
+        if cycle_state is not None and (
+            cycle_state.not_tracked
+            or cycle_state.status != "open"
+            or any(w.status != "assigned" for w in cycle_state.works.values())
+        ):
+            raise InvalidTransition(f"cycle {cycle_id} of {state.id} is already under way")
+    return [ev.CyclesNotTracked(at=at, actor=command.actor, cycles=command.cycles, reason=command.reason)]
+
+
 def _perform(state: DirectiveState, command: cmd.PerformAction, at: dt.datetime) -> list[Event]:
     action = command.action
     if state.recorded(action.key):
@@ -312,6 +330,8 @@ def decide(state: DirectiveState, command: cmd.AnyCommand, at: dt.datetime) -> l
             return _perform(state, command, at)
         case cmd.Amend():
             return _amend(state, command, at)
+        case cmd.NotTrackCycles():
+            return _not_track(state, command, at)
         case cmd.Acknowledge():
             _require_agency(state, command.agency)
             _require_self(command, command.agency)

@@ -241,6 +241,14 @@ class CycleClosed(EventBase):
     cycle: str
 
 
+class CyclesNotTracked(EventBase):
+    """Cycles that ended before the directive was launched, left untracked by the operator."""
+
+    type: Literal["CyclesNotTracked"] = "CyclesNotTracked"
+    cycles: tuple[str, ...]
+    reason: str
+
+
 class DirectiveClosed(EventBase):
     type: Literal["DirectiveClosed"] = "DirectiveClosed"
     reason: str
@@ -279,6 +287,7 @@ Event = Annotated[
     | ConsolidationRequested
     | ConsolidatedReportSubmitted
     | CycleClosed
+    | CyclesNotTracked
     | DirectiveClosed
     | SupersedesDirective,
     Field(discriminator="type"),

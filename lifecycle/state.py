@@ -82,6 +82,7 @@ class CycleState:
     closed_at: dt.datetime | None = None
     consolidation_reminders: list[str] = field(default_factory=list)
     consolidation_escalation_level: int = 0
+    not_tracked: bool = False  # ended before the launch; left out by the catch-up policy
 
 
 @dataclass
@@ -437,6 +438,15 @@ def apply(state: DirectiveState, event: Event) -> None:
                 for k in state.done_keys
                 if not k.startswith(prefix) or k.endswith(FAILURE_SUFFIX)
             }
+        case ev.CyclesNotTracked():
+            for cycle_id in event.cycles:
+                if cycle_id not in state.cycles:
+                    _open_cycle(state, cycle_id, event.at)
+                untracked = state.cycles[cycle_id]
+                untracked.works = {}  # nothing owed, nothing to remind of or escalate
+                untracked.status = "closed"
+                untracked.not_tracked = True
+                untracked.closed_at = event.at
         case ev.DirectiveClosed():
             state.status = "closed"
             state.closed_at = event.at

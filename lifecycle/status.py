@@ -190,11 +190,12 @@ class AgencyRow(BaseModel):
 
 
 def current_cycle(state: DirectiveState) -> str | None:
-    """The earliest cycle not closed, else the last one."""
-    open_ids = [c.id for c in state.cycles.values() if c.status != "closed"]
+    """The earliest cycle not closed, else the last one (cycles left untracked at launch aside)."""
+    tracked = [c for c in state.cycles.values() if not c.not_tracked]
+    open_ids = [c.id for c in tracked if c.status != "closed"]
     if open_ids:
         return open_ids[0]
-    return list(state.cycles)[-1] if state.cycles else None
+    return tracked[-1].id if tracked else None
 
 
 def agency_rows(state: DirectiveState, cycle_id: str, now: dt.datetime) -> list[AgencyRow]:

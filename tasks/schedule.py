@@ -4,7 +4,15 @@ The idempotency key `<directive>-<wake-up>` makes every run that plans the same 
 create the same one run. Wake-ups carry the tags `directive:<id>` and `wakeup`, so a newer
 plan finds and cancels the ones it made obsolete (`cancel_obsolete`); a run that failed
 schedules a `retry` wake-up of its own (`schedule_retry`), and the sweeper (`flows.sweep`)
-reads the open runs of a directive (`open_runs`) to see whether anyone is on it.
+reads the open runs of a directive (`open_runs`) to see whether anyone is on it. A mail retry
+is a run of its own (`schedule_mail_retry`, keyed `<directive>-mail-<time>`, tagged
+`mail-retry`, not `wakeup`: a newer plan leaves it be).
+
+Every run of the directive flow is named by one pattern, `run_name`:
+`<số/ký hiệu> · <kỳ> · <việc> · <dd/mm/yyyy HH:MM>` in Asia/Ho_Chi_Minh, e.g.
+`2810/UBND-KGVX · 2023 · nhắc hạn · 30/11/2023 08:00` (the time to the second when the run is
+not on a whole minute, as a run woken by an agency's call), so each wake-up has a name of its
+own and says what it is for.
 """
 
 from __future__ import annotations
@@ -17,9 +25,28 @@ from prefect.cache_policies import NO_CACHE
 from prefect.deployments.flow_runs import arun_deployment
 from pydantic import BaseModel, ConfigDict
 
+from definitions.calendar import TIMEZONE
+
 DIRECTIVE_DEPLOYMENT = "directive/directive"
 WAKEUP_TAG = "wakeup"
 RETRY_TAG = "retry"
+MAIL_RETRY_TAG = "mail-retry"
+SEPARATOR = " · "
+MAIL_RETRY = "gửi lại thư"  # a run that only tries the outbox again
+AGENCY_ANSWERED = "cơ quan phản hồi"  # a run woken by an agency's call
+ISSUED = "ban hành"  # the first run after launch
+SWEPT = "rà soát"  # a run the sweeper started for a directive with overdue work
+
+
+def run_name(reference: str, cycle: str | None, action: str | None, at: dt.datetime) -> str:
+    """The one pattern of run names (see the module's docstring)."""
+    local = at.astimezone(TIMEZONE)
+    when = local.strftime("%d/%m/%Y %H:%M:%S" if local.second else "%d/%m/%Y %H:%M")
+    return SEPARATOR.join(p for p in (reference, cycle, action, when) if p)
+
+
+def mail_retry_key(directive: str, at: dt.datetime) -> str:
+    return f"{directive}-mail-{at.astimezone(dt.UTC).strftime('%Y%m%dT%H%M%SZ')}"
 
 
 class WakeupInput(BaseModel):
@@ -66,6 +93,13 @@ async def create_wakeup(inp: WakeupInput, *, tags: tuple[str, ...] = ()) -> str:
 @task(name="schedule-wakeup", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=[2, 10])
 async def schedule_wakeup(inp: WakeupInput) -> str:
     return await create_wakeup(inp)
+
+
+@task(name="schedule-mail-retry", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=[2, 10])
+async def schedule_mail_retry(inp: WakeupInput) -> str:
+    """A run at `inp.at` that tries the outbox again; one per retry time."""
+    run = await _create(inp, mail_retry_key(inp.directive, inp.at), [MAIL_RETRY_TAG])
+    return str(run.id)
 
 
 async def schedule_retry(directive: str, at: dt.datetime, label: str) -> str:

@@ -1,14 +1,19 @@
 """The task that publishes a directive's status in the Prefect UI and its events to the event feed.
 
-Under a stable key per directive: a table artifact (one row per tracked agency) and a
-progress artifact (share of agencies reported this cycle). Ledger events are emitted as
-Prefect events with ids derived from their place and hash in the ledger, so emitting one
-twice stores it once; the ledger, not these events, remains the record.
+Under stable keys: the current cycle's table (one row per tracked agency) as `<id>-status`,
+and each cycle's own table as `<id>-<cycle>-status`, republished whenever something happened
+in that cycle, so a closed cycle's result stays in view after the next one opens; and a
+progress artifact (share of agencies reported this cycle). Every ledger event kind is emitted
+as a Prefect event (`chidao.<noun>.<verb>`), with an id derived from its place and hash in the
+ledger, so emitting one twice stores it once; it occurs at the time it is published (the event
+feed shows recent events), its business time in the payload. The ledger, not these events,
+remains the record.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import re
 import uuid
 from typing import Any
 
@@ -42,7 +47,22 @@ EVENT_NAMES = {
     "ConsolidatedReportSubmitted": "chidao.consolidation.submitted",
     "CycleClosed": "chidao.cycle.closed",
     "DirectiveClosed": "chidao.directive.closed",
+    "DefinitionAmended": "chidao.definition.amended",
+    "IssuanceNotified": "chidao.issuance.notified",
+    "NotificationSent": "chidao.notification.sent",
+    "NoticeSent": "chidao.notice.sent",
+    "CyclesNotTracked": "chidao.cycles.not-tracked",
 }
+_WORD = re.compile(r"[A-Z][a-z0-9]*")
+
+
+def event_name(event_type: str) -> str:
+    """The Prefect event name of a ledger event kind; kinds added later get `chidao.<words>`."""
+    named = EVENT_NAMES.get(event_type)
+    if named is not None:
+        return named
+    words = [w.lower() for w in _WORD.findall(event_type)] or [event_type.lower()]
+    return "chidao." + ".".join(words)
 NAMESPACE = uuid.UUID("7b0f3c2e-5d3a-4c55-9a39-6c1d2f0e9a11")
 
 
@@ -57,6 +77,16 @@ class LedgerEventRef(BaseModel):
     at: dt.datetime
 
 
+class CycleTable(BaseModel):
+    """One cycle's rows, published under `<id>-<cycle>-status`."""
+
+    model_config = ConfigDict(frozen=True)
+
+    cycle: str
+    status: str
+    rows: list[AgencyRow]
+
+
 class StatusInput(BaseModel):
     model_config = ConfigDict(frozen=True)
 
@@ -68,12 +98,22 @@ class StatusInput(BaseModel):
     next_wakeup: dt.datetime | None
     failed_notifications: int
     events: list[LedgerEventRef]
+    # the cycles something happened in since the last publication (the current one included)
+    cycles: list[CycleTable] = []
+    # when the events are published, the `occurred` of each in the feed (the flow's clock)
+    published_at: dt.datetime | None = None
     # the operator's language (CHIDAO_LANG), for the table's headers, values and descriptions
     language: str = "vi"
 
 
 def artifact_key(directive: str, what: str) -> str:
     return f"{directive}-{what}"
+
+
+def cycle_key(directive: str, cycle: str) -> str:
+    """`<id>-<cycle>-status`, within Prefect's key alphabet (lowercase, digits, dashes)."""
+    slug = re.sub(r"[^a-z0-9]+", "-", cycle.lower()).strip("-") or "cycle"
+    return f"{directive}-{slug}-status"
 
 
 # The status table's columns, as catalogue ids; every header and value is in one language.
@@ -141,15 +181,21 @@ def publish_status(inp: StatusInput) -> None:
         table=table_rows(inp.rows, inp.language),
         description=table_text,
     )
+    for table in inp.cycles:
+        create_table_artifact(
+            key=cycle_key(inp.directive, table.cycle),
+            table=table_rows(table.rows, inp.language),
+            description=gettext("{reference} · cycle {cycle}", inp.language).format(
+                reference=inp.reference, cycle=table.cycle
+            ),
+        )
     create_progress_artifact(
         key=artifact_key(inp.directive, "progress"),
         progress=round(inp.share_reported * 100, 1),
         description=progress_text,
     )
     for ref in inp.events:
-        name = EVENT_NAMES.get(ref.type)
-        if name is None:
-            continue
+        name = event_name(ref.type)
         related = []
         if ref.agency:
             related.append(
@@ -162,8 +208,8 @@ def publish_status(inp: StatusInput) -> None:
             event=name,
             resource=_resource(inp.directive),
             related=related,
-            occurred=ref.at,
-            payload={"cycle": ref.cycle, "version": ref.version},
+            occurred=inp.published_at,
+            payload={"cycle": ref.cycle, "version": ref.version, "at": ref.at.isoformat()},
             # the chain hash tells two ledgers' events apart (a demo and a real one share ids)
             id=uuid.uuid5(NAMESPACE, f"{inp.directive}:{ref.version}:{ref.hash}"),
         )
@@ -178,6 +224,7 @@ def publish_status(inp: StatusInput) -> None:
                         "prefect.resource.role": "agency",
                     }
                 ],
+                occurred=inp.published_at,
                 payload={"cycle": inp.cycle, "due": row.due.isoformat()},
                 id=uuid.uuid5(
                     NAMESPACE, f"{inp.directive}:{inp.cycle}:{row.agency}:{row.due}:missed"

@@ -59,7 +59,7 @@ def _probe(tmp_path: Path, *args: str) -> tuple[int, set[str]]:
 @pytest.fixture(scope="module")
 def ledger_with_2810(tmp_path_factory: pytest.TempPathFactory) -> Path:
     tmp_path = tmp_path_factory.mktemp("cli")
-    done = _chidao(tmp_path, "launch", str(D2810), "--no-run")
+    done = _chidao(tmp_path, "launch", str(D2810), "--no-run", "--catch-up", "full")
     assert done.returncode == 0, done.stderr
     return tmp_path
 

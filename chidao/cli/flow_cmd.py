@@ -7,7 +7,7 @@ import datetime as dt
 import os
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from cyclopts import Parameter
 
@@ -67,19 +67,71 @@ def _ui_url(run_id: str) -> str:
     return f"{base.rstrip('/')}/runs/flow-run/{run_id}"
 
 
+def _prefect_answers() -> tuple[str | None, bool]:
+    """The configured Prefect API URL and whether it answers now (at most 2 s; no temporary
+    server is ever started: without PREFECT_API_URL there is no server to ask)."""
+    import httpx
+    from prefect.settings import PREFECT_API_URL
+
+    url = PREFECT_API_URL.value()
+    if not url:
+        return None, False
+    try:
+        return url, httpx.get(f"{str(url).rstrip('/')}/health", timeout=2.0).status_code == 200
+    except httpx.HTTPError:
+        return url, False
+
+
 def run_launch(
     definition: DEFINITION,
     /,
     *,
     no_run: Annotated[bool, Parameter(help=_("record issuance only; start no flow run"))] = False,
+    dry_run: Annotated[
+        bool,
+        Parameter(
+            help=_("print what launching would do (cycles, notices, escalations, to whom); record nothing")
+        ),
+    ] = False,
+    catch_up: Annotated[
+        Literal["current", "full"] | None,
+        Parameter(
+            help=_("for a directive whose dates have passed: open only the current cycle, or all")
+        ),
+    ] = None,
     operator: OPERATOR_ID = None,
 ) -> int:
-    from flows.launch import LaunchRefused, record_issuance, start_first_run
+    from flows.launch import (
+        LaunchRefused,
+        PolicyNeeded,
+        check_policy,
+        choices_text,
+        describe,
+        record_issuance,
+        start_first_run,
+    )
+    from lifecycle.catchup import needs_policy
 
     actor = operator_actor(operator)
     resolved = _load_resolved(definition)
+    now = SystemClock().now()
+    if dry_run:
+        try:
+            shown = check_policy(resolved, now, catch_up)
+        except PolicyNeeded as e:
+            print(e.text)
+            return 0
+        print(describe(resolved, shown))
+        if catch_up is None and needs_policy(resolved, now):
+            print(choices_text(resolved, now))
+        print("dry run: nothing was recorded, nothing sent")
+        return 0
     try:
-        launched = record_issuance(_directives(), resolved, SystemClock().now(), actor=actor)
+        check_policy(resolved, now, catch_up)  # before the ledger is even opened
+        launched = record_issuance(_directives(), resolved, now, catch_up, actor=actor)
+    except PolicyNeeded as e:
+        print(e.text)
+        return 2  # a choice to make, not an error: the same from a script, CI or a terminal
     except LaunchRefused as e:
         raise CliError(str(e)) from e
     print(
@@ -89,18 +141,23 @@ def run_launch(
     )
     if no_run:
         return 0
-    try:
-        run_id = asyncio.run(start_first_run(launched.directive, launched.reference))
-    except Exception as e:  # Prefect down: issuance is recorded, the first run comes later
-        print(
-            _(
-                "could not start its flow run through Prefect ({error}); issuance is recorded "
-                "and the directive runs when `chidao up` is running"
-            ).format(error=f"{e.__class__.__name__}: {e}"),
-            file=sys.stderr,
-        )
-        return 0
-    print(_("flow run: {run_id}").format(run_id=run_id) + f"\n{_ui_url(run_id)}")
+    url, answers = _prefect_answers()
+    where = f"the Prefect server at {url} does not answer" if url else "PREFECT_API_URL is not set"
+    if answers:
+        try:
+            run_id = asyncio.run(start_first_run(launched.directive, launched.reference, now))
+        except Exception as e:  # no deployment yet, or the server went away meanwhile
+            where = f"the Prefect server at {url} did not take the first run ({e.__class__.__name__})"
+        else:
+            print(_("flow run: {run_id}").format(run_id=run_id) + f"\n{_ui_url(run_id)}")
+            return 0
+    print(
+        f"{where}: issuance is recorded in the ledger, and the first run will be created when "
+        "the server is back (the sweeper of `chidao up` starts every directive that has none).\n"
+        f"check: `chidao status {launched.directive}` (the ledger, now), and once the server "
+        f"runs, its runs in the UI (tag directive:{launched.directive})",
+        file=sys.stderr,
+    )
     return 0
 
 
@@ -221,6 +278,10 @@ def run_simulate(
     smtp: Annotated[
         bool, Parameter(help=_("send mail through the configured SMTP server"))
     ] = False,
+    directive_id: Annotated[
+        str | None,
+        Parameter(help=_("record the directive under this id instead of its own (the demo's `demo-…`)")),
+    ] = None,
 ) -> int:
     from flows.simulate import load_scenario, packaged_scenario
 
@@ -236,6 +297,8 @@ def run_simulate(
         loaded = load_scenario(scenario_path)
     except DefinitionError as e:
         raise CliError(_("the scenario is invalid:") + f"\n{e}") from e
+    if directive_id:
+        resolved, loaded = _renamed(resolved, loaded, directive_id)
     current = settings()
     stamp = local(SystemClock().now()).strftime("%Y%m%d-%H%M%S")
     folder = current.ensure_home() / "simulations" / f"{resolved.definition.id}-{stamp}"
@@ -261,6 +324,40 @@ def run_simulate(
     return 0
 
 
+def _renamed(resolved: Any, scenario: Any, directive_id: str) -> tuple[Any, Any]:
+    """The definition and its scenario under another id (same directive, a ledger stream of its own)."""
+    from pydantic import TypeAdapter, ValidationError
+
+    from definitions.schema import Slug
+
+    try:
+        TypeAdapter(Slug).validate_python(directive_id)
+    except ValidationError as e:
+        raise CliError(
+            f"--directive-id {directive_id!r}: lowercase letters, digits and dashes only"
+        ) from e
+    definition = resolved.definition.model_copy(update={"id": directive_id})
+    return (
+        resolved.model_copy(update={"definition": definition}),
+        scenario.model_copy(update={"directive": directive_id}),
+    )
+
+
+def _simulated_label(directives: Directives, directive_id: str, now: dt.datetime) -> str:
+    """A simulated run's name, by the pattern of every run: what falls due then, or an answer."""
+    from flows.directive import reference_of
+    from lifecycle import due_actions
+    from lifecycle.planner import label
+    from lifecycle.status import current_cycle
+    from tasks.schedule import AGENCY_ANSWERED, run_name
+
+    state = directives.state(directive_id)
+    due = due_actions(state, now, default_calendar())
+    if due:
+        return run_name(reference_of(state), due[0].cycle or current_cycle(state), label(due[0]), now)
+    return run_name(reference_of(state), current_cycle(state), AGENCY_ANSWERED, now)
+
+
 async def _simulate(
     resolved: Any, scenario: Any, database_url: str, until: dt.date | None, *, quiet: bool
 ) -> Any:
@@ -282,7 +379,7 @@ async def _simulate(
                 directive_id=directive_id,
                 at=now,
                 schedule_next=False,
-                label=f"{resolved.definition.reference} · {person_date(now)}",
+                label=_simulated_label(directives, directive_id, now),
             )
 
     with Progress(

@@ -1,16 +1,20 @@
 """`chidao up [--demo]`: everything one machine needs, started together and stopped with one Ctrl-C.
 
-Three children, each in a session of its own (so a Ctrl-C in the terminal reaches `up` alone,
+The children, each in a session of its own (so a Ctrl-C in the terminal reaches `up` alone,
 which then stops them in order): the Prefect server on its embedded SQLite under PREFECT_HOME
-(unless PREFECT_API_URL names a server that answers, which is used instead), the runner that
-serves the `directive`, `launch` and `sweep` deployments (`python -m flows.serve`, polling every
-second), and the agency webhook (`chidao serve`) with PREFECT_API_URL set so an agency's call
-wakes its directive. Their output goes to log files under CHIDAO_HOME/logs; when one dies,
-`up` says which, shows the end of its log and stops the others.
+(unless PREFECT_API_URL names a server that answers, which is used instead), told its port
+and the API URL its UI must call (PREFECT_UI_API_URL); the embedded mail room
+(`notifications.maildir`, SMTP on a free loopback port into CHIDAO_HOME/mailroom) when no
+SMTP server is configured; the runner that serves the `directive`, `launch` and `sweep` deployments
+(`python -m flows.serve`, polling every second); and the agency webhook (`chidao serve`), with
+PREFECT_API_URL set so an agency's call wakes its directive. Every child gets the same ports.
+A port already taken is refused before anything starts, naming it. Their output goes to log
+files under CHIDAO_HOME/logs; when one dies, `up` says which, shows the end of its log and
+stops the others.
 
-`--demo` also runs 2810 through its packaged scenario in simulated time against a ledger of its
-own (CHIDAO_HOME/demo/ledger.db, mail written to CHIDAO_HOME/demo/mail), with the Prefect server
-attached so every run shows in the UI.
+`--demo` also runs 2810 through its packaged scenario in simulated time, in the main ledger
+under its own id (`demo-qn-2810-ubnd-kgvx-2023`), so the webhook answers its mail's links;
+its mail goes to the mail room, and every run shows in the UI.
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ from chidao.cli.common import CliError, settings
 from i18n import _
 
 DEMO_DIRECTIVE = "qn-2810-ubnd-kgvx-2023"
+DEMO_ID = f"demo-{DEMO_DIRECTIVE}"  # the demo's own id in the main ledger
 STARTUP_SECONDS = 90.0
 STOP_SECONDS = 10.0
 OFFLINE = {"PREFECT_SERVER_ANALYTICS_ENABLED": "false", "DO_NOT_TRACK": "1"}
@@ -211,7 +216,7 @@ def _demo_state(database_url: str) -> bool:
     engine = make_engine(database_url)
     try:
         ensure_schema(engine)
-        return bool(Directives(EventStore(engine)).exists(DEMO_DIRECTIVE))
+        return bool(Directives(EventStore(engine)).exists(DEMO_ID))
     finally:
         engine.dispose()
 
@@ -232,6 +237,62 @@ def _signals_raise_stop() -> Iterator[None]:
             signal.signal(s, handler)
 
 
+def _free_port() -> int:
+    """A loopback port nothing listens on now, chosen by the kernel."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _accepts(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.settimeout(0.5)
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+def _mail_configured(env: dict[str, str]) -> bool:
+    """A real SMTP server (any CHIDAO_SMTP_* setting) or a dry-run folder is configured."""
+    return any(k.startswith("CHIDAO_SMTP_") for k in env) or bool(env.get("CHIDAO_MAIL_DRY_RUN_DIR"))
+
+
+def _refuse_taken(port: int, what: str, option: str) -> None:
+    if not _port_free(port):
+        raise CliError(
+            f"port {port} ({what}) is already in use on 127.0.0.1; free it, or give another "
+            f"with {option}"
+        )
+
+
+def _start_mailroom(supervisor: Supervisor, env: dict[str, str], home: Path) -> Path:
+    """The embedded SMTP server into CHIDAO_HOME/mailroom; its address goes to every child."""
+    folder = home / "mailroom"
+    port = _free_port()
+    supervisor.start(
+        "mailroom",
+        [sys.executable, "-m", "notifications.maildir", "--dir", str(folder), "--port", str(port)],
+        env,
+    )
+    _wait_for("the embedded mail room", lambda: _accepts(port), supervisor)
+    env["CHIDAO_SMTP_HOST"] = "127.0.0.1"
+    env["CHIDAO_SMTP_PORT"] = str(port)
+    env["CHIDAO_SMTP_SECURITY"] = "none"
+    env["CHIDAO_MAILROOM_DIR"] = str(folder)
+    return folder
+
+
+def _server_env(env: dict[str, str], port: int, api_url: str, ui_url: str) -> dict[str, str]:
+    """The Prefect server's environment: its port, and the API URL its UI must call."""
+    server_env = {k: v for k, v in env.items() if k != "PREFECT_API_URL"}
+    server_env.update(
+        PREFECT_SERVER_API_HOST="127.0.0.1",
+        PREFECT_SERVER_API_PORT=str(port),
+        # what the UI's /ui-settings hands the browser: without it the UI calls port 4200
+        PREFECT_UI_API_URL=api_url,
+        PREFECT_UI_URL=ui_url,
+    )
+    return server_env
+
+
 def run_up(
     *,
     demo: Annotated[
@@ -250,13 +311,15 @@ def run_up(
     supervisor = Supervisor(home / "logs")
     repo = Path(__file__).resolve().parents[2]  # the parent of flows/, for the entrypoints
 
+    webhook_url = f"http://127.0.0.1:{webhook_port}"
     env = {**os.environ, **OFFLINE}
-    env.setdefault("CHIDAO_WEBHOOK_BASE_URL", f"http://127.0.0.1:{webhook_port}")
+    env["CHIDAO_WEBHOOK_BASE_URL"] = webhook_url
     env["PYTHONUNBUFFERED"] = "1"
 
     with _signals_raise_stop():
         try:
             api_url = _configured_api_url()
+            _refuse_taken(webhook_port, "the webhook", "--webhook-port")
             if api_url:
                 if not _answers(f"{api_url}/health"):
                     raise CliError(
@@ -266,14 +329,9 @@ def run_up(
                 ui_url = api_url.removesuffix("/api")
                 print(f"Prefect: using the server at {api_url}", flush=True)
             else:
-                if not _port_free(port):
-                    raise CliError(
-                        f"port {port} is in use (another `chidao up` or Prefect server?); "
-                        "give another with --port, or set PREFECT_API_URL to use that server"
-                    )
+                _refuse_taken(port, "the Prefect server and UI", "--port")
                 api_url = f"http://127.0.0.1:{port}/api"
                 ui_url = f"http://127.0.0.1:{port}"
-                server_env = {k: v for k, v in env.items() if k != "PREFECT_API_URL"}
                 print(f"starting the Prefect server on port {port} …", flush=True)
                 supervisor.start(
                     "prefect-server",
@@ -288,19 +346,16 @@ def run_up(
                         "--port",
                         str(port),
                     ],
-                    server_env,
+                    _server_env(env, port, api_url, ui_url),
                 )
                 _wait_for("the Prefect server", lambda: _answers(f"{api_url}/health"), supervisor)
-            if not _port_free(webhook_port):
-                raise CliError(
-                    f"port {webhook_port} is in use; give another with --webhook-port"
-                )
+                env["PREFECT_UI_URL"] = ui_url
             env["PREFECT_API_URL"] = api_url
             env.setdefault("PREFECT_UI_URL", ui_url)
             env.setdefault("PREFECT_RUNNER_POLL_FREQUENCY", "1")
+            mailroom = None if _mail_configured(env) else _start_mailroom(supervisor, env, home)
 
             supervisor.start("runner", [sys.executable, "-m", "flows.serve"], env, cwd=repo)
-            webhook_url = f"http://127.0.0.1:{webhook_port}"
             supervisor.start(
                 "webhook",
                 [
@@ -318,6 +373,12 @@ def run_up(
 
             print(f"Prefect UI:  {ui_url}", flush=True)
             print(f"webhook:     {webhook_url}  (API docs at {webhook_url}/docs)", flush=True)
+            if mailroom is not None:
+                print(
+                    f"mail room:   {webhook_url}/mailroom  (no SMTP server configured: every "
+                    f"message is kept in {mailroom}; set CHIDAO_SMTP_* to send for real)",
+                    flush=True,
+                )
             print(f"ledger:      {mask_url(config.resolved_database_url)}", flush=True)
             print(f"logs:        {supervisor.logs}", flush=True)
             print(
@@ -325,7 +386,11 @@ def run_up(
                 "then `chidao launch DEFINITION`, `chidao status`",
                 flush=True,
             )
-            demo_child = _start_demo(supervisor, env, home) if demo else None
+            demo_child = (
+                _start_demo(supervisor, env, home, config.resolved_database_url, mailroom)
+                if demo
+                else None
+            )
             print("running; Ctrl-C stops everything", flush=True)
             return _watch(supervisor, demo_child, ui_url)
         except _Stop:
@@ -351,25 +416,37 @@ def _report_death(child: Child) -> None:
     print(child.tail(), file=sys.stderr, flush=True)
 
 
-def _start_demo(supervisor: Supervisor, env: dict[str, str], home: Path) -> Child | None:
+def _start_demo(
+    supervisor: Supervisor,
+    env: dict[str, str],
+    home: Path,
+    database_url: str,
+    mailroom: Path | None,
+) -> Child | None:
+    """2810's scenario in simulated time, in the main ledger under the demo's own id.
+
+    In the main ledger, so the webhook that serves it answers the demo mail's links and its
+    answers show in `chidao status` and the UI like any directive's; under `demo-…`, so the
+    real 2810 can still be launched beside it. Its mail goes to the embedded mail room, or to
+    CHIDAO_HOME/demo/mail when a real SMTP server is set (the demo never mails agencies).
+    """
     import definitions
 
-    folder = home / "demo"
-    folder.mkdir(parents=True, exist_ok=True)
-    database_url = f"sqlite:///{folder / 'ledger.db'}"
     if _demo_state(database_url):
         print(
-            f"demo: {DEMO_DIRECTIVE} is already in the demo ledger ({folder / 'ledger.db'}); "
-            "not simulated again (delete that folder to start over)",
+            f"demo: {DEMO_ID} is already in the ledger; not simulated again (its runs and mail "
+            "are those of the first `up --demo`)",
             flush=True,
         )
         return None
     definition = Path(definitions.__file__).parent / "directives" / f"{DEMO_DIRECTIVE}.yaml"
     print(
-        f"demo: simulating {DEMO_DIRECTIVE} (2810/UBND-KGVX) through its 2023 cycle; its runs "
-        "appear in the UI as they happen",
+        f"demo: simulating 2810/UBND-KGVX as {DEMO_ID} through its 2023 cycle; its runs "
+        "appear in the UI as they happen"
+        + (", its mail in the mail room" if mailroom is not None else ""),
         flush=True,
     )
+    mail = ["--smtp"] if mailroom is not None else ["--mail-dir", str(home / "demo" / "mail")]
     return supervisor.start(
         "demo",
         [
@@ -378,8 +455,9 @@ def _start_demo(supervisor: Supervisor, env: dict[str, str], home: Path) -> Chil
             str(definition),
             "--database",
             database_url,
-            "--mail-dir",
-            str(folder / "mail"),
+            "--directive-id",
+            DEMO_ID,
+            *mail,
         ],
         env,
         service=False,
@@ -394,7 +472,7 @@ def _watch(supervisor: Supervisor, demo: Child | None, ui_url: str) -> int:
         if demo is not None and not demo.alive():
             if demo.process.returncode == 0:
                 print(
-                    f"demo: done; see the runs of {DEMO_DIRECTIVE} at {ui_url}/runs and its status "
+                    f"demo: done; see the runs of {DEMO_ID} at {ui_url}/runs and its status "
                     f"table at {ui_url}/artifacts; ledger timeline in {demo.log}",
                     flush=True,
                 )

@@ -175,12 +175,13 @@ def run_keys(
     return _with_ledger(lambda e: keys_cmd.list_keys(e, agency, as_json=json))
 
 
-def find_waker() -> Waker:
-    """Wakes the directive's flow after an agency's call (a run at the next whole second)."""
+def find_waker(database_url: str | None = None) -> Waker:
+    """Wakes the directive's flow after an agency's call (a run at the next whole second),
+    named from the directive in the ledger at `database_url`."""
     from flows.wake import wake_directive
 
     async def waker(directive_id: str) -> None:
-        await wake_directive(directive_id, reason="cơ quan phản hồi")
+        await wake_directive(directive_id, database_url=database_url)
 
     return waker
 
@@ -231,7 +232,7 @@ def run_serve(
         store.check_key()  # a changed key: refuse to start rather than answer 503 to every call
     except SecretStoreError as e:
         raise CliError(f"refusing to start: {e.detail}") from e
-    waker = find_waker()
+    waker = find_waker(config.resolved_database_url)
     try:
         link_key = config.link_key()
     except OSError as e:
@@ -242,6 +243,7 @@ def run_serve(
         waker=waker,
         max_body_bytes=max_body_bytes,
         link_key=link_key,
+        mailroom_dir=config.mailroom_dir,
     )
     prefect = _prefect_api_url()
     print(f"chidao webhook on http://{host}:{port} (API docs at /docs)", file=sys.stderr)

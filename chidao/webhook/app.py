@@ -16,6 +16,7 @@ import datetime as dt
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from pathlib import Path as FilePath
 from typing import Annotated, Any
 
 from fastapi import Body, FastAPI, Path, Request
@@ -38,6 +39,7 @@ from chidao.webhook.errors import (
     WebhookError,
 )
 from chidao.webhook.form import PAGE_PATH, POST_PATH, install_form
+from chidao.webhook.mailroom import install_mailroom
 from chidao.webhook.secrets import SecretStore
 from chidao.webhook.service import (
     Answer,
@@ -301,12 +303,15 @@ def create_app(
     clock: Callable[[], dt.datetime] | None = None,
     max_body_bytes: int = 1_000_000,
     link_key: bytes | None = None,
+    mailroom_dir: FilePath | None = None,
 ) -> FastAPI:
     """The webhook over the ledger in `engine`, verifying with `secrets`.
 
     `waker(directive_id)` is awaited in the background after each recorded event; `clock` gives
     the business time of each call (default: the real time, UTC). `link_key` checks the
     tokens of the mail links to the browser form; without it the form refuses every link.
+    `mailroom_dir` is the embedded mail room's Maildir, shown at /mailroom to loopback callers
+    (None: a real SMTP server is configured, and the page says the mail room is off).
     """
     service = Service(engine, clock or (lambda: dt.datetime.now(dt.UTC)))
     wakeups = Wakeups(waker)
@@ -660,4 +665,5 @@ def create_app(
 
     app.openapi = openapi  # type: ignore[method-assign]
     install_form(app, service=service, poke=wakeups.poke, link_key=link_key)
+    install_mailroom(app, folder=mailroom_dir)
     return app

@@ -25,7 +25,7 @@ from ledger.db import make_engine
 from ledger.directives import Directives
 from ledger.store import EventStore
 from lifecycle.status import agency_rows, current_cycle
-from tasks.status import artifact_key, table_rows
+from tasks.status import artifact_key, event_name, table_rows
 from tests.flows.smtp import Inbox, SmtpServer
 from tests.lifecycle.helpers import issued_ledger
 
@@ -159,7 +159,7 @@ async def test_sigkill_mid_run_then_rerun_equals_an_uninterrupted_run(
     assert await _artifact_rows(prefect_server) == expected
 
 
-async def _chidao_events(api_url: str, occurred: dt.datetime) -> list[dict[str, Any]]:
+async def _chidao_events(api_url: str, since: dt.datetime, name: str) -> list[dict[str, Any]]:
     import httpx
     from prefect.events.filters import (
         EventFilter,
@@ -169,9 +169,9 @@ async def _chidao_events(api_url: str, occurred: dt.datetime) -> list[dict[str, 
     )
 
     query = EventFilter(
-        # events occur at business time: only this test's issuance happened at `occurred`
-        occurred=EventOccurredFilter(since=occurred, until=occurred + dt.timedelta(seconds=1)),
-        event=EventNameFilter(prefix=["chidao."]),
+        # events occur when they are published (the feed shows recent ones): this test's since
+        occurred=EventOccurredFilter(since=since, until=since + dt.timedelta(minutes=10)),
+        event=EventNameFilter(name=[name]),
         resource=EventResourceFilter(id=[f"chidao.directive.{DIRECTIVE}"]),
     )
     async with httpx.AsyncClient(base_url=api_url, timeout=10) as client:
@@ -185,16 +185,47 @@ async def _chidao_events(api_url: str, occurred: dt.datetime) -> list[dict[str, 
 async def test_lifecycle_events_reach_the_prefect_event_feed(
     prefect_server: str, tmp_path: Path
 ) -> None:
+    """Every kind of event the ledger holds after a run is in the event feed, occurring now
+    (not at its business time in 2023, which the feed's recent window would hide)."""
     url = f"sqlite:///{tmp_path / 'ledger.db'}"
     issued = dt.datetime(2023, 6, 20, 2, random.randrange(60), random.randrange(60), tzinfo=dt.UTC)
     issued_ledger(url, when=issued).store.engine.dispose()
+    started = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1)
     with SmtpServer(Inbox()) as server:
         _finish(_start_flow(url, server.port, prefect_server, tmp_path / "home"))
+    engine = make_engine(url)
+    kinds = {e.type for e in Directives(EventStore(engine)).events(DIRECTIVE)}
+    engine.dispose()
+    expected = {event_name(kind) for kind in kinds}
+    assert {"chidao.directive.issued", "chidao.cycle.opened", "chidao.notification.sent"} <= expected
     deadline = time.monotonic() + 20
-    names: set[str] = set()
+    found: list[dict[str, Any]] = []
     while time.monotonic() < deadline:
-        names = {e["event"] for e in await _chidao_events(prefect_server, issued)}
-        if {"chidao.directive.issued", "chidao.cycle.opened"} <= names:
+        found = [e for name in sorted(expected) for e in await _chidao_events(prefect_server, started, name)]
+        if expected <= {e["event"] for e in found}:
             break
         time.sleep(0.5)
-    assert {"chidao.directive.issued", "chidao.cycle.opened"} <= names
+    assert expected <= {e["event"] for e in found}
+    issued_event = next(e for e in found if e["event"] == "chidao.directive.issued")
+    assert dt.datetime.fromisoformat(issued_event["payload"]["at"]) == issued
+
+
+def test_every_ledger_event_kind_has_a_feed_name() -> None:
+    """No kind of ledger event is left out of the feed, now or when a kind is added."""
+    import typing
+
+    from lifecycle import events as ledger_events
+    from tasks.status import EVENT_NAMES
+
+    kinds = {
+        typing.get_args(cls.model_fields["type"].annotation)[0]
+        for cls in vars(ledger_events).values()
+        if isinstance(cls, type)
+        and issubclass(cls, ledger_events.EventBase)
+        and "type" in cls.model_fields
+        and typing.get_args(cls.model_fields["type"].annotation)
+    }
+    assert len(kinds) >= 23
+    assert kinds <= set(EVENT_NAMES)  # each named on purpose
+    assert event_name("CyclesNotTracked") == "chidao.cycles.not-tracked"
+    assert event_name("SomethingAddedLater") == "chidao.something.added.later"

@@ -34,7 +34,14 @@ async def test_failed_mail_is_recorded_shown_and_escalated(
     monkeypatch.delenv("CHIDAO_MAIL_DRY_RUN_DIR", raising=False)
 
     first = dt.datetime(2023, 6, 20, 10, tzinfo=TIMEZONE)
-    result = await directive(directive_id=DIRECTIVE, at=first, schedule_next=False)
+    ended = await directive(
+        directive_id=DIRECTIVE, at=first, schedule_next=False, return_state=True
+    )
+    # not plain success in the runs list: a Completed state named for the mail that waits
+    assert ended.is_completed() and ended.name == "Thư chưa gửi được"
+    assert "16 thư không gửi được" in (ended.message or "")
+    result = await ended.result()
+    assert result["mail_failed"] == 16
     assert len(result["performed"]) == 16  # the issuance notices were still recorded
     state = directives.state(DIRECTIVE)
     failed = [n for n in state.notifications.values() if n.status == "failed"]

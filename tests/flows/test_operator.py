@@ -34,9 +34,9 @@ def _directives(home: Path) -> Directives:
 def test_launch_records_issuance_once_and_refuses_a_second_launch(
     home: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert main(["launch", str(D2810), "--no-run"]) == 0
+    assert main(["launch", str(D2810), "--no-run", "--catch-up", "full"]) == 0
     assert "qn-2810-ubnd-kgvx-2023 (2810/UBND-KGVX) đã ghi nhận ban hành" in capsys.readouterr().out
-    assert main(["launch", str(D2810), "--no-run"]) == 1
+    assert main(["launch", str(D2810), "--no-run", "--catch-up", "full"]) == 1
     assert "already launched" in capsys.readouterr().err
     events = _directives(home).events(DIRECTIVE)
     assert [e.type for e in events] == ["DirectiveIssued", "CycleOpened"]
@@ -58,7 +58,7 @@ def test_an_invalid_definition_is_never_launched(
 def test_status_shows_every_agency_in_the_four_way_classification(
     home: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert main(["launch", str(D2810), "--no-run"]) == 0
+    assert main(["launch", str(D2810), "--no-run", "--catch-up", "full"]) == 0
     capsys.readouterr()
     assert main(["status", DIRECTIVE, "--json", "--as-of", "2023-12-01T10:00:00+07:00"]) == 0
     data = json.loads(capsys.readouterr().out)
@@ -72,7 +72,7 @@ def test_status_shows_every_agency_in_the_four_way_classification(
 def test_amend_moves_a_deadline_and_adds_an_agency_without_restarting(
     home: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert main(["launch", str(D2810), "--no-run"]) == 0
+    assert main(["launch", str(D2810), "--no-run", "--catch-up", "full"]) == 0
     data = yaml.safe_load(D2810.read_text(encoding="utf-8"))
     data["reporting"]["due"] = {"each_year": "05/12"}
     data["assignments"][2]["agencies"].append({"agency": "so-vhttdl", "role": "coordinate"})
@@ -99,11 +99,17 @@ async def test_the_launch_deployment_validates_before_recording_anything(
     prefect_server: str, home: Path
 ) -> None:
     from definitions.errors import DefinitionError
-    from flows.launch import LaunchRefused, launch
+    from flows.launch import LaunchRefused, PolicyNeeded, launch
 
     text = D2810.read_text(encoding="utf-8").replace("to: so-gddt", "to: so-gdt", 1)
     with pytest.raises(DefinitionError, match="did you mean 'so-gddt'"):
         await launch(definition_yaml=text)
     with pytest.raises(LaunchRefused, match="either definition_path or definition_yaml"):
         await launch()
+    # past its dates: the deployment takes the policy as a parameter, and without it records nothing
+    d5185 = str(D2810.with_name("qn-5185-ubnd-kgvx-2021.yaml"))
+    with pytest.raises(PolicyNeeded, match="--catch-up current"):
+        await launch(definition_path=d5185)
+    with pytest.raises(LaunchRefused, match="catch-up policy 'later'"):
+        await launch(definition_path=d5185, catch_up="later")
     assert _directives(home).ids() == []

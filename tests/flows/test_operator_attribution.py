@@ -44,7 +44,7 @@ def _events(home: Path) -> list[tuple[str, str, dict[str, object]]]:
 
 
 def test_launch_names_the_operator_given(home: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["launch", str(D2810), "--no-run", "--operator", "nguyen-thi-lan"]) == 0
+    assert main(["launch", str(D2810), "--no-run", "--catch-up", "full", "--operator", "nguyen-thi-lan"]) == 0
     assert [(t, a) for t, a, _ in _events(home)] == [
         ("DirectiveIssued", "operator:nguyen-thi-lan"),
         ("CycleOpened", "operator:nguyen-thi-lan"),
@@ -54,7 +54,7 @@ def test_launch_names_the_operator_given(home: Path, capsys: pytest.CaptureFixtu
 def test_the_setting_then_the_login_name_when_no_option(
     home: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert main(["launch", str(D2810), "--no-run"]) == 0
+    assert main(["launch", str(D2810), "--no-run", "--catch-up", "full"]) == 0
     assert _events(home)[0][1] == f"operator:{getpass.getuser()}"
     monkeypatch.setenv("CHIDAO_OPERATOR", "tran.van-binh@so-gddt")
     assert main(["amend", DIRECTIVE, str(D2810), "--reason", "Đính chính"]) == 0
@@ -64,13 +64,13 @@ def test_the_setting_then_the_login_name_when_no_option(
 def test_a_malformed_operator_id_is_refused_and_nothing_written(
     home: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert main(["launch", str(D2810), "--no-run", "--operator", "x y"]) == 1
+    assert main(["launch", str(D2810), "--no-run", "--catch-up", "full", "--operator", "x y"]) == 1
     assert "--operator" in capsys.readouterr().err
     assert _events(home) == []
 
 
 def test_a_paper_report_names_its_author(home: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["launch", str(D2810), "--no-run", "--operator", "lan"]) == 0
+    assert main(["launch", str(D2810), "--no-run", "--catch-up", "full", "--operator", "lan"]) == 0
     today = dt.datetime.now(TIMEZONE).date()  # the CLI records at the real time
     code = main(
         ["record-report", DIRECTIVE, "ubnd-ba-to", "--received-on", f"{today:%d/%m/%Y}",
@@ -89,7 +89,7 @@ def test_a_paper_report_names_its_author(home: Path, capsys: pytest.CaptureFixtu
 def test_a_paper_report_before_issuance_is_refused_with_a_message(
     home: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert main(["launch", str(D2810), "--no-run", "--operator", "lan"]) == 0
+    assert main(["launch", str(D2810), "--no-run", "--catch-up", "full", "--operator", "lan"]) == 0
     before = len(_events(home))
     code = main(
         ["record-report", DIRECTIVE, "ubnd-ba-to", "--received-on", "01/01/2020",

@@ -69,7 +69,15 @@ def _alive(pid: int) -> bool:
 class ChidaoUp:
     """`chidao up` in a subprocess; `with ChidaoUp(tmp_path) as up:` waits for its UI URL."""
 
-    def __init__(self, folder: Path, *, extra_args: tuple[str, ...] = ()) -> None:
+    def __init__(
+        self,
+        folder: Path,
+        *,
+        extra_args: tuple[str, ...] = (),
+        embedded_mail: bool = False,
+        start_seconds: float = START_SECONDS,
+    ) -> None:
+        self.start_seconds = start_seconds
         self.port = free_port()
         self.webhook_port = free_port()
         self.api_url = f"http://127.0.0.1:{self.port}/api"
@@ -78,7 +86,8 @@ class ChidaoUp:
         self.env = {
             **{k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "CHIDAO_"))},
             "CHIDAO_HOME": str(folder / "home"),
-            "CHIDAO_MAIL_DRY_RUN_DIR": str(folder / "mail"),
+            # without any mail setting `up` runs its embedded mail room
+            **({} if embedded_mail else {"CHIDAO_MAIL_DRY_RUN_DIR": str(folder / "mail")}),
             "PREFECT_HOME": str(folder / "prefect"),
             "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
             "DO_NOT_TRACK": "1",
@@ -116,7 +125,7 @@ class ChidaoUp:
         )
         threading.Thread(target=self._read, daemon=True).start()
         try:
-            self.wait_for_line(self.ui_url, START_SECONDS)
+            self.wait_for_line(self.ui_url, self.start_seconds)
             self.wait_for_line("running;", 10)
         except BaseException:
             self.__exit__(None, None, None)
@@ -243,3 +252,24 @@ def test_up_stops_the_rest_when_a_child_dies(tmp_path: Path) -> None:
         while time.monotonic() < deadline and any(_alive(p) for p in up.seen):
             time.sleep(0.1)
         assert not [p for p in up.seen if _alive(p)]
+
+
+@pytest.mark.parametrize("which", ["--port", "--webhook-port"])
+def test_up_refuses_a_taken_port_naming_it_before_starting_anything(
+    tmp_path: Path, which: str
+) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        up = ChidaoUp(tmp_path)
+        argv = list(up.argv)
+        argv[argv.index(which) + 1] = str(port)
+        done = subprocess.run(
+            argv, env=up.env, cwd=REPO, capture_output=True, text=True, timeout=60
+        )
+    assert done.returncode == 1
+    assert f"port {port}" in done.stderr and which in done.stderr
+    assert "Traceback" not in done.stderr
+    logs = Path(up.env["CHIDAO_HOME"]) / "logs"
+    assert not logs.exists() or not any(logs.iterdir())  # no child was started

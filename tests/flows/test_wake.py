@@ -144,7 +144,7 @@ def test_a_signed_report_wakes_the_directive_within_seconds(tmp_path: Path) -> N
         prefect = Prefect(up.api_url)
 
         t0 = time.monotonic()
-        launched = chidao(env, "launch", str(DEFINITION))
+        launched = chidao(env, "launch", str(DEFINITION), "--catch-up", "full")
         print(f"\nlaunch took {time.monotonic() - t0:.1f} s")
         first_run = next(
             line.split(":", 1)[1].strip()

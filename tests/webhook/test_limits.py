@@ -183,3 +183,41 @@ def test_up_writes_its_children_logs_0600(tmp_path: Path) -> None:
     supervisor.stop_all()
     assert os.stat(old).st_mode & 0o777 == 0o600
     assert "up" in old.read_text()
+
+
+def test_a_body_dripped_below_the_minimum_rate_is_cut(
+    served: tuple[str, Ed25519PrivateKey, Path],
+) -> None:
+    """Not a stalled body: one that keeps sending, a byte every 0.3 s (about 3 B/s, far under
+    the 10,000 B/s minimum), is cut once the body's grace is over, not kept open for ever."""
+    base, _key, _log = served
+    port = int(base.rsplit(":", 1)[1])
+    path = f"/v1/directives/{DIRECTIVE}/agencies/ubnd-ba-to/cycles/2023/report"
+    s = socket.create_connection(("127.0.0.1", port))
+    s.sendall(
+        f"POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        "Content-Length: 5000\r\n\r\n".encode()
+    )
+    s.setblocking(False)
+    selector = selectors.DefaultSelector()
+    selector.register(s, selectors.EVENT_READ)
+    started, dripped, closed = time.monotonic(), 0, False
+    while not closed and time.monotonic() - started < CUT_WITHIN + 10:
+        try:
+            s.send(b"{")
+            dripped += 1
+        except (BrokenPipeError, ConnectionResetError):
+            closed = True
+            break
+        # the pace of the drip is a wait for the server to close the connection
+        for _ in selector.select(timeout=0.3):
+            try:
+                closed = s.recv(65536) == b"" or closed
+            except (ConnectionResetError, BlockingIOError):
+                closed = True
+    elapsed = time.monotonic() - started
+    s.close()
+    print(f"a body dripped at ~3 B/s was cut after {elapsed:.1f} s and {dripped} bytes")
+    assert closed, f"still open after {elapsed:.0f} s and {dripped} bytes"
+    assert dripped > 5, "the connection was cut before it dripped: that is the stalled case"
+    assert elapsed <= CUT_WITHIN
