@@ -68,6 +68,7 @@ COMMANDS: tuple[tuple[str, str, str], ...] = (
      N_("start the Prefect server, the deployments and the webhook; Ctrl-C stops all")),
     ("record-report", "chidao.cli.operator_cmd:run_record_report",
      N_("enter a report an agency delivered earlier (e.g. on paper)")),
+    ("stats", "chidao.cli.stats_cmd:run_stats", N_("the four-way counts of reporting duties")),
 )
 NOTIFICATIONS: tuple[tuple[str, str, str], ...] = (
     ("preview", "chidao.cli.notifications_cmd:run_preview",
@@ -92,12 +93,17 @@ KEYS: tuple[tuple[str, str, str], ...] = (
     ("rotate", "chidao.cli.ledger_cmd:run_keys_rotate",
      N_("re-encrypt every stored secret under a new key, then switch to it")),
 )
+REPORT: tuple[tuple[str, str, str], ...] = (
+    ("periodic", "chidao.cli.report_cmd:run_periodic",
+     N_("the periodic report of a month, quarter, half-year or year (DOCX, XLSX, HTML)")),
+)
 # (group name, help, its commands)
 GROUPS: tuple[tuple[str, str, tuple[tuple[str, str, str], ...]], ...] = (
     ("notifications", N_("preview messages; list the outbox"), NOTIFICATIONS),
     ("agencies", N_("agencies' webhook secrets and signing keys"), AGENCIES),
     ("projections", N_("the tables the inbox and status read"), PROJECTIONS),
     ("keys", N_("the secret key stored secrets are encrypted under"), KEYS),
+    ("report", N_("the reports a provincial office presents"), REPORT),
 )
 
 
