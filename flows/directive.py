@@ -288,6 +288,7 @@ async def reconcile(
                     answer_url=runtime.answer_url,
                     link_key=runtime.link_key,
                     link_days=runtime.link_days,
+                    real_now=SystemClock().now(),
                 )
             )
             performed.append(action.key)

@@ -33,11 +33,14 @@ class ActionInput(BaseModel):
     # so the key shows as '**********' in reprs, logs and Prefect's task parameters.
     link_key: SecretBytes | None = None
     link_days: int = 60
+    # The real time the input was made (the flow reads it from the one clock); links are
+    # opened by people in real time. None: business time only.
+    real_now: dt.datetime | None = None
 
     def link_expires(self) -> dt.datetime:
-        """Links are opened by people in real time, so they expire `link_days` after the
-        later of now and the action's business time (a simulation may run ahead or behind)."""
-        start = max(self.at, dt.datetime.now(dt.UTC))
+        """Links expire `link_days` after the later of the real time and the action's
+        business time (a simulation may run ahead of the real time or behind it)."""
+        start = max(self.at, self.real_now) if self.real_now is not None else self.at
         return start + dt.timedelta(days=self.link_days)
 
 

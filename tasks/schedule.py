@@ -18,6 +18,7 @@ own and says what it is for.
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from typing import Any
 
 from prefect import task
@@ -85,8 +86,8 @@ async def create_wakeup(inp: WakeupInput, *, tags: tuple[str, ...] = ()) -> str:
     key = wakeup_key(inp.directive, inp.at)
     run = await _create(inp, key, [WAKEUP_TAG, *tags])
     if run.state is not None and run.state.is_final():
-        stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S%fZ")
-        run = await _create(inp, f"{key}-again-{stamp}", [WAKEUP_TAG, *tags])
+        # a key of its own: the cancelled run keeps the first one
+        run = await _create(inp, f"{key}-again-{uuid.uuid4().hex[:16]}", [WAKEUP_TAG, *tags])
     return str(run.id)
 
 

@@ -25,7 +25,9 @@ from ledger.store import EventStore
 
 
 def _now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
+    from flows.clock import SystemClock
+
+    return SystemClock().now()
 
 
 def keygen(agency: str, out: Path | None) -> int:

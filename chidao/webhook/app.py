@@ -48,6 +48,7 @@ from chidao.webhook.service import (
     error_body,
 )
 from chidao.webhook.signing import Authenticator
+from flows.clock import SystemClock
 from ledger.agency_keys import AgencyKeys
 from ledger.store import EventStore
 from lifecycle import commands as cmd
@@ -313,7 +314,7 @@ def create_app(
     `mailroom_dir` is the embedded mail room's Maildir, shown at /mailroom to loopback callers
     (None: a real SMTP server is configured, and the page says the mail room is off).
     """
-    service = Service(engine, clock or (lambda: dt.datetime.now(dt.UTC)))
+    service = Service(engine, clock or SystemClock().now)
     wakeups = Wakeups(waker)
 
     @asynccontextmanager
@@ -330,7 +331,7 @@ def create_app(
     app.state.service = service
     app.state.wakeups = wakeups
     authenticator = Authenticator(
-        secrets, AgencyKeys(EventStore(engine)), lambda: dt.datetime.now(dt.UTC)
+        secrets, AgencyKeys(EventStore(engine)), SystemClock().now
     )
     app.add_middleware(
         SignatureGate, authenticator=authenticator, max_body_bytes=max_body_bytes

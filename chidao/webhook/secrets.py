@@ -40,7 +40,9 @@ DEFAULT_GRACE = dt.timedelta(hours=24)
 
 
 def _utc_now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
+    from flows.clock import SystemClock
+
+    return SystemClock().now()
 
 
 @dataclass(frozen=True)

@@ -86,7 +86,9 @@ def request_digest(method: str, path: str, query: str, body: bytes) -> str:
 
 
 def _utc_now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
+    from flows.clock import SystemClock
+
+    return SystemClock().now()
 
 
 def error_body(code: str, detail: str) -> dict[str, Any]:
