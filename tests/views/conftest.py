@@ -6,9 +6,11 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from chidao.cli import main
 from definitions.loader import DIRECTIVES_DIR
 from flows.simulate import load_scenario, packaged_scenario, simulate
 from notifications.mailer import SmtpConfig
@@ -44,3 +46,23 @@ def scenario_ledger(tmp_path_factory: pytest.TempPathFactory) -> str:
     asyncio.run(_run(url, SmtpConfig(dry_run_dir=root / "mail")))
     dispose_all()
     return url
+
+
+@pytest.fixture
+def cli(
+    scenario_ledger: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> Any:
+    """`chidao ARGS…` over the scenarios' ledger, in Vietnamese: (exit status, stdout, stderr)."""
+    monkeypatch.setenv("CHIDAO_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("CHIDAO_DATABASE_URL", scenario_ledger)
+    monkeypatch.setenv("CHIDAO_LANG", "vi")
+
+    def run(*args: str) -> tuple[int, str, str]:
+        code = main(list(args))
+        captured = capsys.readouterr()
+        return code, captured.out, captured.err
+
+    return run

@@ -11,28 +11,8 @@ import pytest
 from docx import Document
 from openpyxl import load_workbook
 
-from chidao.cli import main
-
 FOUR = ("completed_on_time", "completed_late", "open_within", "open_overdue")
 
-
-@pytest.fixture
-def cli(
-    scenario_ledger: str,
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
-) -> Any:
-    monkeypatch.setenv("CHIDAO_HOME", str(tmp_path / "home"))
-    monkeypatch.setenv("CHIDAO_DATABASE_URL", scenario_ledger)
-    monkeypatch.setenv("CHIDAO_LANG", "vi")
-
-    def run(*args: str) -> tuple[int, str, str]:
-        code = main(list(args))
-        captured = capsys.readouterr()
-        return code, captured.out, captured.err
-
-    return run
 
 
 def _stats_by_name(cli: Any, period: str) -> dict[str, tuple[int, ...]]:

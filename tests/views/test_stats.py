@@ -11,33 +11,17 @@ from __future__ import annotations
 import csv
 import io
 import json
-from pathlib import Path
 from typing import Any
 
 import pytest
-
-from chidao.cli import main
 
 D2810, D5185 = "qn-2810-ubnd-kgvx-2023", "qn-5185-ubnd-kgvx-2021"
 
 
 @pytest.fixture
-def stats(
-    scenario_ledger: str,
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
-) -> Any:
-    monkeypatch.setenv("CHIDAO_HOME", str(tmp_path / "home"))
-    monkeypatch.setenv("CHIDAO_DATABASE_URL", scenario_ledger)
-    monkeypatch.setenv("CHIDAO_LANG", "vi")
-
-    def run(*args: str) -> tuple[int, str, str]:
-        code = main(["stats", *args])
-        captured = capsys.readouterr()
-        return code, captured.out, captured.err
-
-    return run
+def stats(cli: Any) -> Any:
+    """`chidao stats ARGS…` over the scenarios' ledger: (exit status, stdout, stderr)."""
+    return lambda *args: cli("stats", *args)
 
 
 def _rows(out: str, kind: str = "reports") -> dict[str, dict[str, Any]]:
