@@ -16,7 +16,7 @@ from contextlib import closing
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from importer.errors import ImportFailed
 from importer.normalize import fold, squash
@@ -55,9 +55,13 @@ class Province:
 
 
 @dataclass(frozen=True)
-class District:
-    name: str  # "Sơn Hòa"
-    kind: str  # "huyện" | "thị xã" | "thành phố" | "quận"
+class _Unit:
+    """A unit inside a province; `KINDS` maps its kind words to their slugs."""
+
+    KINDS: ClassVar[dict[str, str]] = {}
+
+    name: str
+    kind: str
     province: Province
     key: str
     slug: str
@@ -68,29 +72,25 @@ class District:
 
     @property
     def kind_slug(self) -> str:
-        return DISTRICT_KINDS[self.kind]
+        return self.KINDS[self.kind]
+
+
+@dataclass(frozen=True)
+class District(_Unit):
+    """A district-level unit of the 63-province map (before 1 July 2025): huyện, thị xã,
+    thành phố, quận; `name` as "Sơn Hòa"."""
+
+    KINDS: ClassVar[dict[str, str]] = DISTRICT_KINDS
 
 
 COMMUNE_KINDS = {"xã": "xa", "phường": "phuong", "đặc khu": "dac-khu"}
 
 
 @dataclass(frozen=True)
-class Commune:
-    """A commune-level unit of the 34-province map (after 1 July 2025)."""
+class Commune(_Unit):
+    """A commune-level unit of the 34-province map (after 1 July 2025): xã, phường, đặc khu."""
 
-    name: str
-    kind: str  # "xã" | "phường" | "đặc khu"
-    province: Province
-    key: str
-    slug: str
-
-    @property
-    def full(self) -> str:
-        return f"{self.kind} {self.name}"
-
-    @property
-    def kind_slug(self) -> str:
-        return COMMUNE_KINDS[self.kind]
+    KINDS: ClassVar[dict[str, str]] = COMMUNE_KINDS
 
 
 @dataclass
