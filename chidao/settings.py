@@ -27,6 +27,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from flows.clock import SharedClock, SystemClock, clock_of
 from ledger.keyfiles import KeyProblem, create_exclusively, ensure_private_dir, signing_key
 
 KEY_FILE_NAME = "webhook-secrets.key"
@@ -164,6 +165,10 @@ class Settings(BaseSettings):
     # append-only file every checkpoint is also written to (a witness).
     checkpoint_key_file: Path | None = None
     checkpoint_log: Path | None = None
+    # A simulated business clock shared by every process given this file (flows.clock.SharedClock):
+    # the webhooks record answers at its time, flow runs reconcile at it and wake-ups are
+    # scheduled for the real moment it reaches theirs. Unset: the system clock.
+    clock_file: Path | None = None
 
     @property
     def resolved_database_url(self) -> str:
@@ -171,6 +176,10 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite:///{self.home / 'chidao.db'}"
+
+    def clock(self) -> SystemClock | SharedClock:
+        """The business clock: the shared one in CHIDAO_CLOCK_FILE, or the system clock."""
+        return clock_of(self.clock_file)
 
     def ensure_home(self) -> Path:
         return ensure_private_dir(self.home)

@@ -24,7 +24,7 @@ from pydantic import BaseModel, ConfigDict, SecretBytes
 
 from chidao.settings import Settings, load_settings
 from definitions.calendar import default_calendar
-from flows.clock import SystemClock
+from flows.clock import SharedClock, SystemClock, clock_of
 from ledger.directives import Directives
 from ledger.store import StoredEvent
 from lifecycle import DirectiveState, due_actions, next_wakeup
@@ -74,6 +74,21 @@ class Runtime(BaseModel):
     # Where the checkpoint key and the witness file are (None: no checkpoint step).
     checkpoint_key_file: Path | None = None
     checkpoint_log: Path | None = None
+    # A business clock shared by several processes (CHIDAO_CLOCK_FILE): wake-ups are then
+    # scheduled for the real moment it reaches them, and carry their business time.
+    clock_file: Path | None = None
+
+    def clock(self) -> SystemClock | SharedClock:
+        return clock_of(self.clock_file)
+
+    def wakeup(self, directive: str, at: dt.datetime, label: str) -> WakeupInput:
+        """The wake-up for business time `at`: at that moment, or (a shared clock) at the real
+        moment the clock reaches it, given `at`."""
+        if self.clock_file is None:
+            return WakeupInput(directive=directive, at=at, label=label)
+        return WakeupInput(
+            directive=directive, at=at, label=label, start=self.clock().wall_time(at)
+        )
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Runtime:
@@ -92,6 +107,7 @@ class Runtime(BaseModel):
             language=settings.lang,
             checkpoint_key_file=settings.checkpoint_key_path,
             checkpoint_log=settings.checkpoint_log_path,
+            clock_file=settings.clock_file,
         )
 
 
@@ -304,10 +320,8 @@ async def reconcile(
     if scheduling and wake is not None and steps.schedule is not None:
         upcoming = [a for a in due_actions(state, wake, calendar) if a.due_at == wake]
         await steps.schedule(
-            WakeupInput(
-                directive=directive_id,
-                at=wake,
-                label=run_label(state, upcoming[0] if upcoming else None, wake),
+            runtime.wakeup(
+                directive_id, wake, run_label(state, upcoming[0] if upcoming else None, wake)
             )
         )
     published = state.version
@@ -334,7 +348,9 @@ async def reconcile(
         )
     if scheduling:
         try:  # wake-ups of an older plan; the sweeper cancels them if this fails
-            await cancel_obsolete(directive_id, wake)
+            await cancel_obsolete(
+                directive_id, runtime.clock().wall_time(wake) if wake is not None else None
+            )
         except Exception as e:
             logger.warning("obsolete wake-ups of %s not cancelled yet: %s", directive_id, e)
     if runtime.checkpoint_key_file is not None and runtime.checkpoint_log is not None:
@@ -370,15 +386,17 @@ async def directive(
     at: dt.datetime | None = None,
     schedule_next: bool = True,
 ) -> Any:
-    """Reconcile one directive now (or at the business time `at`, when simulating).
+    """Reconcile one directive now (or at the business time `at`, when simulating; "now" is
+    the shared clock's when CHIDAO_CLOCK_FILE names one).
 
     A run that fails schedules its own retry wake-up RETRY_AFTER later (then fails), so one
     failure never stalls the directive; if even that cannot be done, the sweeper
     (`flows.sweep`) finds the directive overdue. A run whose mail waits or was given up on
     ends Completed, named MAIL_NOT_DELIVERED."""
-    now = at or SystemClock().now()
+    settings = load_settings()
+    now = at or settings.clock().now()
     try:
-        runtime = Runtime.from_settings(load_settings())
+        runtime = Runtime.from_settings(settings)
         result = await reconcile(directive_id, now, runtime, schedule_next=schedule_next)
     except Exception:
         if schedule_next:

@@ -57,6 +57,9 @@ class WakeupInput(BaseModel):
     at: dt.datetime
     label: str
     deployment: str = DIRECTIVE_DEPLOYMENT
+    # Under a shared simulated clock: the real moment that clock reaches `at`, when the run is
+    # scheduled; the run is then given `at` as its business time. None: the run starts at `at`.
+    start: dt.datetime | None = None
 
 
 def wakeup_key(directive: str, at: dt.datetime) -> str:
@@ -68,10 +71,13 @@ def directive_tag(directive: str) -> str:
 
 
 async def _create(inp: WakeupInput, key: str, tags: list[str]) -> Any:
+    parameters: dict[str, Any] = {"directive_id": inp.directive, "label": inp.label}
+    if inp.start is not None:
+        parameters["at"] = inp.at
     return await arun_deployment(
         name=inp.deployment,
-        parameters={"directive_id": inp.directive, "label": inp.label},
-        scheduled_time=inp.at,
+        parameters=parameters,
+        scheduled_time=inp.start or inp.at,
         flow_run_name=inp.label,
         timeout=0,
         idempotency_key=key,
@@ -142,8 +148,8 @@ async def open_runs(directive: str, *, deployment: str = DIRECTIVE_DEPLOYMENT) -
 
 
 async def cancel_obsolete(directive: str, keep: dt.datetime | None) -> list[str]:
-    """Cancel the directive's scheduled wake-ups other than the one at `keep` (all of them
-    when `keep` is None: nothing is planned); the ids cancelled."""
+    """Cancel the directive's scheduled wake-ups other than the one starting at `keep` (the
+    real time; all of them when `keep` is None: nothing is planned); the ids cancelled."""
     from prefect.client.orchestration import get_client
     from prefect.states import Cancelled
 

@@ -244,6 +244,8 @@ def run_serve(
         max_body_bytes=max_body_bytes,
         link_key=link_key,
         mailroom_dir=config.mailroom_dir,
+        # answers are recorded at the shared business clock's time when one is set
+        clock=config.clock().now if config.clock_file is not None else None,
     )
     prefect = _prefect_api_url()
     print(f"chidao webhook on http://{host}:{port} (API docs at /docs)", file=sys.stderr)
