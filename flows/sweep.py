@@ -40,6 +40,10 @@ from tasks.schedule import (
 
 SWEEP_INTERVAL = dt.timedelta(minutes=5)
 GRACE_SECONDS = 600  # two sweeps: a wake-up's own run gets its chance first
+# A run pending or running this long (real time) is taken for dead: its worker or its machine
+# went away without telling the server (a SIGKILL, a power cut), so the run stays "Running"
+# for ever. A reconciliation takes seconds; the sweeper marks such a run Crashed and acts.
+STALE_SECONDS = 1800
 
 
 def _starts(run: Any) -> dt.datetime | None:
@@ -47,19 +51,56 @@ def _starts(run: Any) -> dt.datetime | None:
     return dt.datetime.fromtimestamp(start.timestamp(), tz=dt.UTC) if start is not None else None
 
 
+def _stale(run: Any, real_now: dt.datetime, stale_seconds: int) -> bool:
+    """A pending or running run whose last state change is older than `stale_seconds`."""
+    if run.state is None or run.state.is_scheduled():
+        return False
+    since = run.state.timestamp
+    if since is None:
+        return False
+    moment = dt.datetime.fromtimestamp(since.timestamp(), tz=dt.UTC)
+    return (real_now - moment).total_seconds() > stale_seconds
+
+
+async def _mark_crashed(runs: list[Any]) -> None:
+    from prefect.client.orchestration import get_client
+    from prefect.states import Crashed
+
+    async with get_client() as client:
+        for run in runs:
+            await client.set_flow_run_state(
+                run.id,
+                Crashed(message="no word from its worker: taken for dead by the sweeper"),
+                force=True,
+            )
+
+
 @flow(name="sweep", persist_result=False)
-async def sweep(grace_seconds: int = GRACE_SECONDS) -> dict[str, list[str]]:
+async def sweep(
+    grace_seconds: int = GRACE_SECONDS, stale_seconds: int = STALE_SECONDS
+) -> dict[str, list[str]]:
     """Reconcile every active directive that is overdue; schedule missing wake-ups; cancel
-    obsolete ones. What it did, per directive id."""
+    obsolete ones; a run left pending or running `stale_seconds` by a worker that died is
+    marked Crashed. What it did, per directive id. Its "now" is the business clock (the
+    shared one when CHIDAO_CLOCK_FILE names it)."""
     logger = get_run_logger()
     settings = load_settings()
     directives = directives_for(settings.resolved_database_url)
     calendar = default_calendar()
-    now = SystemClock().now()
-    done: dict[str, list[str]] = {"reconciled": [], "scheduled": [], "cancelled": [], "failed": []}
+    clock = settings.clock()
+    now = clock.now()
+    real_now = SystemClock().now()
+    done: dict[str, list[str]] = {
+        "reconciled": [], "scheduled": [], "cancelled": [], "failed": [], "crashed": []
+    }
     for directive_id in directives.ids():
         state = directives.state(directive_id)
         runs = await open_runs(directive_id)
+        dead = [r for r in runs if _stale(r, real_now, stale_seconds)]
+        if dead:
+            await _mark_crashed(dead)
+            done["crashed"].extend(str(r.id) for r in dead)
+            runs = [r for r in runs if r not in dead]
         if state.status != "active":
             if await cancel_obsolete(directive_id, None):
                 done["cancelled"].append(directive_id)
@@ -83,19 +124,24 @@ async def sweep(grace_seconds: int = GRACE_SECONDS) -> dict[str, list[str]]:
             done["reconciled"].append(directive_id)
             continue  # the run planned its own next wake-up and cancelled the obsolete ones
         wake = next_wakeup(state, now, calendar)
+        start = clock.wall_time(wake) if wake is not None else None
         starts = [_starts(r) for r in runs if r.state is not None and r.state.is_scheduled()]
-        if wake is not None and not any(s is not None and abs((s - wake).total_seconds()) < 1
-                                        for s in starts):
+        if (
+            wake is not None
+            and start is not None
+            and not any(s is not None and abs((s - start).total_seconds()) < 1 for s in starts)
+        ):
             upcoming = [a for a in due_actions(state, wake, calendar) if a.due_at == wake]
             await create_wakeup(
                 WakeupInput(
                     directive=directive_id,
                     at=wake,
                     label=run_label(state, upcoming[0] if upcoming else None, wake),
+                    start=start if settings.clock_file is not None else None,
                 )
             )
             done["scheduled"].append(directive_id)
-        if await cancel_obsolete(directive_id, wake):
+        if await cancel_obsolete(directive_id, start):
             done["cancelled"].append(directive_id)
     logger.info("sweep at %s: %s", now.isoformat(), done)
     return done
