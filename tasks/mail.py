@@ -46,7 +46,7 @@ class DeliverResult(BaseModel):
 
 async def deliver(inp: DeliverInput, *, faults: Faults = None) -> DeliverResult:
     """Send what the outbox holds, record each outcome in the ledger; MailNotDelivered while
-    messages stay pending. `faults`: the crash tests' hook (`ledger.transaction`)."""
+    messages of `inp.directive` stay pending. `faults`: the crash tests' hook (`ledger.transaction`)."""
     outbox = Outbox(
         engine_for(inp.database_url),
         body_key=inp.link_key.get_secret_value() if inp.link_key is not None else None,
@@ -64,7 +64,9 @@ async def deliver(inp: DeliverInput, *, faults: Faults = None) -> DeliverResult:
     ]
     outcomes = {(d.directive, tuple(sorted(d.keys)), d.ok): d for d in [*deliveries, *unrecorded]}
     record_deliveries(directives, [outcomes[k] for k in sorted(outcomes)], inp.at, faults=faults)
-    still_pending = outbox.pending()
+    # This run answers for its own directive's mail: another directive's, enqueued meanwhile
+    # by its own run on another worker, is that run's to send (or this one's, if it is first).
+    still_pending = outbox.pending(directive=inp.directive)
     if still_pending:
         errors = {d.error for d in deliveries if not d.ok and d.error}
         raise MailNotDelivered(
