@@ -10,7 +10,13 @@ active directive in the ledger:
   `directive`, which also plans the next wake-up);
 - *missing*: the planned next wake-up has no scheduled run → it schedules it;
 - wake-ups scheduled for any other time (made obsolete by a newer plan) are cancelled, and
-  a directive no longer active keeps none.
+  a directive no longer active keeps none;
+- *dead*: a run pending or running for more than `stale_seconds` (real time) was left by a
+  worker that died without telling the server (SIGKILL, a lost machine): it is marked Crashed
+  and no longer counts as someone on the directive.
+
+Its "now" is the business clock: the shared simulated one when CHIDAO_CLOCK_FILE names it,
+and then wake-ups are compared and scheduled at the real moment that clock reaches them.
 
 Reconciling twice is harmless (the ledger holds the keys), so the sweeper errs on acting.
 """

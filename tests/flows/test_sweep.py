@@ -5,7 +5,8 @@ On the real Prefect test server, with a real ledger (SQLite) and mail to aiosmtp
 fails (the ledger is unreachable for it). That run leaves a `retry` wake-up behind. The sweeper
 then finds the directive's issuance notices overdue, reconciles it (notices recorded and
 mailed), leaves one wake-up at the planned time and cancels the retry and a stale wake-up made
-obsolete by the new plan. A second sweep does nothing; a lost wake-up is scheduled again. The
+obsolete by the new plan. A second sweep does nothing; a lost wake-up is scheduled again; a
+run left Running by a dead worker is marked Crashed once stale, and replaced. The
 deployments `chidao up` serves include the sweeper on a 5-minute schedule.
 """
 
@@ -118,7 +119,7 @@ async def test_a_failed_run_is_retried_and_the_sweeper_reconciles_it(
 
         # nothing overdue, nothing missing: a second sweep does nothing
         assert await sweep(grace_seconds=60) == {
-            "reconciled": [], "scheduled": [], "cancelled": [], "failed": []
+            "reconciled": [], "scheduled": [], "cancelled": [], "failed": [], "crashed": []
         }
 
         # the planned wake-up is lost (cancelled by hand): the sweeper schedules it again
@@ -131,6 +132,20 @@ async def test_a_failed_run_is_retried_and_the_sweeper_reconciles_it(
         [again] = _scheduled(await open_runs(D))
         assert again.id != scheduled[0].id
         assert again.expected_start_time.timestamp() == wake.timestamp()
+
+        # its worker died while it ran (it stays Running for ever): within stale_seconds it
+        # counts as someone on the directive; after, it is marked Crashed and replaced
+        from prefect.states import Running
+
+        async with get_client() as client:
+            await client.set_flow_run_state(again.id, Running(), force=True)
+        kept = await sweep(grace_seconds=60)
+        assert kept["crashed"] == [] and await _state_of(str(again.id)) == "RUNNING"
+        taken = await sweep(grace_seconds=60, stale_seconds=0)
+        assert taken["crashed"] == [str(again.id)] and taken["scheduled"] == [D]
+        assert await _state_of(str(again.id)) == "CRASHED"
+        [third] = _scheduled(await open_runs(D))
+        assert third.expected_start_time.timestamp() == wake.timestamp()
     assert len(directives.events(D)) == len(events)
     dispose_all()
 

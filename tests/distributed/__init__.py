@@ -1,0 +1,1 @@
+"""The distributed form, on loopback: several Prefect API servers, workers and webhooks."""
