@@ -47,11 +47,13 @@ async def wake_directive(
     reason: str = AGENCY_ANSWERED,
     now: dt.datetime | None = None,
     database_url: str | None = None,
+    business: dt.datetime | None = None,
 ) -> str | None:
-    """A run of the directive at the next whole second, named `run_name(...)` like every run."""
+    """A run of the directive at the next whole second, named `run_name(...)` like every run
+    (at the business time `business` when a shared simulated clock gives one)."""
     slot = coalescing_slot(now or SystemClock().now())
     reference, cycle = await asyncio.to_thread(_named, directive_id, database_url)
-    label = run_name(reference, cycle, reason, slot)
+    label = run_name(reference, cycle, reason, business or slot)
     try:
         run = await arun_deployment(
             name=DIRECTIVE_DEPLOYMENT,

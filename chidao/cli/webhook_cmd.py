@@ -175,13 +175,18 @@ def run_keys(
     return _with_ledger(lambda e: keys_cmd.list_keys(e, agency, as_json=json))
 
 
-def find_waker(database_url: str | None = None) -> Waker:
+def find_waker(
+    database_url: str | None = None, clock: Callable[[], dt.datetime] | None = None
+) -> Waker:
     """Wakes the directive's flow after an agency's call (a run at the next whole second),
-    named from the directive in the ledger at `database_url`."""
+    named from the directive in the ledger at `database_url` (and at `clock`'s business time,
+    a shared simulated clock's)."""
     from flows.wake import wake_directive
 
     async def waker(directive_id: str) -> None:
-        await wake_directive(directive_id, database_url=database_url)
+        await wake_directive(
+            directive_id, database_url=database_url, business=clock() if clock else None
+        )
 
     return waker
 
@@ -232,7 +237,8 @@ def run_serve(
         store.check_key()  # a changed key: refuse to start rather than answer 503 to every call
     except SecretStoreError as e:
         raise CliError(f"refusing to start: {e.detail}") from e
-    waker = find_waker(config.resolved_database_url)
+    business_clock = config.clock().now if config.clock_file is not None else None
+    waker = find_waker(config.resolved_database_url, business_clock)
     try:
         link_key = config.link_key()
     except OSError as e:
@@ -245,7 +251,7 @@ def run_serve(
         link_key=link_key,
         mailroom_dir=config.mailroom_dir,
         # answers are recorded at the shared business clock's time when one is set
-        clock=config.clock().now if config.clock_file is not None else None,
+        clock=business_clock,
     )
     prefect = _prefect_api_url()
     print(f"chidao webhook on http://{host}:{port} (API docs at /docs)", file=sys.stderr)
