@@ -395,6 +395,11 @@ async def directive(
     ends Completed, named MAIL_NOT_DELIVERED."""
     settings = load_settings()
     now = at or settings.clock().now()
+    if at is not None and settings.clock_file is not None:
+        # a wake-up that starts late (a worker busy, a sweep that found it missing after the
+        # clock jumped) runs at the shared clock's time, as a late run does on the real one:
+        # business time never goes back
+        now = max(at, settings.clock().now())
     try:
         runtime = Runtime.from_settings(settings)
         result = await reconcile(directive_id, now, runtime, schedule_next=schedule_next)
