@@ -60,7 +60,7 @@ def test_another_process_reads_the_same_time(tmp_path: Path) -> None:
 def test_a_file_without_a_clock_is_refused_by_name(tmp_path: Path, content: str) -> None:
     path = tmp_path / "clock.json"
     path.write_text(content)
-    with pytest.raises(ClockFileProblem, match="clock.json"):
+    with pytest.raises(ClockFileProblem, match=r"clock\.json"):
         SharedClock(path).now()
 
 
