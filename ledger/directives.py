@@ -71,12 +71,19 @@ def _closed_v1_to_v2(payload: dict[str, Any]) -> dict[str, Any]:
     return {"superseded_by": None, **payload}
 
 
+def _no_attachments_v1_to_v2(payload: dict[str, Any]) -> dict[str, Any]:
+    """Version 1 reports stored no files: their list of attachments is empty."""
+    return {"attachments": [], **payload}
+
+
 def lifecycle_upcasters() -> Upcasters:
     """Upgrades of old event payloads on read, one step per version."""
     upcasters = Upcasters()
     upcasters.register("DirectiveIssued", 1, _resolved_v1_to_v2)
     upcasters.register("DefinitionAmended", 1, _amended_v1_to_v2)
     upcasters.register("DirectiveClosed", 1, _closed_v1_to_v2)
+    upcasters.register("ReportSubmitted", 1, _no_attachments_v1_to_v2)
+    upcasters.register("ConsolidatedReportSubmitted", 1, _no_attachments_v1_to_v2)
     return upcasters
 
 

@@ -19,6 +19,7 @@ from sqlalchemy import (
     Date,
     Dialect,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -212,4 +213,16 @@ projection_directives = Table(
     Column("completed", Integer, nullable=False),  # reports standing in it
     Column("withdrawn", Integer, nullable=False),
     Column("last_event_at", UTCDateTime(), nullable=True),
+)
+
+# Files attached to reports, content-addressed: the events name them by SHA-256 (with the name
+# and type each report gave), the bytes are here once, shared by every webhook process.
+attachments = Table(
+    "attachments",
+    metadata,
+    Column("sha256", CHAR(64), primary_key=True),
+    Column("media_type", String(100), nullable=False),
+    Column("size", Integer, nullable=False),
+    Column("content", LargeBinary, nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
 )

@@ -30,7 +30,7 @@ from lifecycle.status import (
     standing_label,
 )
 from notifications.errors import NotApplicable, UnknownRecipient
-from notifications.links import link_url, page_path
+from notifications.links import inbox_url, page_path
 from notifications.render import format_date, render
 
 Language = Literal["vi", "en"]
@@ -204,7 +204,10 @@ class _Composer:
         reader answer for that agency (only ever given in mail to the agency itself)."""
         directive = self.resolved.definition.id
         if signed and self.link_key and self.link_expires is not None:
-            return link_url(self.answer_url, self.link_key, directive, agency_id, self.link_expires)
+            # The agency's inbox page: its work on every directive, this one's first in view.
+            return inbox_url(
+                self.answer_url, self.link_key, agency_id, self.link_expires, directive
+            )
         return f"{self.answer_url}{page_path(directive, agency_id)}"
 
     def directive_context(self, language: str) -> dict[str, Any]:

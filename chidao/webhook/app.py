@@ -17,12 +17,13 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path as FilePath
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 from fastapi import Body, FastAPI, Path, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel, ValidationError
 from sqlalchemy import Engine
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -38,7 +39,7 @@ from chidao.webhook.errors import (
     Unavailable,
     WebhookError,
 )
-from chidao.webhook.form import PAGE_PATH, POST_PATH, install_form
+from chidao.webhook.form import PAGE_PATHS, POST_PATH, install_form
 from chidao.webhook.mailroom import install_mailroom
 from chidao.webhook.secrets import SecretStore
 from chidao.webhook.service import (
@@ -48,10 +49,19 @@ from chidao.webhook.service import (
     error_body,
 )
 from chidao.webhook.signing import Authenticator
+from chidao.webhook.uploads import DEFAULT_LIMIT as DEFAULT_ATTACHMENT_LIMIT
+from chidao.webhook.uploads import (
+    AttachmentRefused,
+    attachment_response,
+    is_multipart,
+    parse_multipart,
+    take_files,
+)
 from flows.clock import SystemClock
 from ledger.agency_keys import AgencyKeys
 from ledger.store import EventStore
 from lifecycle import commands as cmd
+from ledger.attachments import Blob
 from lifecycle.events import Attachment as LedgerAttachment
 
 log = logging.getLogger("chidao.webhook")
@@ -59,6 +69,7 @@ log = logging.getLogger("chidao.webhook")
 REPLAYED_HEADER = "x-chidao-replayed"
 SIGNED_PREFIX = "/v1/"
 Waker = Callable[[str], Awaitable[None]]
+M = TypeVar("M", bound=BaseModel)
 
 
 # --- the signature gate ---------------------------------------------------------------------
@@ -79,11 +90,17 @@ class SignatureGate:
     """
 
     def __init__(
-        self, app: ASGIApp, *, authenticator: Authenticator, max_body_bytes: int
+        self,
+        app: ASGIApp,
+        *,
+        authenticator: Authenticator,
+        max_body_bytes: int,
+        max_attachment_bytes: int = DEFAULT_ATTACHMENT_LIMIT,
     ) -> None:
         self.app = app
         self.authenticator = authenticator
         self.max_body_bytes = max_body_bytes
+        self.max_attachment_bytes = max_attachment_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or not scope["path"].startswith(SIGNED_PREFIX):
@@ -132,12 +149,16 @@ class SignatureGate:
         await self.app(scope, replay, send)
 
     async def _read_body(self, scope: Scope, receive: Receive, headers: dict[str, str]) -> bytes:
+        # A multipart body carries files: their own limit on top of the one of the fields.
+        limit = self.max_body_bytes
+        if is_multipart(headers.get("content-type", "")):
+            limit += self.max_attachment_bytes
         declared = headers.get("content-length")
         if declared is not None:
             if not declared.isdigit():
                 raise PayloadTooLarge("Content-Length is not a number")
-            if int(declared) > self.max_body_bytes:
-                raise PayloadTooLarge(f"the body is over the limit of {self.max_body_bytes} bytes")
+            if int(declared) > limit:
+                raise PayloadTooLarge(f"the body is over the limit of {limit} bytes")
         chunks: list[bytes] = []
         size = 0
         while True:
@@ -148,8 +169,8 @@ class SignatureGate:
             size += len(chunk)
             # Counted while streaming: a chunked body, or one lying about its length, stops
             # being read as soon as it passes the limit.
-            if size > self.max_body_bytes:
-                raise PayloadTooLarge(f"the body is over the limit of {self.max_body_bytes} bytes")
+            if size > limit:
+                raise PayloadTooLarge(f"the body is over the limit of {limit} bytes")
             chunks.append(chunk)
             if not message.get("more_body", False):
                 return b"".join(chunks)
@@ -177,7 +198,7 @@ class SignatureGate:
 def _is_form(scope: Scope) -> bool:
     path: str = scope["path"]
     if scope["method"] in ("GET", "HEAD"):
-        return PAGE_PATH.match(path) is not None
+        return any(p.match(path) is not None for p in PAGE_PATHS)
     return scope["method"] == "POST" and POST_PATH.match(path) is not None
 
 
@@ -238,7 +259,9 @@ ERROR_CODES: dict[str, str] = {
     "conflict": "409: refused by the lifecycle (the detail says why); do not resend as is.",
     "nonce_reused": "409: a replayed signature; nothing was recorded. Sign again to retry.",
     "idempotency_key_reused": "409: the idempotency-key was used for a different request.",
-    "payload_too_large": "413: body over the size limit.",
+    "payload_too_large": "413: body (or its attachments) over the size limit.",
+    "attachment_refused": "422: an attachment of a type not allowed, empty, or whose content "
+    "does not match its declared type; nothing was stored.",
     "invalid": "422: malformed JSON or an invalid field (named in `fields`).",
     "busy": "503 with Retry-After: other writers kept changing the directive; resend later "
     "(signed anew, same idempotency-key).",
@@ -305,6 +328,7 @@ def create_app(
     max_body_bytes: int = 1_000_000,
     link_key: bytes | None = None,
     mailroom_dir: FilePath | None = None,
+    max_attachment_bytes: int = DEFAULT_ATTACHMENT_LIMIT,
 ) -> FastAPI:
     """The webhook over the ledger in `engine`, verifying with `secrets`.
 
@@ -313,6 +337,7 @@ def create_app(
     tokens of the mail links to the browser form; without it the form refuses every link.
     `mailroom_dir` is the embedded mail room's Maildir, shown at /mailroom to loopback callers
     (None: a real SMTP server is configured, and the page says the mail room is off).
+    `max_attachment_bytes` bounds the files of one report (apart from `max_body_bytes`).
     """
     service = Service(engine, clock or SystemClock().now)
     wakeups = Wakeups(waker)
@@ -334,7 +359,10 @@ def create_app(
         secrets, AgencyKeys(EventStore(engine)), SystemClock().now
     )
     app.add_middleware(
-        SignatureGate, authenticator=authenticator, max_body_bytes=max_body_bytes
+        SignatureGate,
+        authenticator=authenticator,
+        max_body_bytes=max_body_bytes,
+        max_attachment_bytes=max_attachment_bytes,
     )
 
     @app.exception_handler(WebhookError)
@@ -384,13 +412,40 @@ def create_app(
         if caller.agency != agency:
             raise Forbidden(f"signed by {caller.agency}: cannot act for {agency}")
 
-    async def run(request: Request, directive: str, command: cmd.AnyCommand) -> JSONResponse:
+    async def run(
+        request: Request, directive: str, command: cmd.AnyCommand, blobs: list[Blob] | None = None
+    ) -> JSONResponse:
         caller = caller_of(request)
-        answer: Answer = await run_in_threadpool(service.handle, caller, directive, command)
+        answer: Answer = await run_in_threadpool(
+            service.handle, caller, directive, command, blobs or []
+        )
         if answer.status == 201 and not answer.replayed:
             wakeups.poke(directive)
         headers = {REPLAYED_HEADER: "true"} if answer.replayed else None
         return JSONResponse(answer.body, status_code=answer.status, headers=headers)
+
+    async def with_files(request: Request, model: type[M]) -> tuple[M, list[Blob], tuple[Any, ...]]:
+        """The JSON fields of a report and its files: a JSON body (no files), or
+        multipart/form-data with the JSON in a part `report` and each file in a part `file`."""
+        content_type = request.headers.get("content-type", "")
+        raw = await request.body()
+        blobs: list[Blob] = []
+        refs: tuple[Any, ...] = ()
+        if is_multipart(content_type):
+            parts = parse_multipart(content_type, raw)
+            fields = [p for p in parts if p.name == "report"]
+            if len(fields) != 1:
+                raise AttachmentRefused("a multipart report has one part named `report` (its JSON)")
+            if len(fields[0].content) > max_body_bytes:
+                raise PayloadTooLarge(f"the part `report` is over the limit of {max_body_bytes} bytes")
+            raw = fields[0].content
+            blobs, refs = take_files(parts, max_attachment_bytes)
+        try:
+            return model.model_validate_json(raw or b"{}"), blobs, refs
+        except ValidationError as e:
+            raise RequestValidationError(
+                [{**err, "loc": ("body", *err.get("loc", ()))} for err in e.errors()]
+            ) from e
 
     signed: dict[str, Any] = {"responses": _COMMAND_RESPONSES, "status_code": 201}
 
@@ -442,10 +497,10 @@ def create_app(
         directive: DirectiveId,
         agency: AgencyId,
         cycle: CycleId,
-        body: schemas.ReportIn,
     ) -> JSONResponse:
         caller = caller_of(request)
         own_work(caller, agency)
+        body, blobs, refs = await with_files(request, schemas.ReportIn)
         command = cmd.SubmitReport(
             actor=caller.agency,
             agency=agency,
@@ -454,8 +509,9 @@ def create_app(
             items=dict(body.items),
             figures=dict(body.figures),
             attachment=_attachment(body.attachment),
+            attachments=refs,
         )
-        return await run(request, directive, command)
+        return await run(request, directive, command, blobs)
 
     @app.post(
         "/v1/directives/{directive}/agencies/{agency}/cycles/{cycle}/extension",
@@ -529,16 +585,17 @@ def create_app(
         request: Request,
         directive: DirectiveId,
         cycle: CycleId,
-        body: schemas.ConsolidatedIn,
     ) -> JSONResponse:
         caller = caller_of(request)
+        body, blobs, refs = await with_files(request, schemas.ConsolidatedIn)
         command = cmd.SubmitConsolidatedReport(
             actor=caller.agency,
             cycle=cycle,
             text=body.text,
             attachment=_attachment(body.attachment),
+            attachments=refs,
         )
-        return await run(request, directive, command)
+        return await run(request, directive, command, blobs)
 
     # --- the issuer ---
 
@@ -592,6 +649,26 @@ def create_app(
     async def inbox(request: Request, agency: AgencyId) -> schemas.Inbox:
         result: schemas.Inbox = await run_in_threadpool(service.inbox, caller_of(request), agency)
         return result
+
+    @app.get(
+        "/v1/directives/{directive}/attachments/{sha256}",
+        responses={
+            200: {"description": "The file, with its content type.", "content": {
+                "application/pdf": {}, "image/png": {}, "image/jpeg": {}}},
+            **_ERRORS,
+        },
+        response_class=Response,
+        summary="A file attached to a report (its sender, the consolidator, the issuer)",
+    )
+    async def attachment(
+        request: Request,
+        directive: DirectiveId,
+        sha256: Annotated[str, Path(pattern=r"^[0-9a-f]{64}$")],
+    ) -> Response:
+        blob = await run_in_threadpool(
+            service.attachment, caller_of(request).agency, directive, sha256
+        )
+        return attachment_response(blob, sha256)
 
     @app.get(
         "/v1/directives/{directive}/status",
@@ -665,6 +742,12 @@ def create_app(
         return document
 
     app.openapi = openapi  # type: ignore[method-assign]
-    install_form(app, service=service, poke=wakeups.poke, link_key=link_key)
+    install_form(
+        app,
+        service=service,
+        poke=wakeups.poke,
+        link_key=link_key,
+        max_attachment_bytes=max_attachment_bytes,
+    )
     install_mailroom(app, folder=mailroom_dir)
     return app

@@ -23,7 +23,7 @@ import datetime as dt
 import hashlib
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -40,13 +40,17 @@ from chidao.webhook.errors import (
     NotFound,
     Unavailable,
 )
-from ledger.directives import DirectiveNotFound, Directives, Outcome
+from ledger.attachments import AttachmentMissing, Blob
+from ledger.attachments import load as load_attachment
+from ledger.attachments import readers as attachment_readers
+from ledger.attachments import writer as attachment_writer
+from ledger.directives import DirectiveNotFound, Directives, Outcome, to_event
 from ledger.errors import ConcurrencyConflict, IdempotencyConflict, LedgerError, LedgerUnavailable
 from ledger.projections import read_inbox
 from ledger.tables import webhook_requests
 from lifecycle import AnyCommand, DirectiveState
 from lifecycle import errors as lifecycle_errors
-from lifecycle.inbox import item_standing
+from lifecycle.inbox import InboxItem, item_standing
 from lifecycle.status import counts, current_rows
 
 log = logging.getLogger("chidao.webhook")
@@ -58,6 +62,7 @@ PRUNE_EVERY = 200  # nonces recorded between two prunings, per process
 CONFLICT_RETRIES = 8  # decisions retried inside the service on a racing writer
 RETRY_AFTER_SECONDS = 1
 RESERVED_ACTORS = frozenset({"operator", "system"})
+ATTACHING = frozenset({"ReportSubmitted", "ConsolidatedReportSubmitted"})
 
 
 @dataclass(frozen=True)
@@ -126,9 +131,14 @@ class Service:
 
     # --- commands ---------------------------------------------------------------------------
 
-    def handle(self, caller: Caller, directive: str, command: AnyCommand) -> Answer:
+    def handle(
+        self, caller: Caller, directive: str, command: AnyCommand, blobs: Sequence[Blob] = ()
+    ) -> Answer:
         """Claim the idempotency-key, decide, append and store the answer in ONE transaction: a
-        crash or a transient failure anywhere leaves nothing, and the agency may resend."""
+        crash or a transient failure anywhere leaves nothing, and the agency may resend.
+
+        `blobs` (the files a report names) are stored in that transaction only if the command
+        records its events: a refused report stores none of them."""
         if caller.nonce is not None:
             self._use_nonce(caller)
         earlier = self._answered(caller)
@@ -139,7 +149,7 @@ class Service:
                 earlier = self._claim(conn, caller)
                 if earlier is not None:
                     return earlier
-                answer = self._execute(conn, caller, directive, command)
+                answer = self._execute(conn, caller, directive, command, blobs)
                 conn.execute(
                     update(webhook_requests)
                     .where(webhook_requests.c.webhook_id == caller.key)
@@ -152,14 +162,21 @@ class Service:
         return answer
 
     def _execute(
-        self, conn: Connection, caller: Caller, directive: str, command: AnyCommand
+        self,
+        conn: Connection,
+        caller: Caller,
+        directive: str,
+        command: AnyCommand,
+        blobs: Sequence[Blob] = (),
     ) -> Answer:
+        now = self.now()
         try:
             outcome = self.directives.execute(
                 directive,
                 command,
-                self.now(),
+                now,
                 key=caller.key,
+                writers=[attachment_writer(blobs, now)] if blobs else (),
                 conn=conn,
                 live=True,
                 retries=CONFLICT_RETRIES,
@@ -338,6 +355,61 @@ class Service:
             rows=[schemas.StatusRow.model_validate(r.model_dump()) for r in rows],
             counts=counts(rows),
         )
+
+    def attachment(self, reader: str, directive: str, sha256: str) -> Blob:
+        """The file `sha256` of `directive` if `reader` may read it, else NotFound (whether
+        the file is not there or belongs to others: the answer tells nothing about either)."""
+        try:
+            state = self.directives.state(directive)
+            stored = self.directives.events(directive)
+        except DirectiveNotFound as e:
+            raise NotFound(f"no directive {directive}") from e
+        except LedgerUnavailable as e:
+            raise Unavailable("the ledger is unavailable") from e
+        found = [to_event(e) for e in stored if e.type in ATTACHING]
+        if reader not in attachment_readers(state, found, sha256):
+            raise NotFound(f"no attachment {sha256} of {directive} that {reader} may read")
+        try:
+            return load_attachment(self.engine, sha256)
+        except AttachmentMissing as e:
+            raise NotFound(f"no attachment {sha256} of {directive}") from e
+
+    def inbox_entries(self, agency: str) -> list[InboxItem]:
+        """`agency`'s inbox entries across every active directive (the projection)."""
+        try:
+            return read_inbox(self.engine, agency)
+        except (LedgerError, DBAPIError) as e:
+            raise Unavailable("the ledger is unavailable") from e
+
+    def draft(self, reader: str, directive: str, cycle: str, ext: str) -> tuple[bytes, str, str]:
+        """The consolidated report's draft of `cycle` (DOCX or HTML) for the consolidating
+        department only: (content, media type, file name)."""
+        import tempfile
+        from pathlib import Path
+
+        from chidao.draft import WRITERS, DraftError, build
+        from definitions.calendar import default_calendar
+
+        state = self._state(directive)
+        if state.resolved is None or state.resolved.consolidator != reader:
+            raise NotFound(f"{reader} consolidates no report of {directive}")
+        writer = WRITERS.get(f".{ext}")
+        if writer is None:
+            raise NotFound(f"no draft as .{ext}: .docx or .html")
+        events = [to_event(e) for e in self.directives.events(directive)]
+        try:
+            made = build(state, events, cycle, self.now(), default_calendar())
+        except DraftError as e:
+            raise NotFound(str(e)) from e
+        with tempfile.TemporaryDirectory() as folder:
+            path = Path(folder) / f"draft.{ext}"
+            writer(made, path)
+            content = path.read_bytes()
+        media = {
+            "docx": "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+            "html": "text/html; charset=utf-8",
+        }[ext]
+        return content, media, f"bao-cao-tong-hop-{directive}-{cycle}.{ext}"
 
     def inbox(self, caller: Caller, agency: str) -> schemas.Inbox:
         """Everything `agency` is expected to do now, across every directive in the ledger."""
