@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from definitions.calendar import WorkingCalendar, local_date
-from i18n import gettext
+from i18n import N_, gettext
 from i18n.times import person_date
 from lifecycle.events import AttachmentRef, Event, ReportSubmitted
 from lifecycle.state import DirectiveState
@@ -181,12 +181,12 @@ def consolidator_language(state: DirectiveState) -> str:
 
 # --- the words -------------------------------------------------------------------------------
 
-STATUS = {"done": "done", "in_progress": "in progress", "not_started": "not started"}
+STATUS = {"done": N_("done"), "in_progress": N_("in progress"), "not_started": N_("not started")}
 FOUR_LABELS = {
-    "completed_on_time": "on time",
-    "completed_late": "late",
-    "open_within": "open, within",
-    "open_overdue": "open, overdue",
+    "completed_on_time": N_("on time"),
+    "completed_late": N_("late"),
+    "open_within": N_("open, within"),
+    "open_overdue": N_("open, overdue"),
 }
 
 
@@ -206,50 +206,50 @@ def title(draft: Draft) -> tuple[str, str]:
 def _blocks(draft: Draft) -> list[tuple[str, object]]:
     """The body as (kind, content) blocks, shared by the two writers."""
     t = draft.lang
-    g = lambda text: gettext(text, t)  # noqa: E731
+    _ = lambda text: gettext(text, t)  # noqa: E731
     out: list[tuple[str, object]] = []
-    out.append(("para", g("To: {to}").format(to=draft.consolidation_to)))
+    out.append(("para", _("To: {to}").format(to=draft.consolidation_to)))
     out.append(
         (
             "para",
-            g("Reporting cycle {cycle}; the figures stand as of {as_of}.").format(
+            _("Reporting cycle {cycle}; the figures stand as of {as_of}.").format(
                 cycle=draft.cycle, as_of=person_date(draft.as_of, t)
             ),
         )
     )
-    out.append(("h2", g("I. The cycle's figures")))
+    out.append(("h2", _("I. The cycle's figures")))
     total = sum(draft.counts.values())
     out.append(
         (
             "table",
             [
-                [g("reports owed"), *(g(FOUR_LABELS[k]) for k in FOUR)],
+                [_("reports owed"), *(_(FOUR_LABELS[k]) for k in FOUR)],
                 [str(total), *(str(draft.counts[k]) for k in FOUR)],
             ],
         )
     )
     if draft.extensions_granted:
         out.append(
-            ("para", g("Extensions granted: {n}").format(n=draft.extensions_granted))
+            ("para", _("Extensions granted: {n}").format(n=draft.extensions_granted))
         )
-    out.append(("h2", g("II. Results by section and item")))
+    out.append(("h2", _("II. Results by section and item")))
     for section in draft.sections:
         out.append(("h3", f"{section.number}. {section.heading}"))
         for item in section.items:
             line = f"{item.id}) {item.text}"
             if item.statuses:
                 line += " — " + "; ".join(
-                    f"{name}: {g(STATUS.get(s, s))}" for name, s in item.statuses
+                    f"{name}: {_(STATUS.get(s, s))}" for name, s in item.statuses
                 )
             out.append(("bullet", line))
         for report in section.reports:
             if report.reported_on is None:
-                out.append(("para", g("{agency}: has not reported.").format(agency=report.name)))
+                out.append(("para", _("{agency}: has not reported.").format(agency=report.name)))
                 continue
             out.append(
                 (
                     "strong",
-                    g("{agency} (reported on {day})").format(
+                    _("{agency} (reported on {day})").format(
                         agency=report.name, day=person_date(report.reported_on, t)
                     ),
                 )
@@ -259,13 +259,13 @@ def _blocks(draft: Draft) -> list[tuple[str, object]]:
                 out.append(
                     (
                         "para",
-                        g("Files attached: {names}").format(
+                        _("Files attached: {names}").format(
                             names=", ".join(a.name for a in report.attachments)
                         ),
                     )
                 )
-    out.append(("h2", g("III. Timeliness")))
-    rows = [[g("agency"), g("due"), g("reported on"), g("days late"), g("working days late")]]
+    out.append(("h2", _("III. Timeliness")))
+    rows = [[_("agency"), _("due"), _("reported on"), _("days late"), _("working days late")]]
     for report in draft.reported:
         rows.append(
             [
@@ -277,21 +277,21 @@ def _blocks(draft: Draft) -> list[tuple[str, object]]:
             ]
         )
     out.append(("table", rows))
-    out.append(("h3", g("Agencies that have not reported")))
+    out.append(("h3", _("Agencies that have not reported")))
     if draft.missing:
         for report in draft.missing:
             late = (
-                g("{days} days overdue").format(days=report.days_late)
+                _("{days} days overdue").format(days=report.days_late)
                 if report.days_late
-                else g("not yet due")
+                else _("not yet due")
             )
             out.append(
-                ("bullet", f"{report.name} ({g('due')} {person_date(report.due, t)}; {late})")
+                ("bullet", f"{report.name} ({_('due')} {person_date(report.due, t)}; {late})")
             )
     else:
-        out.append(("para", g("Every agency has reported.")))
-    out.append(("h2", g("IV. Assessment and proposals")))
-    out.append(("para", g("(for the department to write)")))
+        out.append(("para", _("Every agency has reported.")))
+    out.append(("h2", _("IV. Assessment and proposals")))
+    out.append(("para", _("(for the department to write)")))
     return out
 
 
@@ -407,4 +407,11 @@ def write_html(draft: Draft, path: Path) -> None:
     path.write_text(render_html(draft), encoding="utf-8")
 
 
-WRITERS = {".docx": write_docx, ".html": write_html}
+def write_pdf(draft: Draft, path: Path) -> None:
+    """The HTML printed by Debian's chromium (`chidao.pdf`); PdfUnavailable without it."""
+    from chidao.pdf import to_pdf
+
+    to_pdf(render_html(draft), path)
+
+
+WRITERS = {".docx": write_docx, ".html": write_html, ".pdf": write_pdf}
