@@ -24,6 +24,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ValidationError
+from pydantic.json_schema import models_json_schema
 from sqlalchemy import Engine
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -315,6 +316,40 @@ same signature again is a 409 `nonce_reused`; the same key with another request 
 """
 
 
+BODY_MODELS: dict[str, type[BaseModel]] = {
+    "ReportIn": schemas.ReportIn,
+    "ConsolidatedIn": schemas.ConsolidatedIn,
+}
+
+
+def _with_files(model: str) -> dict[str, Any]:
+    """The request body of a report: JSON, or multipart with the JSON and its files."""
+    ref = {"$ref": f"#/components/schemas/{model}"}
+    return {
+        "requestBody": {
+            "required": True,
+            "description": "JSON; or multipart/form-data with the JSON in a part `report` "
+            "and each file (PDF, DOCX, XLSX, PNG, JPEG; checked by content) in a part `file`.",
+            "content": {
+                "application/json": {"schema": ref},
+                "multipart/form-data": {
+                    "schema": {
+                        "type": "object",
+                        "required": ["report"],
+                        "properties": {
+                            "report": {"type": "string", "description": f"{model} as JSON"},
+                            "file": {
+                                "type": "array",
+                                "items": {"type": "string", "format": "binary"},
+                            },
+                        },
+                    }
+                },
+            },
+        }
+    }
+
+
 def _attachment(value: schemas.Attachment | None) -> LedgerAttachment | None:
     return LedgerAttachment(url=value.url, sha256=value.sha256) if value is not None else None
 
@@ -490,6 +525,7 @@ def create_app(
         "/v1/directives/{directive}/agencies/{agency}/cycles/{cycle}/report",
         response_model=schemas.Recorded,
         summary="Submit the cycle report (báo cáo kết quả)",
+        openapi_extra=_with_files("ReportIn"),
         **signed,
     )
     async def submit_report(
@@ -579,6 +615,7 @@ def create_app(
         "/v1/directives/{directive}/cycles/{cycle}/consolidated",
         response_model=schemas.Recorded,
         summary="Submit the consolidated report (consolidator only)",
+        openapi_extra=_with_files("ConsolidatedIn"),
         **signed,
     )
     async def submit_consolidated(
@@ -719,6 +756,13 @@ def create_app(
         }
         document.setdefault("components", {})["securitySchemes"] = schemes
         codes = document["components"].setdefault("schemas", {})
+        # the report bodies, read by hand (JSON or multipart), named in the components
+        _refs, defs = models_json_schema(
+            [(m, "validation") for m in BODY_MODELS.values()],
+            ref_template="#/components/schemas/{model}",
+        )
+        for name, definition in defs.get("$defs", {}).items():
+            codes.setdefault(name, definition)
         codes["ErrorCode"] = {
             "type": "string",
             "enum": sorted(ERROR_CODES),
