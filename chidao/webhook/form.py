@@ -423,6 +423,7 @@ def install_form(
                         "detail": entry.detail,
                     }
                 )  # fmt: skip
+            rows.sort(key=lambda r: r["standing"] != "overdue")  # stable: the overdue first
             overdue = any(r["standing"] == "overdue" for r in rows)
             groups.append(
                 {
