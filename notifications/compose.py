@@ -8,11 +8,10 @@ idempotency key; the outbox relies on that key being unique.
 
 from __future__ import annotations
 
-from urllib.parse import quote
-
 import datetime as dt
 from dataclasses import dataclass
 from typing import Any, Literal
+from urllib.parse import quote
 
 from pydantic import BaseModel, ConfigDict
 

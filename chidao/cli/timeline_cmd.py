@@ -94,7 +94,10 @@ def run_attachment(
         raise CliError(str(e)) from e
     from chidao.cli.report_cmd import write_file
 
-    write_file(output, lambda path: path.write_bytes(blob.content))
+    def write(path: Path) -> None:
+        path.write_bytes(blob.content)
+
+    write_file(output, write)
     print(_("{type}, {size} bytes, written to {path}").format(
         type=blob.media_type, size=len(blob.content), path=output))  # fmt: skip
     return 0

@@ -60,9 +60,9 @@ from chidao.webhook.uploads import (
 )
 from flows.clock import SystemClock
 from ledger.agency_keys import AgencyKeys
+from ledger.attachments import Blob
 from ledger.store import EventStore
 from lifecycle import commands as cmd
-from ledger.attachments import Blob
 from lifecycle.events import Attachment as LedgerAttachment
 
 log = logging.getLogger("chidao.webhook")

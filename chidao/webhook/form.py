@@ -36,14 +36,6 @@ from starlette.concurrency import run_in_threadpool
 from chidao.webhook import schemas
 from chidao.webhook.errors import WebhookError
 from chidao.webhook.service import Answer, Caller, Service, request_digest
-from flows.clock import SystemClock
-from i18n import LANGUAGES, N_, gettext, translator
-from i18n.times import person_date
-from lifecycle import DirectiveState
-from lifecycle import commands as cmd
-from lifecycle.inbox import item_standing
-from lifecycle.status import current_cycle, standing, standing_label, work_status_label
-from notifications.compose import cycle_label
 from chidao.webhook.uploads import (
     DEFAULT_LIMIT,
     AttachmentRefused,
@@ -52,7 +44,15 @@ from chidao.webhook.uploads import (
     parse_multipart,
     take_files,
 )
+from flows.clock import SystemClock
+from i18n import LANGUAGES, N_, gettext, translator
+from i18n.times import person_date
 from ledger.attachments import Blob
+from lifecycle import DirectiveState
+from lifecycle import commands as cmd
+from lifecycle.inbox import item_standing
+from lifecycle.status import current_cycle, standing, standing_label, work_status_label
+from notifications.compose import cycle_label
 from notifications.links import (
     LinkExpired,
     LinkInvalid,
@@ -408,6 +408,7 @@ def install_form(
             rows = []
             for entry in (e for e in entries if e.directive == directive_id):
                 standing_code = item_standing(entry, at)
+                about = resolved.agency(entry.agency)
                 rows.append(
                     {
                         "kind": entry.kind,
@@ -418,8 +419,7 @@ def install_form(
                         "standing": standing_code,
                         "standing_label": standing_label(standing_code, lang) if standing_code else "",
                         "about": entry.agency,
-                        "about_name": (resolved.agency(entry.agency).name
-                                       if resolved.agency(entry.agency) else entry.agency),
+                        "about_name": about.name if about else entry.agency,
                         "detail": entry.detail,
                     }
                 )  # fmt: skip

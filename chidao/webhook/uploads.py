@@ -17,6 +17,7 @@ import re
 import unicodedata
 import zipfile
 from dataclasses import dataclass
+from email.message import Message
 from email.parser import BytesParser
 from urllib.parse import quote
 
@@ -159,9 +160,12 @@ def parse_multipart(content_type: str, body: bytes, *, max_parts: int = 40) -> l
         raise AttachmentRefused(f"the multipart body has more than {max_parts} parts")
     parts = []
     for raw in raw_parts:
+        if not isinstance(raw, Message):
+            raise AttachmentRefused("a part of the body is not form-data")
         if raw.get_content_disposition() != "form-data":
             raise AttachmentRefused("a part of the body is not form-data")
-        name = _header_text(raw.get_param("name", header="content-disposition"))  # type: ignore[arg-type]
+        param = raw.get_param("name", header="content-disposition")
+        name = _header_text(param if isinstance(param, str) else None)
         if not isinstance(name, str) or not name:
             raise AttachmentRefused("a part of the body has no name")
         filename = _header_text(raw.get_filename())

@@ -184,7 +184,7 @@ def test_inbox_draft_and_timeline_in_a_browser(
             form.locator("textarea").fill("Huyện Lý Sơn báo cáo kết quả năm 2023.")
             form.locator("input[type=file]").set_input_files(
                 files=[{"name": "bao-cao.pdf", "mimeType": "application/pdf",
-                        "buffer": b"%PDF-1.4\n%%EOF\n"}]  # fmt: skip
+                        "buffer": b"%PDF-1.4\n%%EOF\n"}]
             )
             form.locator("button[type=submit]").click()
             page.wait_for_url(f"{base}/v1/agencies/ubnd-ly-son?**")

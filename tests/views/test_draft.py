@@ -20,7 +20,7 @@ def test_the_draft_holds_the_reports_and_the_agencies_that_did_not_report(
     cli: Any, tmp_path: Path
 ) -> None:
     path = tmp_path / "draft.docx"
-    code, out, err = cli("report", "draft", D2810, "--cycle", "2023", "--as-of", BEFORE, "-o", str(path))
+    code, _out, err = cli("report", "draft", D2810, "--cycle", "2023", "--as-of", BEFORE, "-o", str(path))
     assert code == 0, err
     assert not (tmp_path / "draft.docx.part").exists()
     document = Document(str(path))
@@ -70,7 +70,7 @@ def test_draft_bad_input_writes_nothing(
     cli: Any, tmp_path: Path, args: list[str], code: int, words: str
 ) -> None:
     args = [str(tmp_path / a) if a.startswith("x.") else a for a in args]
-    found, out, err = cli("report", "draft", *args)
+    found, _out, err = cli("report", "draft", *args)
     assert found == code and words in err and "Traceback" not in err
     assert not [p for p in tmp_path.iterdir() if p.name.startswith("x.")]
 
@@ -105,3 +105,35 @@ def _row(svg: str, agency: str, cycle: str) -> str:
 def test_timeline_of_an_unknown_directive(cli: Any, tmp_path: Path) -> None:
     code, _out, err = cli("timeline", "nope", "-o", str(tmp_path / "x.svg"))
     assert code == 1 and "nope" in err and "Traceback" not in err
+
+
+@pytest.mark.skipif(not Path("/usr/bin/chromium").exists(), reason="Debian's chromium is not installed")
+def test_pdf_through_chromium(cli: Any, tmp_path: Path) -> None:
+    pytest.importorskip("playwright.sync_api")
+    from pypdf import PdfReader
+
+    path = tmp_path / "draft.pdf"
+    code, _out, err = cli("report", "draft", D2810, "--cycle", "2023", "--as-of", BEFORE, "-o", str(path))
+    assert code == 0, err
+    # pypdf puts spaces between some glyphs of Vietnamese text: compared without any
+    text = "".join("".join(p.extract_text() for p in PdfReader(str(path)).pages).split())
+    assert "BÁOCÁO" in text and "LýSơn" in text and "Cáccơquanchưabáocáo" in text
+    periodic = tmp_path / "periodic.pdf"
+    assert cli("report", "periodic", "--period", "2023", "-o", str(periodic))[0] == 0
+    assert PdfReader(str(periodic)).pages
+    timeline = tmp_path / "timeline.pdf"
+    assert cli("timeline", D2810, "--as-of", BEFORE, "-o", str(timeline))[0] == 0
+    assert PdfReader(str(timeline)).pages
+
+
+def test_pdf_without_chromium_says_what_is_missing(
+    cli: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import chidao.pdf
+
+    monkeypatch.setattr(chidao.pdf, "CHROMIUM", tmp_path / "no-chromium")
+    monkeypatch.setattr(chidao.pdf.shutil, "which", lambda _name: None)
+    path = tmp_path / "x.pdf"
+    code, _out, err = cli("report", "draft", D2810, "--cycle", "2023", "-o", str(path))
+    assert code == 1 and "chromium" in err and "Traceback" not in err
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith("x.")]
