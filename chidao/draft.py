@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import html
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -256,14 +257,7 @@ def _blocks(draft: Draft) -> list[tuple[str, object]]:
             )
             out.append(("quote", report.text))
             if report.attachments:
-                out.append(
-                    (
-                        "para",
-                        _("Files attached: {names}").format(
-                            names=", ".join(a.name for a in report.attachments)
-                        ),
-                    )
-                )
+                out.append(("files", report.attachments))
     out.append(("h2", _("III. Timeliness")))
     rows = [[_("agency"), _("due"), _("reported on"), _("days late"), _("working days late")]]
     for report in draft.reported:
@@ -334,6 +328,8 @@ def write_docx(draft: Draft, path: Path) -> None:
             document.add_paragraph().add_run(str(content)).bold = True
         elif kind == "quote":
             document.add_paragraph(str(content), style="Quote")
+        elif kind == "files":
+            document.add_paragraph(_files_line(draft, content))
         elif kind == "table":
             rows = content if isinstance(content, list) else []
             table = document.add_table(rows=0, cols=len(rows[0]))
@@ -357,7 +353,14 @@ STYLE = (
 )
 
 
-def render_html(draft: Draft) -> str:
+def _files_line(draft: Draft, refs: object) -> str:
+    names = ", ".join(r.name for r in refs if isinstance(r, AttachmentRef)) if isinstance(refs, tuple) else ""
+    return gettext("Files attached: {names}", draft.lang).format(names=names)
+
+
+def render_html(draft: Draft, file_url: Callable[[AttachmentRef], str] | None = None) -> str:
+    """The draft as one self-contained page; with `file_url`, each file named links to it
+    (the webhook serves the department its agencies' files behind its own link)."""
     e = html.escape
     left, right, dated = _header(draft)
     name, subject = title(draft)
@@ -388,6 +391,14 @@ def render_html(draft: Draft) -> str:
             parts.append(f"<p><strong>{e(str(content))}</strong></p>")
         elif kind == "quote":
             parts.append(f"<blockquote>{e(str(content))}</blockquote>")
+        elif kind == "files":
+            refs = [r for r in content if isinstance(r, AttachmentRef)] if isinstance(content, tuple) else []
+            if file_url is None:
+                parts.append(f"<p>{e(_files_line(draft, content))}</p>")
+            else:
+                links = ", ".join(f"<a href='{e(file_url(r))}'>{e(r.name)}</a>" for r in refs)
+                label = e(gettext("Files attached: {names}", draft.lang)).replace("{names}", links)
+                parts.append(f"<p>{label}</p>")
         elif kind == "table":
             rows = content if isinstance(content, list) else []
             parts.append("<table>")

@@ -494,7 +494,14 @@ def install_form(
         if link is None:
             return invalid_link(token)
         try:
-            made = await run_in_threadpool(service.draft, agency, directive, cycle, ext)
+            token_q = quote(link.token, safe="")
+
+            def file_url(ref: Any) -> str:
+                return f"{page_path(directive, agency)}/attachments/{ref.sha256}?token={token_q}"
+
+            made = await run_in_threadpool(
+                service.draft, agency, directive, cycle, ext, file_url
+            )
         except WebhookError as e:
             return message(e.status_code if e.status_code < 500 else 503, e.detail)
         content, media_type, filename = made

@@ -50,6 +50,7 @@ from ledger.projections import read_inbox
 from ledger.tables import webhook_requests
 from lifecycle import AnyCommand, DirectiveState
 from lifecycle import errors as lifecycle_errors
+from lifecycle.events import AttachmentRef
 from lifecycle.inbox import InboxItem, item_standing
 from lifecycle.status import counts, current_rows
 
@@ -381,13 +382,20 @@ class Service:
         except (LedgerError, DBAPIError) as e:
             raise Unavailable("the ledger is unavailable") from e
 
-    def draft(self, reader: str, directive: str, cycle: str, ext: str) -> tuple[bytes, str, str]:
+    def draft(
+        self,
+        reader: str,
+        directive: str,
+        cycle: str,
+        ext: str,
+        file_url: Callable[[AttachmentRef], str] | None = None,
+    ) -> tuple[bytes, str, str]:
         """The consolidated report's draft of `cycle` (DOCX or HTML) for the consolidating
-        department only: (content, media type, file name)."""
+        department only: (content, media type, file name). `file_url` links its files (HTML)."""
         import tempfile
         from pathlib import Path
 
-        from chidao.draft import WRITERS, DraftError, build
+        from chidao.draft import WRITERS, DraftError, build, render_html
         from definitions.calendar import default_calendar
 
         state = self._state(directive)
@@ -401,10 +409,13 @@ class Service:
             made = build(state, events, cycle, self.now(), default_calendar())
         except DraftError as e:
             raise NotFound(str(e)) from e
-        with tempfile.TemporaryDirectory() as folder:
-            path = Path(folder) / f"draft.{ext}"
-            writer(made, path)
-            content = path.read_bytes()
+        if ext == "html":
+            content = render_html(made, file_url).encode("utf-8")
+        else:
+            with tempfile.TemporaryDirectory() as folder:
+                path = Path(folder) / f"draft.{ext}"
+                writer(made, path)
+                content = path.read_bytes()
         media = {
             "docx": "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
             "html": "text/html; charset=utf-8",

@@ -134,3 +134,31 @@ async def test_the_consolidator_gets_the_draft_behind_its_link(browser: httpx.As
     theirs = f"/v1/directives/{DIRECTIVE}/agencies/ubnd-ba-to/draft/2023.html"
     assert (await browser.get(theirs, params={"token": ba_to})).status_code == 404
     assert (await browser.get(f"{base}.html", params={"token": ba_to})).status_code == 401
+
+
+async def test_the_drafts_files_open_for_the_consolidator(browser: httpx.AsyncClient) -> None:
+    pdf = b"%PDF-1.4\n% Son Ha\n%%EOF\n"
+    son_ha = sign_agency_link(KEY, "ubnd-son-ha", later())
+    request = httpx.Request(
+        "POST", "http://x/",
+        data={"token": son_ha, "form_id": "son-ha-report-1", "cycle": "2023",
+              "text": "Huyện Sơn Hà gửi báo cáo kèm số liệu.", "back": "inbox"},
+        files=[("file", ("số liệu Sơn Hà.pdf", pdf, "application/pdf"))],
+    )  # fmt: skip
+    body = request.read()
+    sent = await browser.post(
+        f"/v1/directives/{DIRECTIVE}/agencies/ubnd-son-ha/form/report",
+        content=body,
+        headers={"content-type": request.headers["content-type"]},
+    )
+    assert sent.status_code == 303
+    token = sign_agency_link(KEY, "so-gddt", later())
+    draft = await browser.get(
+        f"/v1/directives/{DIRECTIVE}/agencies/so-gddt/draft/2023.html", params={"token": token}
+    )
+    [href] = re.findall(r"<a href='([^']+)'>số liệu Sơn Hà\.pdf</a>", unescape(draft.text))
+    got = await browser.get(href)
+    assert got.status_code == 200 and got.content == pdf
+    # the link is the department's: Sơn Hà's own token does not open it on that path
+    path, _, _query = href.partition("?")
+    assert (await browser.get(path, params={"token": son_ha})).status_code == 401
