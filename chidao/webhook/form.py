@@ -333,10 +333,22 @@ def install_form(
                 "docx": f"{base}/draft/{cycle_id}.docx?token={token_q}",
                 "html": f"{base}/draft/{cycle_id}.html?token={token_q}",
             }
+        token_q = quote(link.token, safe="")
+        files = [
+            {
+                "cycle": cycle_label(resolved, file_cycle, lang),
+                "name": ref.name,
+                "size": ref.size,
+                "url": f"{page_path(link.directive, link.agency)}/attachments/{ref.sha256}"
+                f"?token={token_q}",
+            }
+            for file_cycle, ref in service.sent_files(link.directive, link.agency)
+        ]
         page_id = secrets.token_urlsafe(12)
         return {
             "lang": lang,
             "consolidation": consolidation,
+            "files": files,
             "directive": {
                 "id": d.id,
                 "reference": d.reference,
@@ -383,7 +395,7 @@ def install_form(
             state = await run_in_threadpool(state_for, link)
         except FormProblem as e:
             return message(e.status, e.message)
-        return page(link, state, flash=flash)
+        return await run_in_threadpool(page, link, state, flash=flash)
 
     def inbox_context(agency: str, token: str, flash: str | None) -> dict[str, Any] | None:
         """The agency's open work on every directive, read from the inbox projection."""
@@ -558,7 +570,7 @@ def install_form(
                 raise FormProblem(422, _invalid("form_id", lang))
             command = _command(action, agency, fields, lang, refs)
         except FormProblem as e:
-            return page(link, state, e.status, error=f"{gettext(TEXT['invalid'], lang)}: {e.message}")
+            return await run_in_threadpool(page, link, state, e.status, error=f"{gettext(TEXT['invalid'], lang)}: {e.message}")
         caller = Caller(
             agency=agency,
             webhook_id=f"form-{form_id}",
@@ -572,11 +584,11 @@ def install_form(
             status = e.status_code if e.status_code < 500 else 503
             detail = e.detail if status < 500 else gettext(TEXT["unavailable"], lang)
             state = await run_in_threadpool(state_for, link, lang)
-            return page(link, state, status, error=f"{gettext(TEXT['refused'], lang)}: {detail}")
+            return await run_in_threadpool(page, link, state, status, error=f"{gettext(TEXT['refused'], lang)}: {detail}")
         if answer.status >= 400:
             state = await run_in_threadpool(state_for, link, lang)
             detail = str(answer.body.get("detail", ""))
-            return page(link, state, answer.status, error=f"{gettext(TEXT['refused'], lang)}: {detail}")
+            return await run_in_threadpool(page, link, state, answer.status, error=f"{gettext(TEXT['refused'], lang)}: {detail}")
         if answer.status == 201 and not answer.replayed:
             poke(directive)
         flash = action if answer.body.get("events") else "nothing"

@@ -50,7 +50,7 @@ from ledger.projections import read_inbox
 from ledger.tables import webhook_requests
 from lifecycle import AnyCommand, DirectiveState
 from lifecycle import errors as lifecycle_errors
-from lifecycle.events import AttachmentRef
+from lifecycle.events import AttachmentRef, ReportSubmitted
 from lifecycle.inbox import InboxItem, item_standing
 from lifecycle.status import counts, current_rows
 
@@ -374,6 +374,18 @@ class Service:
             return load_attachment(self.engine, sha256)
         except AttachmentMissing as e:
             raise NotFound(f"no attachment {sha256} of {directive}") from e
+
+    def sent_files(self, directive: str, agency: str) -> list[tuple[str, AttachmentRef]]:
+        """(cycle, file) of every file `agency` sent with its reports on `directive`."""
+        found: list[tuple[str, AttachmentRef]] = []
+        try:
+            stored = self.directives.events(directive)
+        except (LedgerError, DBAPIError) as e:
+            raise Unavailable("the ledger is unavailable") from e
+        for event in (to_event(e) for e in stored if e.type == "ReportSubmitted"):
+            if isinstance(event, ReportSubmitted) and event.agency == agency:
+                found.extend((event.cycle, ref) for ref in event.attachments)
+        return found
 
     def inbox_entries(self, agency: str) -> list[InboxItem]:
         """`agency`'s inbox entries across every active directive (the projection)."""

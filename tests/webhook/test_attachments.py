@@ -238,6 +238,9 @@ async def test_the_form_takes_files_and_serves_them_back_behind_the_link(
     assert ref["name"] == "bc.docx" and ref["media_type"] == DOCX
     got = await client.get(f"{page}/attachments/{ref['sha256']}", params={"token": token})
     assert got.status_code == 200
+    # the agency's page lists what it sent, linked behind its own link
+    shown = (await client.get(page, params={"token": token})).text.replace("&amp;", "&")
+    assert f"{page}/attachments/{ref['sha256']}?token=" in shown and "bc.docx" in shown
     assert hashlib.sha256(got.content).hexdigest() == ref["sha256"]
     # another agency's genuine link does not open Ba Tơ's file, on Ba Tơ's path or its own
     other = sign_link(KEY, DIRECTIVE, "ubnd-ly-son", later())
