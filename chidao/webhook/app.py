@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
+import re
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path as FilePath
@@ -71,6 +72,8 @@ REPLAYED_HEADER = "x-chidao-replayed"
 SIGNED_PREFIX = "/v1/"
 Waker = Callable[[str], Awaitable[None]]
 M = TypeVar("M", bound=BaseModel)
+# The paths whose multipart bodies may carry files (the reports, by the API or the form).
+WITH_FILES = re.compile(r"/(cycles/[^/]+/report|cycles/[^/]+/consolidated|form/report|form/consolidated)$")
 
 
 # --- the signature gate ---------------------------------------------------------------------
@@ -152,7 +155,7 @@ class SignatureGate:
     async def _read_body(self, scope: Scope, receive: Receive, headers: dict[str, str]) -> bytes:
         # A multipart body carries files: their own limit on top of the one of the fields.
         limit = self.max_body_bytes
-        if is_multipart(headers.get("content-type", "")):
+        if is_multipart(headers.get("content-type", "")) and WITH_FILES.search(scope["path"]):
             limit += self.max_attachment_bytes
         declared = headers.get("content-length")
         if declared is not None:

@@ -270,3 +270,23 @@ async def test_the_form_refuses_a_bad_file_and_stores_nothing(
         f"{D}/agencies/ubnd-ba-to/form/report", content=body, headers={"content-type": content_type}
     )
     assert response.status_code == 401 and stored(engine) == 0
+
+
+async def test_only_the_reports_take_the_files_limit(signer: Signer, engine: Engine) -> None:
+    # a body between the JSON limit (200 kB) and JSON + files (250 kB): a long report in
+    # Vietnamese (~195 kB of JSON) with a 45 kB file
+    report = {
+        "text": "ả" * 45_000,
+        "figures": {f"số liệu {n}": "ơ" * 200 for n in range(100)},
+    }
+    files = [("a.pdf", PDF, PDF_BYTES + b"0" * 45_000)]
+    body, _type = multipart(report, files)
+    assert 200_000 < len(body) <= 200_000 + LIMIT
+    # the report takes it
+    response = await post_files(signer, "ubnd-ba-to", REPORT_PATH, report, files)
+    assert response.status_code == 201, response.text
+    assert stored(engine) == 1
+    # a call that takes no files is held to the JSON limit alone, multipart or not
+    path = f"{D}/agencies/ubnd-ly-son/acknowledge"
+    response = await post_files(signer, "ubnd-ly-son", path, report, files)
+    assert response.status_code == 413 and stored(engine) == 1
