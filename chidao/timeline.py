@@ -190,7 +190,7 @@ def render_svg(timeline: Timeline) -> str:
 
     rows = sum(1 + len(bars) for _c, bars in timeline.cycles)
     height = TOP + rows * ROW_H + 30
-    width = LABEL_W + CHART_W + 20
+    width = LABEL_W + CHART_W + 60  # room for the last month's label
     out = [
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
         f'viewBox="0 0 {width} {height}" font-family="Times New Roman, serif" font-size="13" '

@@ -107,3 +107,33 @@ def readers(state: DirectiveState, events: Iterable[Event], sha256: str) -> set[
                 found.update(a for a in (resolved.consolidator, resolved.consolidation_to) if a)
             found.update(overseers)
     return found
+
+
+def check(engine: Engine, directive: str | None = None) -> list[str]:
+    """What is wrong with the files the reports name (`chidao verify`): one missing, or whose
+    stored bytes no longer hash to the name the events gave them, or of another size."""
+    from ledger.directives import Directives, to_event
+
+    directives = Directives.over(engine)
+    named: dict[str, tuple[str, int]] = {}
+    for stream in [directive] if directive else directives.ids():
+        for stored in directives.events(stream):
+            if stored.type not in ("ReportSubmitted", "ConsolidatedReportSubmitted"):
+                continue
+            event = to_event(stored)
+            if isinstance(event, ReportSubmitted | ConsolidatedReportSubmitted):
+                for ref in event.attachments:
+                    named.setdefault(ref.sha256, (f"{stream} v{stored.version}", ref.size))
+    problems = []
+    with engine.connect() as conn:
+        for digest, (where, size) in sorted(named.items()):
+            row = conn.execute(
+                select(attachments.c.content).where(attachments.c.sha256 == digest)
+            ).first()
+            if row is None:
+                problems.append(f"{where}: file {digest} is not stored")
+                continue
+            content = bytes(row.content)
+            if hashlib.sha256(content).hexdigest() != digest or len(content) != size:
+                problems.append(f"{where}: the stored bytes of file {digest} were altered")
+    return problems

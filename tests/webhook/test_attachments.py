@@ -290,3 +290,21 @@ async def test_only_the_reports_take_the_files_limit(signer: Signer, engine: Eng
     path = f"{D}/agencies/ubnd-ly-son/acknowledge"
     response = await post_files(signer, "ubnd-ly-son", path, report, files)
     assert response.status_code == 413 and stored(engine) == 1
+
+
+async def test_verify_finds_a_file_altered_or_gone(signer: Signer, engine: Engine) -> None:
+    from sqlalchemy import delete, update
+
+    from ledger.attachments import check
+
+    files = [("a.pdf", PDF, PDF_BYTES), ("b.png", PNG, PNG_BYTES)]
+    assert (await post_files(signer, "ubnd-ba-to", REPORT_PATH, {"text": "x"}, files)).status_code == 201
+    assert check(engine) == []
+    pdf, png = hashlib.sha256(PDF_BYTES).hexdigest(), hashlib.sha256(PNG_BYTES).hexdigest()
+    with engine.begin() as conn:
+        conn.execute(update(attachments).where(attachments.c.sha256 == pdf).values(content=b"%PDF-forged"))
+        conn.execute(delete(attachments).where(attachments.c.sha256 == png))
+    problems = check(engine, DIRECTIVE)
+    assert len(problems) == 2
+    assert any(pdf in p and "altered" in p for p in problems)
+    assert any(png in p and "not stored" in p for p in problems)
