@@ -3,6 +3,7 @@ overdue first), in Vietnamese, with the forms to answer; what the mail's link op
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from collections.abc import AsyncIterator
 from html import unescape
@@ -162,3 +163,28 @@ async def test_the_drafts_files_open_for_the_consolidator(browser: httpx.AsyncCl
     # the link is the department's: Sơn Hà's own token does not open it on that path
     path, _, _query = href.partition("?")
     assert (await browser.get(path, params={"token": son_ha})).status_code == 401
+
+
+def test_the_consolidation_request_mail_links_the_draft() -> None:
+    from definitions.calendar import default_calendar
+    from lifecycle import due_actions
+    from notifications.compose import compose
+    from notifications.links import verify_any_link
+    from tests.webhook.test_form import issued_state
+
+    state = issued_state()
+    [action] = [
+        a for a in due_actions(state, at(2023, 12, 1), default_calendar())
+        if a.kind == "request_consolidation"
+    ]  # fmt: skip
+    [notice] = compose(
+        action, state, answer_url="https://chidao.example", link_key=KEY, link_expires=later(60)
+    )
+    base = f"https://chidao.example/v1/directives/{DIRECTIVE}/agencies/so-gddt/draft/2023"
+    for ext in ("docx", "html"):
+        [url] = re.findall(re.escape(base) + rf"\.{ext}\?token=([^\s\"<]+)", notice.text)
+        assert verify_any_link(KEY, url, dt.datetime.now(dt.UTC)) == (None, "so-gddt")
+    assert "Dự thảo báo cáo tổng hợp" in notice.text and f"{base}.docx" in notice.html
+    # without a key there is nothing to sign the links with: no draft links
+    [plain] = compose(action, state, answer_url="https://chidao.example")
+    assert "/draft/" not in plain.text
