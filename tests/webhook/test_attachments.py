@@ -308,3 +308,24 @@ async def test_verify_finds_a_file_altered_or_gone(signer: Signer, engine: Engin
     assert len(problems) == 2
     assert any(pdf in p and "altered" in p for p in problems)
     assert any(png in p and "not stored" in p for p in problems)
+
+
+async def test_an_operator_saves_a_file_from_the_command_line(
+    signer: Signer, engine: Engine, tmp_path: Any, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    from chidao.cli import main
+
+    files = [("báo cáo.pdf", PDF, PDF_BYTES)]
+    assert (await post_files(signer, "ubnd-ba-to", REPORT_PATH, {"text": "x"}, files)).status_code == 201
+    monkeypatch.setenv("CHIDAO_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("CHIDAO_DATABASE_URL", str(engine.url))
+    monkeypatch.setenv("CHIDAO_LANG", "vi")
+    out = tmp_path / "saved.pdf"
+    sha = hashlib.sha256(PDF_BYTES).hexdigest()
+    assert main(["attachment", DIRECTIVE, sha, "-o", str(out)]) == 0
+    assert out.read_bytes() == PDF_BYTES and "application/pdf" in capsys.readouterr().out
+    # a file no report of the directive names: refused, nothing written
+    other = hashlib.sha256(b"other").hexdigest()
+    assert main(["attachment", DIRECTIVE, other, "-o", str(tmp_path / "x.pdf")]) == 1
+    assert "không báo cáo nào" in capsys.readouterr().err and not (tmp_path / "x.pdf").exists()
