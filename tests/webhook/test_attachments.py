@@ -329,3 +329,45 @@ async def test_an_operator_saves_a_file_from_the_command_line(
     other = hashlib.sha256(b"other").hexdigest()
     assert main(["attachment", DIRECTIVE, other, "-o", str(tmp_path / "x.pdf")]) == 1
     assert "không báo cáo nào" in capsys.readouterr().err and not (tmp_path / "x.pdf").exists()
+
+
+async def test_the_consolidated_report_carries_the_edited_draft(
+    signer: Signer, client: httpx.AsyncClient, engine: Engine
+) -> None:
+    edited = docx_bytes()
+    path = f"{D}/cycles/2023/consolidated"
+    files = [("báo cáo tổng hợp.docx", DOCX, edited)]
+    # only the consolidating department
+    refused = await post_files(signer, "ubnd-ba-to", path, {"text": "x"}, files)
+    assert refused.status_code == 403 and stored(engine) == 0
+    response = await post_files(signer, "so-gddt", path, {"text": "Báo cáo tổng hợp năm 2023."}, files)
+    assert response.status_code == 201, response.text
+    [event] = [
+        e for e in Directives(EventStore(engine)).events(DIRECTIVE)
+        if e.type == "ConsolidatedReportSubmitted"
+    ]  # fmt: skip
+    assert event.schema_version == 2
+    [ref] = event.payload["attachments"]
+    assert ref["name"] == "báo cáo tổng hợp.docx" and ref["media_type"] == DOCX
+    where = f"{D}/attachments/{ref['sha256']}"
+    for reader, status in (("so-gddt", 200), ("ubnd-tinh", 200), ("ubnd-ba-to", 404)):
+        assert (await signer.get(reader, where)).status_code == status, reader
+
+
+async def test_the_form_takes_the_consolidated_report_with_its_file(
+    client: httpx.AsyncClient, engine: Engine
+) -> None:
+    token = sign_agency_link(KEY, "so-gddt", later())
+    body, content_type = form_body(token, "Báo cáo tổng hợp qua biểu mẫu.", [("th.xlsx", XLSX, xlsx_bytes())])
+    response = await client.post(
+        f"{D}/agencies/so-gddt/form/consolidated", content=body, headers={"content-type": content_type}
+    )
+    assert response.status_code == 303, response.text
+    assert event_counts(engine)["ConsolidatedReportSubmitted"] == 1 and stored(engine) == 1
+    # an agency that does not consolidate: refused on its page, nothing stored
+    ba_to = sign_agency_link(KEY, "ubnd-ba-to", later())
+    body, content_type = form_body(ba_to, "x", [("th.pdf", PDF, PDF_BYTES)])
+    response = await client.post(
+        f"{D}/agencies/ubnd-ba-to/form/consolidated", content=body, headers={"content-type": content_type}
+    )
+    assert response.status_code == 403 and stored(engine) == 1
