@@ -137,3 +137,26 @@ def test_pdf_without_chromium_says_what_is_missing(
     code, _out, err = cli("report", "draft", D2810, "--cycle", "2023", "-o", str(path))
     assert code == 1 and "chromium" in err and "Traceback" not in err
     assert not [p for p in tmp_path.iterdir() if p.name.startswith("x.")]
+
+
+def test_a_hand_over_is_marked_on_both_bars(scenario_ledger: str) -> None:
+    import datetime as dt
+
+    from chidao.timeline import build, render_svg
+    from definitions.calendar import TIMEZONE
+    from ledger.directives import to_event
+    from lifecycle.events import WorkTransferred
+    from tasks.runtime import directives_for
+
+    directives = directives_for(scenario_ledger)
+    state = directives.state(D2810)
+    events = [to_event(e) for e in directives.events(D2810)]
+    moment = dt.datetime(2023, 12, 1, 9, tzinfo=TIMEZONE)
+    # the drawing is pure: a hand-over is given to it as the amendment would record it
+    events.append(
+        WorkTransferred(at=moment, actor="operator:vp", agency="ubnd-ly-son", to="ubnd-son-ha",
+                        basis="Nghị quyết sắp xếp", decided_by="Văn phòng UBND tỉnh")  # fmt: skip
+    )
+    svg = render_svg(build(state, events, moment + dt.timedelta(days=30)))
+    assert "chuyển giao cho Ủy ban nhân dân huyện Sơn Hà" in _row(svg, "ubnd-ly-son", "2023")
+    assert "kế thừa nhiệm vụ của Ủy ban nhân dân huyện Lý Sơn" in _row(svg, "ubnd-son-ha", "2023")
