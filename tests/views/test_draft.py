@@ -153,10 +153,15 @@ def test_a_hand_over_is_marked_on_both_bars(scenario_ledger: str) -> None:
     events = [to_event(e) for e in directives.events(D2810)]
     moment = dt.datetime(2023, 12, 1, 9, tzinfo=TIMEZONE)
     # the drawing is pure: a hand-over is given to it as the amendment would record it
-    events.append(
-        WorkTransferred(at=moment, actor="operator:vp", agency="ubnd-ly-son", to="ubnd-son-ha",
-                        basis="Nghị quyết sắp xếp", decided_by="Văn phòng UBND tỉnh")  # fmt: skip
+    handover = WorkTransferred(
+        at=moment,
+        actor="operator:vp",
+        agency="ubnd-ly-son",
+        to="ubnd-son-ha",
+        basis="Nghị quyết sắp xếp",
+        decided_by="Văn phòng UBND tỉnh",
     )
+    events.append(handover)
     svg = render_svg(build(state, events, moment + dt.timedelta(days=30)))
     assert "chuyển giao cho Ủy ban nhân dân huyện Sơn Hà" in _row(svg, "ubnd-ly-son", "2023")
     assert "kế thừa nhiệm vụ của Ủy ban nhân dân huyện Lý Sơn" in _row(svg, "ubnd-son-ha", "2023")
