@@ -20,6 +20,7 @@ from ledger.store import EventStore
 from lifecycle.commands import Issue, SubmitReport
 from notifications.links import sign_agency_link, sign_link
 from tests.lifecycle.helpers import at, resolved
+from tests.test_vietnam_time import other_language_words
 from tests.webhook.conftest import DIRECTIVE, Clock, Wakes, event_counts
 from tests.webhook.test_form import KEY, later
 
@@ -88,6 +89,8 @@ async def test_the_inbox_lists_every_directive_the_overdue_first(browser: httpx.
     assert page.count('action="/v1/directives/') >= 4  # acknowledge and report, twice
     assert f'name="token" value="{token}"' in page and 'type="file"' in page
     assert "http://" not in page.replace("http://webhook.test", "") and "<script" not in page
+    # its own words are all Vietnamese
+    assert other_language_words(page, "vi") == []
 
 
 async def test_answering_from_the_inbox_comes_back_to_it(
