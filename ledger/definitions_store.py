@@ -157,12 +157,12 @@ def check_definitions(engine: Engine, stream: str | None = None) -> list[Definit
                 named.setdefault(sha, []).append((row.stream, row.version))
         stored: set[str] = set()
         rows = select(definitions.c.sha256, definitions.c.resolved)
-        for row in conn.execute(rows.order_by(definitions.c.sha256)):
-            stored.add(row.sha256)
-            users = named.get(row.sha256, [])
+        for kept in conn.execute(rows.order_by(definitions.c.sha256)):
+            stored.add(kept.sha256)
+            users = named.get(kept.sha256, [])
             if stream is not None and not users:
                 continue
-            if document_sha256(row.resolved) != row.sha256:
+            if document_sha256(kept.resolved) != kept.sha256:
                 where = (
                     "; named by " + ", ".join(f"{s} version {v}" for s, v in users)
                     if users
@@ -171,10 +171,10 @@ def check_definitions(engine: Engine, stream: str | None = None) -> list[Definit
                 first = users[0] if users else (None, None)
                 faults.append(
                     DefinitionFault(
-                        row.sha256,
+                        kept.sha256,
                         first[0],
                         first[1],
-                        f"definition {row.sha256} was edited: its content no longer matches "
+                        f"definition {kept.sha256} was edited: its content no longer matches "
                         f"its hash{where}",
                     )
                 )
