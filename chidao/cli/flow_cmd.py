@@ -196,12 +196,15 @@ def status_as_json(state: DirectiveState, now: dt.datetime) -> dict[str, Any]:
     }
 
 
-def projected_status(engine: Any, directive_id: str, now: dt.datetime) -> dict[str, Any] | None:
+def projected_status(
+    engine: Any, directive_id: str, now: dt.datetime, *, fresh: bool = False
+) -> dict[str, Any] | None:
     """What `status_as_json` says of the directive, read from the projections (its row and
-    its current cycle's works) instead of its state; None when there is no such directive."""
+    its current cycle's works) instead of its state; None when there is no such directive.
+    With `fresh`, the caller has just brought the rows up to date (`projections.refresh`)."""
     from ledger.works import directive_summary, rows_for_directive, status_rows
 
-    summary = directive_summary(engine, directive_id, fresh=True)
+    summary = directive_summary(engine, directive_id, fresh=fresh)
     if summary is None or summary.status == "new":
         return None
     cycle = summary.current_cycle
@@ -285,7 +288,7 @@ def run_status(
         refresh(engine)
     found = []
     for directive_id in ids:
-        shown = projected_status(engine, directive_id, now)
+        shown = projected_status(engine, directive_id, now, fresh=True)
         if shown is None:
             raise CliError(str(DirectiveNotFound(directive_id)))
         found.append(shown)
