@@ -233,6 +233,12 @@ class Directives:
             if e.type in DEFINING_EVENTS and "resolved" not in e.payload
         ]
         found: dict[str, ResolvedDirective] = {}
+        for event in wanted:  # those this process has read already need no connection
+            sha = event.payload["definition_sha256"]
+            cached = cached_definition(sha)
+            if cached is not None:
+                found[sha] = cached
+        wanted = [e for e in wanted if e.payload["definition_sha256"] not in found]
         if not wanted:
             return found.get
         if conn is None:

@@ -191,7 +191,7 @@ def sqlite_engine() -> Iterator[Engine]:
 
 
 @given(steps=st.lists(step, min_size=1, max_size=8))
-@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 def test_snapshot_tail_replay_and_projections_agree_on_sqlite(
     steps: list[tuple[object, object, Crash]],
 ) -> None:
@@ -202,7 +202,7 @@ def test_snapshot_tail_replay_and_projections_agree_on_sqlite(
 @pytest.mark.postgres
 @given(steps=st.lists(step, min_size=1, max_size=8))
 @settings(
-    max_examples=4,
+    max_examples=3,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
 )
