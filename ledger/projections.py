@@ -73,6 +73,7 @@ def directive_row(state: DirectiveState, calendar: WorkingCalendar) -> dict[str,
             }
             for a in pending_actions(state, calendar)
         ],
+        "calendar": calendar.fingerprint,
     }
 
 
@@ -266,18 +267,25 @@ def rebuild(engine: Engine, streams: list[str] | None = None) -> int:
     return len(names)
 
 
-def stale(conn: Connection) -> list[str]:
-    """Directives whose rows lag their stream (or have none)."""
+def stale(conn: Connection, calendar: WorkingCalendar | None = None) -> list[str]:
+    """Directives whose rows lag their stream (or have none), or whose pending actions were
+    planned on another calendar than `calendar` (default: Vietnam's working calendar)."""
     heads = (
         select(events.c.stream, func.max(events.c.version).label("head"))
         .where(events.c.stream.not_in(NON_DIRECTIVE_STREAMS))
         .group_by(events.c.stream)
     )
+    fingerprint = (calendar or default_calendar()).fingerprint
     written: dict[str, int] = {
         row.directive: row.version
         for row in conn.execute(
-            select(projection_directives.c.directive, projection_directives.c.version)
+            select(
+                projection_directives.c.directive,
+                projection_directives.c.version,
+                projection_directives.c.calendar,
+            )
         )
+        if row.calendar == fingerprint
     }
     return [row.stream for row in conn.execute(heads) if written.get(row.stream) != row.head]
 
@@ -362,7 +370,7 @@ def check(
     names = [stream] if stream is not None else directives.ids()
     faults: list[ProjectionFault] = []
     with engine.connect() as conn:
-        lagging = set(stale(conn))
+        lagging = set(stale(conn, calendar))
         for name in names:
             if name in lagging:
                 continue  # written at another version: rebuilt, not edited (see `refresh`)

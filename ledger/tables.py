@@ -219,6 +219,7 @@ projection_directives = Table(
     Column("cycles", json_document(), nullable=True),  # {cycle: status}, in opening order
     Column("failed_notifications", json_document(), nullable=True),
     Column("pending", json_document(), nullable=True),  # the planner's pending actions
+    Column("calendar", String(16), nullable=True),  # the fingerprint of the calendar planned on
 )
 
 # One row per (directive, cycle, agency): one agency's reporting duty in one cycle (0004).

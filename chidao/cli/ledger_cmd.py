@@ -408,7 +408,10 @@ def run_verify(
             file=sys.stderr,
         )
     for lagging in refresh_projections(engine):
-        print(f"note: projections of {lagging} were at another version: rebuilt", file=sys.stderr)
+        print(
+            f"note: projections of {lagging} were at another version or calendar: rebuilt",
+            file=sys.stderr,
+        )
     projected = check_projections(engine, directive)
     for lag in projected:
         print(f"projection: {lag.directive}: {lag.message}", file=sys.stderr)

@@ -165,3 +165,22 @@ def test_the_old_format_ledger_projects_and_shows_the_same_status(tmp_path: Path
         assert check(engine) == [] and check_definitions(engine) == []
     finally:
         engine.dispose()
+
+
+def test_pending_actions_planned_on_another_calendar_are_planned_again(backend_url: str) -> None:
+    """A new holidays release or an edited calendar file changes what is pending: the rows
+    planned on the old calendar are rebuilt when read, not reported as edited."""
+    from sqlalchemy import update
+
+    from ledger.projections import projection_directives, refresh, stale
+
+    directives = issued_ledger(backend_url)
+    engine = directives.store.engine
+    with engine.begin() as conn:
+        assert stale(conn) == []
+        conn.execute(update(projection_directives).values(calendar="0" * 16, pending=[]))
+        assert stale(conn) == [D]
+    assert check(engine) == []  # not an edit: planned on another calendar, so rebuilt
+    assert refresh(engine) == [D]
+    summary = directive_summary(engine, D)
+    assert summary is not None and summary.pending  # planned again

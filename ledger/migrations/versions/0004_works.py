@@ -42,6 +42,7 @@ def upgrade() -> None:
         "projection_directives", sa.Column("failed_notifications", _json(), nullable=True)
     )
     op.add_column("projection_directives", sa.Column("pending", _json(), nullable=True))
+    op.add_column("projection_directives", sa.Column("calendar", sa.String(16), nullable=True))
     op.create_table(
         "projection_works",
         sa.Column("directive", sa.String(200), primary_key=True),
@@ -83,6 +84,8 @@ def downgrade() -> None:
     op.drop_table("projection_works")
     op.execute("DELETE FROM projection_inbox")
     op.execute("DELETE FROM projection_directives")
-    for column in ("pending", "failed_notifications", "cycles", "definition_sha256", "reference"):
+    for column in (
+        "calendar", "pending", "failed_notifications", "cycles", "definition_sha256", "reference"
+    ):
         with op.batch_alter_table("projection_directives") as batch:
             batch.drop_column(column)
