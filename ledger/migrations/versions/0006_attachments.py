@@ -1,7 +1,7 @@
 """Files attached to reports, stored content-addressed beside the events.
 
 Revision ID: 0006
-Revises: 0003
+Revises: 0004
 Create Date: 2026-12-01
 
 The events (ReportSubmitted and ConsolidatedReportSubmitted, version 2) name each file by its
@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0006"
-down_revision: str | None = "0003"
+down_revision: str | None = "0004"
 branch_labels: str | None = None
 depends_on: str | None = None
 
