@@ -44,7 +44,7 @@ from definitions.calendar import TIMEZONE, default_calendar
 from definitions.loader import DIRECTIVES_DIR, load_definition, load_directory
 from definitions.resolve import resolve
 from ledger.db import ensure_schema, make_engine, mask_url, sqlite_url_for
-from ledger.directives import to_event, to_new_events
+from ledger.directives import lifecycle_upcasters, replay_rows, to_new_events
 from ledger.store import EventStore, NewEvent
 from lifecycle import DirectiveState, PerformAction, apply, decide, due_actions, next_wakeup
 from lifecycle import commands as c
@@ -430,11 +430,9 @@ def measure_replay(store: EventStore, streams: list[str]) -> tuple[int, float, f
     started = time.perf_counter()
     for stream in streams:
         t0 = time.perf_counter()
-        stored = store.read(stream)
+        stored = store.read_replay(stream)
         t1 = time.perf_counter()
-        state = DirectiveState()
-        for event in stored:
-            apply(state, to_event(event))
+        state = replay_rows(stored)
         t2 = time.perf_counter()
         reading, folding, count = reading + t1 - t0, folding + t2 - t1, count + len(stored)
         if state.id != stream or state.version != len(stored):
@@ -446,23 +444,33 @@ def measure_replay(store: EventStore, streams: list[str]) -> tuple[int, float, f
     return count, time.perf_counter() - started, reading, folding
 
 
-def run(engine: Engine, events: int, *, prefix: str = "") -> Figures:
-    store = EventStore(engine)
+def run(engine: Engine, events: int, *, prefix: str = "", rounds: int = 3) -> Figures:
+    """Fill, then `rounds` rounds of read, replay and raw fold in turn; the best of each (the
+    machine is shared: taking them in turn lets the same load fall on all three)."""
+    store = EventStore(engine, upcasters=lifecycle_upcasters())
     started = time.perf_counter()
     streams, written = fill(store, events, prefix=prefix)
     fill_rate = written / (time.perf_counter() - started)
-    read_count, read_seconds = measure_read(store, streams)
-    replay_count, replay_seconds, reading, folding = measure_replay(store, streams)
-    assert read_count == replay_count == written, (read_count, replay_count, written)
-    raw = measure_raw(engine, streams)
+    read_seconds = replay_seconds = reading = folding = float("inf")
+    raw: float | None = None
+    for _ in range(max(1, rounds)):
+        read_count, seconds = measure_read(store, streams)
+        read_seconds = min(read_seconds, seconds)
+        replay_count, seconds, read_part, fold_part = measure_replay(store, streams)
+        if seconds < replay_seconds:
+            replay_seconds, reading, folding = seconds, read_part, fold_part
+        assert read_count == replay_count == written, (read_count, replay_count, written)
+        rate = measure_raw(engine, streams)
+        if rate is not None:
+            raw = max(raw or 0.0, rate)
     return Figures(
         raw=raw,
         events=written,
         streams=len(streams),
         per_stream=written // len(streams),
         fill=fill_rate,
-        read=read_count / read_seconds,
-        replay=replay_count / replay_seconds,
+        read=written / read_seconds,
+        replay=written / replay_seconds,
         replay_read_part=reading,
         replay_fold_part=folding,
     )

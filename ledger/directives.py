@@ -19,7 +19,7 @@ from sqlalchemy import Engine
 from sqlalchemy.engine import Connection
 
 from ledger.errors import ConcurrencyConflict, IdempotencyConflict, LedgerError
-from ledger.store import EventStore, NewEvent, StoredEvent
+from ledger.store import EventStore, NewEvent, ReplayRow, StoredEvent
 from ledger.tables import NON_DIRECTIVE_STREAMS
 from ledger.transaction import Faults, Writer, Written, reach
 from ledger.upcast import Upcasters
@@ -92,6 +92,19 @@ def replay_stored(events: list[StoredEvent]) -> DirectiveState:
     state = DirectiveState()
     for stored in events:
         apply(state, to_event(stored))
+    return state
+
+
+def replay_rows(rows: list[ReplayRow], state: DirectiveState | None = None) -> DirectiveState:
+    """The state `rows` (`EventStore.read_replay`) lead to, from `state` or from nothing.
+
+    The rows' payloads are fresh dicts of their own, so the signed request an answer keeps is
+    dropped in place rather than copied around."""
+    state = DirectiveState() if state is None else state
+    for _version, type_, payload, at, actor, _hash in rows:
+        if SIGNED_REQUEST in payload:
+            del payload[SIGNED_REQUEST]
+        apply(state, parse_event(type_, payload, at, actor))
     return state
 
 
@@ -200,15 +213,19 @@ class Directives:
 
         snapshot = read_snapshot(conn, directive_id) if self.snapshots else None
         if snapshot is None:
-            return replay_stored(self.store.read(directive_id, conn=conn))
+            return self.replay(directive_id, conn=conn)
         # from the snapshot's own event on: it must still be the event the snapshot followed
-        tail = self.store.read(directive_id, after_version=snapshot.version - 1, conn=conn)
-        if not tail or tail[0].hash != snapshot.head_hash:
-            return replay_stored(self.store.read(directive_id, conn=conn))
-        state = snapshot.state
-        for stored in tail[1:]:
-            apply(state, to_event(stored))
-        return state
+        tail = self.store.read_replay(directive_id, after_version=snapshot.version - 1, conn=conn)
+        if not tail or tail[0][5] != snapshot.head_hash:
+            return self.replay(directive_id, conn=conn)
+        return replay_rows(tail[1:], snapshot.state)
+
+    def replay(self, directive_id: str, *, conn: Connection | None = None) -> DirectiveState:
+        """The directive's state replayed from nothing (no snapshot), from the lean read of its
+        stream (`EventStore.read_replay`); a fresh state when it has no events."""
+        if directive_id in NON_DIRECTIVE_STREAMS:
+            raise DirectiveNotFound(directive_id)
+        return replay_rows(self.store.read_replay(directive_id, conn=conn))
 
     def load(
         self, directive_id: str, *, as_of: dt.datetime | None = None
