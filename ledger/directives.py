@@ -206,6 +206,20 @@ class Directives:
             raise DirectiveNotFound(directive_id)
         return state
 
+    def recent(
+        self, directive_id: str, *, after_version: int | None = None, window: int = 0
+    ) -> tuple[list[StoredEvent], DirectiveState]:
+        """The directive's current state (snapshot + tail, as `state`) and its events after
+        `after_version` — by default its last `window` events — from one read transaction:
+        what a flow run publishes, without replaying the whole stream."""
+        with self.store.engine.connect() as conn, conn.begin():
+            state = self.current(conn, directive_id)
+            if state.status == "new":
+                raise DirectiveNotFound(directive_id)
+            since = state.version - window if after_version is None else after_version
+            events = self.store.read(directive_id, after_version=max(0, since), conn=conn)
+        return events, state
+
     def current(self, conn: Connection, directive_id: str) -> DirectiveState:
         """The directive's current state read on `conn`: its snapshot (when there is a usable
         one) and the events after it; a fresh state when it has no events."""
