@@ -10,7 +10,7 @@ of 10, so a read replays the tail after it).
 Each figure is cold: a fresh Python process, after a write to the stream by this (another)
 process, imports everything first, then times its first read (no cache in it can answer):
   state     `Directives.over(engine).state(stream)` (snapshot + tail);
-  replay    the same state replayed from nothing (`Directives.load`);
+  replay    the same state replayed from nothing (`Directives.replay`, the lean read);
   read      `EventStore.read(stream)` alone (the baseline: the bytes replay must read).
 
     .venv/bin/python bench/state_bench.py               # 300 and 30,000 events
@@ -55,8 +55,7 @@ if kind == "state":
     state = Directives.over(engine).state(stream)
     n = state.version
 elif kind == "replay":
-    events, state = Directives.over(engine).load(stream)
-    n = state.version
+    n = Directives.over(engine).replay(stream).version
 else:
     n = len(EventStore(engine).read(stream))
 print(json.dumps({{"seconds": time.perf_counter() - started, "version": n}}))

@@ -20,8 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from pydantic_core import from_json
-from sqlalchemy import Engine, Text, cast, delete, select, type_coerce
+from sqlalchemy import Engine, delete, select
 from sqlalchemy.engine import Connection
 
 from ledger.definitions_store import load_definition, store_definition
@@ -141,17 +140,7 @@ class Snapshot:
 def read_snapshot(conn: Connection, stream: str) -> Snapshot | None:
     """The stream's snapshot, or None when there is none usable (absent, of another format,
     naming a definition not stored, or undecodable): then the caller replays from nothing."""
-    sqlite = conn.dialect.name == "sqlite"
-    # the state's JSON text, decoded by pydantic-core's parser (faster than `json.loads`)
-    text = type_coerce(snapshots.c.state, Text) if sqlite else cast(snapshots.c.state, Text)
-    query = select(
-        snapshots.c.version,
-        snapshots.c.format,
-        snapshots.c.head_hash,
-        snapshots.c.definition_sha256,
-        text.label("state"),
-    ).where(snapshots.c.stream == stream)
-    row = conn.execute(query).first()
+    row = conn.execute(select(snapshots).where(snapshots.c.stream == stream)).first()
     if row is None or row.format != FORMAT:
         return None
     try:
@@ -160,7 +149,7 @@ def read_snapshot(conn: Connection, stream: str) -> Snapshot | None:
             resolved = load_definition(conn, row.definition_sha256)
             if resolved is None:
                 return None
-        state = decode_state(from_json(row.state), resolved)
+        state = decode_state(row.state, resolved)
     except (TypeError, ValueError, KeyError, IndexError, AttributeError):
         return None
     if state.version != row.version:
