@@ -57,6 +57,7 @@ DEFINITION = DIRECTIVES_DIR / f"{DIRECTIVE}.yaml"
 ISSUER = "ubnd-tinh"
 REVIEWER = "so-gddt"  # the Department of Education and Training receives and consolidates
 BATCH = 1000
+CHUNK = 10  # streams measured in turn by read, replay and the raw fold
 # Planner actions that send a message, whose delivery is then recorded in the ledger.
 MAILED = {
     "issue_notice",
@@ -445,32 +446,45 @@ def measure_replay(store: EventStore, streams: list[str]) -> tuple[int, float, f
 
 
 def run(engine: Engine, events: int, *, prefix: str = "", rounds: int = 3) -> Figures:
-    """Fill, then `rounds` rounds of read, replay and raw fold in turn; the best of each (the
-    machine is shared: taking them in turn lets the same load fall on all three)."""
+    """Fill, then `rounds` passes over the streams in chunks of CHUNK, each chunk read, replayed
+    and raw-folded in turn (so the load of a shared machine falls on all three alike); the best
+    pass of each."""
     store = EventStore(engine, upcasters=lifecycle_upcasters())
     started = time.perf_counter()
     streams, written = fill(store, events, prefix=prefix)
     fill_rate = written / (time.perf_counter() - started)
-    read_seconds = replay_seconds = reading = folding = float("inf")
-    raw: float | None = None
+    best: dict[str, float] = {}
+    reading = folding = 0.0
     for _ in range(max(1, rounds)):
-        read_count, seconds = measure_read(store, streams)
-        read_seconds = min(read_seconds, seconds)
-        replay_count, seconds, read_part, fold_part = measure_replay(store, streams)
-        if seconds < replay_seconds:
-            replay_seconds, reading, folding = seconds, read_part, fold_part
-        assert read_count == replay_count == written, (read_count, replay_count, written)
-        rate = measure_raw(engine, streams)
-        if rate is not None:
-            raw = max(raw or 0.0, rate)
+        spent = {"read": 0.0, "replay": 0.0, "raw": 0.0}
+        read_part = fold_part = 0.0
+        counts = {"read": 0, "replay": 0}
+        for start in range(0, len(streams), CHUNK):
+            chunk = streams[start : start + CHUNK]
+            n, seconds = measure_read(store, chunk)
+            counts["read"] += n
+            spent["read"] += seconds
+            n, seconds, r, f = measure_replay(store, chunk)
+            counts["replay"] += n
+            spent["replay"] += seconds
+            read_part, fold_part = read_part + r, fold_part + f
+            rate = measure_raw(engine, chunk)
+            if rate is not None:
+                spent["raw"] += n / rate  # the same rows as the replay just folded
+        assert counts["read"] == counts["replay"] == written, (counts, written)
+        for name in ("read", "replay", "raw"):
+            if spent[name] and spent[name] < best.get(name, float("inf")):
+                best[name] = spent[name]
+                if name == "replay":
+                    reading, folding = read_part, fold_part
     return Figures(
-        raw=raw,
+        raw=written / best["raw"] if "raw" in best else None,
         events=written,
         streams=len(streams),
         per_stream=written // len(streams),
         fill=fill_rate,
-        read=written / read_seconds,
-        replay=written / replay_seconds,
+        read=written / best["read"],
+        replay=written / best["replay"],
         replay_read_part=reading,
         replay_fold_part=folding,
     )
