@@ -30,7 +30,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from replay_bench import DIRECTIVE, REVIEWER, History, build_history, clone
+from replay_bench import DIRECTIVE, REVIEWER, History, build_history, clone, store_definitions
 
 from definitions.calendar import default_calendar
 from ledger.db import ensure_schema, make_engine
@@ -93,6 +93,7 @@ def write_stream(store: EventStore, h: History, stream: str, limit: int) -> None
     """The first `limit` events of the history as `stream`, with the snapshot the writer keeps."""
     template = [e for key, events in h.batches for e in to_new_events(events, key)]
     copied = clone(template, stream)[:limit]
+    store_definitions(store.engine, copied)
     for start in range(0, len(copied), 1000):
         store.append(stream, start, copied[start : start + 1000])
     stored = store.read(stream)
