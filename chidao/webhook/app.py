@@ -17,10 +17,11 @@ import logging
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from functools import partial
 from pathlib import Path as FilePath
 from typing import Annotated, Any, TypeVar
 
-from fastapi import Body, FastAPI, Path, Request
+from fastapi import Body, FastAPI, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse, Response
@@ -45,10 +46,13 @@ from chidao.webhook.form import PAGE_PATHS, POST_PATH, install_form
 from chidao.webhook.mailroom import install_mailroom
 from chidao.webhook.secrets import SecretStore
 from chidao.webhook.service import (
+    INBOX_PAGE,
+    INBOX_PAGE_MAX,
     Answer,
     Caller,
     Service,
     error_body,
+    parse_inbox_cursor,
 )
 from chidao.webhook.signing import Authenticator
 from chidao.webhook.uploads import DEFAULT_LIMIT as DEFAULT_ATTACHMENT_LIMIT
@@ -686,8 +690,25 @@ def create_app(
         responses=_ERRORS,
         summary="An agency's open work across all directives",
     )
-    async def inbox(request: Request, agency: AgencyId) -> schemas.Inbox:
-        result: schemas.Inbox = await run_in_threadpool(service.inbox, caller_of(request), agency)
+    async def inbox(
+        request: Request,
+        agency: AgencyId,
+        after: Annotated[
+            str | None,
+            Query(
+                max_length=400,
+                pattern=r"^.+:[0-9]+$",
+                description="The `next` of the page before: the entries after it.",
+            ),
+        ] = None,
+        limit: Annotated[
+            int, Query(ge=1, le=INBOX_PAGE_MAX, description="Entries per page.")
+        ] = INBOX_PAGE,
+    ) -> schemas.Inbox:
+        cursor = parse_inbox_cursor(after) if after is not None else None
+        result: schemas.Inbox = await run_in_threadpool(
+            partial(service.inbox, after=cursor, limit=limit), caller_of(request), agency
+        )
         return result
 
     @app.get(

@@ -2,15 +2,16 @@
 
 `Service.handle` turns one authenticated call into a ledger command exactly once:
 
-0. it uses up the signature's nonce (a row of `webhook_requests`, its own transaction), so a
-   byte-identical replay is refused (409 `nonce_reused`) before anything else happens;
+0. it uses up the signature's nonce (a row of `webhook_requests`, in the call's transaction),
+   so a byte-identical replay is refused (409 `nonce_reused`) before anything else happens;
 1. it *claims* the call's `idempotency-key` in `webhook_requests`, so a retry (signed anew)
    returns the first answer (on PostgreSQL it waits for the first call's transaction), and
    the same key with another request is refused — even when both arrive at the same moment;
 2. it runs the command through `Directives.execute` on the same transaction, which decides it
    on the stored state and appends it under the ledger idempotency key
    `wh:{agency}:{idempotency-key}`, the signed request kept in the first event;
-3. it stores the answer, and the one transaction (`ledger.transaction`) commits all three.
+3. it stores the answer, and the one transaction (`ledger.transaction`) commits all of it:
+   one commit per call.
    Decided answers (success and lifecycle refusals) are kept; a transient failure or a crash
    rolls everything back, so the agency can retry with the same key. A writer racing on the
    same directive is retried inside up to CONFLICT_RETRIES times; only if it keeps winning is
@@ -57,6 +58,22 @@ from lifecycle.inbox import InboxItem, item_standing
 from lifecycle.status import counts
 
 log = logging.getLogger("chidao.webhook")
+
+INBOX_PAGE = 100  # inbox entries per page unless the call asks for fewer or more
+INBOX_PAGE_MAX = 500
+
+
+def inbox_cursor(directive: str, seq: int) -> str:
+    """The `after` of the inbox page that follows the entry (directive, seq)."""
+    return f"{directive}:{seq}"
+
+
+def parse_inbox_cursor(cursor: str) -> tuple[str, int] | None:
+    """(directive, seq) of an inbox cursor; None when it is not one."""
+    directive, _, seq = cursor.rpartition(":")
+    if not directive or not seq.isdigit():
+        return None
+    return directive, int(seq)
 
 PENDING = 0
 NONCE_USED = -1  # a row of webhook_requests that only records a used nonce
@@ -142,13 +159,10 @@ class Service:
 
         `blobs` (the files a report names) are stored in that transaction only if the command
         records its events: a refused report stores none of them."""
-        if caller.nonce is not None:
-            self._use_nonce(caller)
-        earlier = self._answered(caller)
-        if earlier is not None:
-            return earlier
         try:
             with self._lock(directive), self.directives.transaction() as conn:
+                if caller.nonce is not None:
+                    self._use_nonce(conn, caller)
                 earlier = self._claim(conn, caller)
                 if earlier is not None:
                     return earlier
@@ -227,14 +241,6 @@ class Service:
 
     # --- idempotency ------------------------------------------------------------------------
 
-    def _answered(self, caller: Caller) -> Answer | None:
-        """The answer already stored for this idempotency-key, read without taking the write lock."""
-        try:
-            with self.engine.connect() as conn:
-                return self._earlier(conn, caller)
-        except DBAPIError as e:
-            raise Unavailable("the ledger is unavailable; send the call again later") from e
-
     def _earlier(self, conn: Connection, caller: Caller) -> Answer | None:
         row = conn.execute(
             select(webhook_requests).where(webhook_requests.c.webhook_id == caller.key)
@@ -283,22 +289,24 @@ class Service:
             return earlier
         return None
 
-    def _use_nonce(self, caller: Caller) -> None:
-        """Record the request's nonce as used, or NonceReused if it was (a replay)."""
+    def _use_nonce(self, conn: Connection, caller: Caller) -> None:
+        """Record the request's nonce as used, in the call's transaction (under a savepoint),
+        or NonceReused if it was (a replay). A call that rolls back leaves its nonce unused:
+        nothing of it was recorded, so the same bytes may come again."""
         assert caller.nonce is not None
         digest = hashlib.sha256(f"{caller.agency}\n{caller.nonce}".encode()).hexdigest()
         now = _utc_now()
         self._nonces += 1
+        if self._nonces % PRUNE_EVERY == 1:
+            # Nonces older than the window can no longer be replayed: forget them now and
+            # then (a pass over the table, not on every call).
+            conn.execute(
+                delete(webhook_requests)
+                .where(webhook_requests.c.status_code == NONCE_USED)
+                .where(webhook_requests.c.created_at < now - NONCE_KEEP)
+            )
         try:
-            with self.engine.begin() as conn:
-                if self._nonces % PRUNE_EVERY == 1:
-                    # Nonces older than the window can no longer be replayed: forget them
-                    # now and then (a pass over the table, not on every call).
-                    conn.execute(
-                        delete(webhook_requests)
-                        .where(webhook_requests.c.status_code == NONCE_USED)
-                        .where(webhook_requests.c.created_at < now - NONCE_KEEP)
-                    )
+            with conn.begin_nested():
                 conn.execute(
                     insert(webhook_requests).values(
                         webhook_id=f"nonce:{digest}",
@@ -314,8 +322,6 @@ class Service:
                 "this signature's nonce was already used: a replayed request is not recorded "
                 "again; to retry, sign anew (new nonce, same idempotency-key)"
             ) from e
-        except DBAPIError as e:
-            raise Unavailable("the ledger is unavailable; send the call again later") from e
 
     def ready(self) -> bool:
         try:
@@ -447,15 +453,26 @@ class Service:
         }[ext]
         return content, media, f"bao-cao-tong-hop-{directive}-{cycle}.{ext}"
 
-    def inbox(self, caller: Caller, agency: str) -> schemas.Inbox:
-        """Everything `agency` is expected to do now, across every directive in the ledger."""
+    def inbox(
+        self,
+        caller: Caller,
+        agency: str,
+        *,
+        after: tuple[str, int] | None = None,
+        limit: int = INBOX_PAGE,
+    ) -> schemas.Inbox:
+        """What `agency` is expected to do now, across every directive in the ledger: a page
+        of at most `limit` entries (by directive, then place), after the entry `after`, with
+        the cursor of the next page when there is more."""
         if agency != caller.agency:
             raise Forbidden(f"signed by {caller.agency}: cannot read the inbox of another agency")
         now = self.now()
         try:
-            items = read_inbox(self.engine, agency)
+            items = read_inbox(self.engine, agency, after=after, limit=limit + 1)
         except (LedgerError, DBAPIError) as e:
             raise Unavailable("the ledger is unavailable") from e
+        more = len(items) > limit
+        items = items[:limit]
         entries = [
             schemas.InboxEntry(
                 directive=item.directive,
@@ -468,4 +485,5 @@ class Service:
             )
             for item in items
         ]
-        return schemas.Inbox(agency=agency, as_of=now, entries=entries)
+        following = inbox_cursor(items[-1].directive, items[-1].seq) if more else None
+        return schemas.Inbox(agency=agency, as_of=now, entries=entries, next=following)
