@@ -23,6 +23,10 @@ EVENT_VERSIONS: dict[str, int] = {
     "DirectiveIssued": 2,
     "DefinitionAmended": 2,
     "DirectiveClosed": 2,
+    # Added at version 1 (no earlier shape to upcast): an explanation asked of an agency whose
+    # report is late (yêu cầu giải trình) and the agency's answer.
+    "ExplanationRequested": 1,
+    "ExplanationGiven": 1,
 }
 
 
@@ -263,6 +267,28 @@ class SupersedesDirective(EventBase):
     reason: str
 
 
+class ExplanationRequested(EventBase):
+    """An agency is asked to explain in writing why its report of `cycle` is late (yêu cầu giải
+    trình), by `due`. The actor is the operator who asked (`operator:<id>`), or `system` when
+    the ladder asks at `level`."""
+
+    type: Literal["ExplanationRequested"] = "ExplanationRequested"
+    agency: str
+    cycle: str
+    due: dt.date
+    text: str
+    level: int | None = None
+
+
+class ExplanationGiven(EventBase):
+    """The agency's written explanation, answering the request of `cycle` still open."""
+
+    type: Literal["ExplanationGiven"] = "ExplanationGiven"
+    agency: str
+    cycle: str
+    text: str
+
+
 Event = Annotated[
     DirectiveIssued
     | DefinitionAmended
@@ -289,7 +315,9 @@ Event = Annotated[
     | CycleClosed
     | CyclesNotTracked
     | DirectiveClosed
-    | SupersedesDirective,
+    | SupersedesDirective
+    | ExplanationRequested
+    | ExplanationGiven,
     Field(discriminator="type"),
 ]
 
