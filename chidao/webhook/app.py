@@ -6,7 +6,9 @@ checks the size, then the signature, before anything else looks at the request, 
 request is a 401 whatever its body and a body over the limit is a 413 before it is read whole.
 `/healthz`, `/readyz`, `/docs` and `/openapi.json` are open. So are the browser form's page
 and posts (`chidao.webhook.form`), which carry a signed link token instead of a signature;
-their bodies are still held to the size limit.
+their bodies are still held to the size limit. Operators' pages (`/ops/…`,
+`chidao.webhook.pages`) and API (`/ops/api/v1/…`, `chidao.webhook.api`) sit outside `/v1`:
+they are authenticated by operators' signed tokens (`chidao.webhook.operator_auth`).
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from chidao.webhook import schemas
+from chidao.webhook.api import install_operator_api
 from chidao.webhook.errors import (
     Busy,
     Forbidden,
@@ -40,6 +43,8 @@ from chidao.webhook.errors import (
 )
 from chidao.webhook.form import PAGE_PATH, POST_PATH, install_form
 from chidao.webhook.mailroom import install_mailroom
+from chidao.webhook.operator_auth import OperatorAuth
+from chidao.webhook.pages import install_pages
 from chidao.webhook.secrets import SecretStore
 from chidao.webhook.service import (
     Answer,
@@ -50,6 +55,7 @@ from chidao.webhook.service import (
 from chidao.webhook.signing import Authenticator
 from flows.clock import SystemClock
 from ledger.agency_keys import AgencyKeys
+from ledger.operators import Operators
 from ledger.store import EventStore
 from lifecycle import commands as cmd
 from lifecycle.events import Attachment as LedgerAttachment
@@ -481,6 +487,24 @@ def create_app(
         )
         return await run(request, directive, command)
 
+    @app.post(
+        "/v1/directives/{directive}/agencies/{agency}/cycles/{cycle}/explanation",
+        response_model=schemas.Recorded,
+        summary="Answer the explanation asked of the agency (giải trình)",
+        **signed,
+    )
+    async def give_explanation(
+        request: Request,
+        directive: DirectiveId,
+        agency: AgencyId,
+        cycle: CycleId,
+        body: schemas.ExplanationIn,
+    ) -> JSONResponse:
+        caller = caller_of(request)
+        own_work(caller, agency)
+        command = cmd.GiveExplanation(actor=caller.agency, agency=agency, cycle=cycle, text=body.text)
+        return await run(request, directive, command)
+
     # --- the consolidator ---
 
     @app.post(
@@ -667,4 +691,7 @@ def create_app(
     app.openapi = openapi  # type: ignore[method-assign]
     install_form(app, service=service, poke=wakeups.poke, link_key=link_key)
     install_mailroom(app, folder=mailroom_dir)
+    operator_auth = OperatorAuth(link_key, Operators(EventStore(engine)), SystemClock().now)
+    install_operator_api(app, service=service, auth=operator_auth, poke=wakeups.poke)
+    install_pages(app, service=service, auth=operator_auth, poke=wakeups.poke)
     return app

@@ -52,7 +52,7 @@ POST_ROUTE = "/v1/directives/{directive}/agencies/{agency}/form/{action}"
 # What the signature gate lets through unsigned (the token is checked here instead).
 PAGE_PATH = re.compile(r"^/v1/directives/[^/]+/agencies/[^/]+$")
 POST_PATH = re.compile(r"^/v1/directives/[^/]+/agencies/[^/]+/form/[^/]+$")
-ACTIONS = ("acknowledge", "item", "report", "extension")
+ACTIONS = ("acknowledge", "item", "report", "extension", "explanation")
 FLASHES = frozenset({*ACTIONS, "nothing"})
 FORM_ID = re.compile(r"^[A-Za-z0-9_-]{8,80}$")
 MAX_FIELDS = 20
@@ -73,6 +73,7 @@ TEXT: dict[str, str] = {  # the page's words, as catalogue ids
     "item": N_("Recorded: the item is marked done."),
     "report": N_("Recorded: the report of this cycle was submitted."),
     "extension": N_("Recorded: the extension request; the decision will come by mail."),
+    "explanation": N_("Recorded: the explanation was sent."),
     "nothing": N_("Nothing new to record: this was already done."),
     "refused": N_("Not recorded"),
     "invalid": N_("Please check what was entered"),
@@ -287,8 +288,15 @@ def install_form(
                 "status": work_status_label(work.status, lang) if work else None,
                 "open": work is not None and work.status in ("assigned", "returned"),
             }
+        explanations = [
+            {"cycle": c.id, "label": cycle_label(resolved, c.id, lang), "asked": x}
+            for c in state.cycles.values()
+            for w in [c.works.get(link.agency)] if w is not None
+            for x in w.explanations
+        ]  # fmt: skip
         page_id = secrets.token_urlsafe(12)
         return {
+            "explanations": explanations,
             "lang": lang,
             "directive": {
                 "id": d.id,
@@ -409,6 +417,9 @@ def _command(action: str, agency: str, fields: dict[str, str], lang: str) -> cmd
         if action == "report":
             report = schemas.ReportIn(text=fields.get("text", "").strip())
             return cmd.SubmitReport(actor=agency, agency=agency, cycle=cycle, text=report.text)
+        if action == "explanation":
+            given = schemas.ExplanationIn(text=fields.get("text", "").strip())
+            return cmd.GiveExplanation(actor=agency, agency=agency, cycle=cycle, text=given.text)
         if action == "extension":
             asked = schemas.ExtensionIn.model_validate(
                 {
