@@ -210,7 +210,10 @@ def run_ask(
     import secrets
 
     try:
-        outcome = directives_for(settings().resolved_database_url).execute(
+        directives = directives_for(settings().resolved_database_url)
+        if not directives.exists(directive):
+            raise DirectiveNotFound(directive)
+        outcome = directives.execute(
             directive, command, _now(), key=f"explain:{directive}:{agency}:{cycle}:"
             f"{secrets.token_hex(8)}", live=True,
         )  # fmt: skip
