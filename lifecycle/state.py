@@ -153,6 +153,7 @@ NOTICE_KINDS = {
     "ExtensionRefused": "extension_refused",
     "ReportReturned": "report_returned",
     "ConsolidatedReportSubmitted": "consolidated_ack",
+    "ExplanationRequested": "explanation_requested",
 }
 
 
