@@ -64,6 +64,8 @@ log = logging.getLogger("chidao.webhook")
 
 REPLAYED_HEADER = "x-chidao-replayed"
 SIGNED_PREFIX = "/v1/"
+OPERATOR_API_PREFIX = "/ops/api/"
+OPERATOR_SCHEME = "operatorKey"  # `chidao operators link ID --api`, as `Authorization: Bearer`
 Waker = Callable[[str], Awaitable[None]]
 
 
@@ -664,7 +666,9 @@ def create_app(
             "signatureInput": {"type": "apiKey", "in": "header", "name": "Signature-Input"},
             "signature": {"type": "apiKey", "in": "header", "name": "Signature"},
         }
-        document.setdefault("components", {})["securitySchemes"] = schemes
+        document.setdefault("components", {})["securitySchemes"] = {
+            **schemes, OPERATOR_SCHEME: {"type": "http", "scheme": "bearer"},
+        }
         codes = document["components"].setdefault("schemas", {})
         codes["ErrorCode"] = {
             "type": "string",
@@ -672,6 +676,9 @@ def create_app(
             "description": "\n".join(f"- `{k}`: {v}" for k, v in sorted(ERROR_CODES.items())),
         }
         for path, operations in document.get("paths", {}).items():
+            if path.startswith(OPERATOR_API_PREFIX):
+                for operation in operations.values():
+                    operation["security"] = [{OPERATOR_SCHEME: []}]
             if path.startswith(SIGNED_PREFIX):
                 for method, operation in operations.items():
                     operation["security"] = [{name: [] for name in schemes}]

@@ -39,6 +39,22 @@ ASKERS = ("issuer", "overseer")
 IDEMPOTENCY_KEY = re.compile(r"^[A-Za-z0-9._:-]{8,128}$")
 
 
+def _error(description: str) -> dict[str, Any]:
+    return {"model": schemas.ErrorBody, "description": description}
+
+
+RESPONSES: dict[int | str, dict[str, Any]] = {
+    401: _error("`unauthorized`: no key, a key not valid (altered, expired, another use) or an "
+                "operator no longer registered."),
+    403: _error("`forbidden`: the operator's role does not allow it."),
+    404: _error("`not_found`: unknown directive, agency or cycle."),
+    409: _error("`conflict`: refused by the lifecycle (the detail says why), or "
+                "`idempotency_key_reused`."),
+    422: _error("`invalid`: a bad period, date, range or field."),
+    503: _error("`busy` or `unavailable`: resend later."),
+}  # fmt: skip
+
+
 class Invalid(WebhookError):
     status_code = 422
     code = "invalid"
@@ -106,7 +122,10 @@ def install_operator_api(
         require_role(operator, *roles)
         return operator
 
-    @app.get(f"{PREFIX}/stats", tags=["operators"], summary="The statistics of `chidao stats`")
+    @app.get(
+        f"{PREFIX}/stats", tags=["operators"], responses=RESPONSES,
+        summary="The statistics of `chidao stats` (issuer, overseer)",
+    )  # fmt: skip
     async def stats(
         request: Request,
         period: Annotated[str | None, Query(max_length=10)] = None,
@@ -128,6 +147,8 @@ def install_operator_api(
         f"{PREFIX}/directives/{{directive}}/agencies/{{agency}}/cycles/{{cycle}}/explanation-request",
         tags=["operators"],
         status_code=201,
+        response_model=schemas.Recorded,
+        responses={200: {"model": schemas.Recorded, "description": "Nothing new."}, **RESPONSES},
         summary="Ask an agency to explain its late report (yêu cầu giải trình)",
     )
     async def ask(

@@ -256,7 +256,7 @@ def install_pages(
             "history": [
                 {"at": e.business_time, "label": event_label(e.type, lang), "type": e.type,
                  "actor": e.actor, "cycle": e.payload.get("cycle"),
-                 "detail": _detail(e.type, e.payload)}
+                 "detail": _detail(e.payload, lang)}
                 for e in reversed(history)
             ],
             "csrf": csrf(token),
@@ -376,7 +376,7 @@ def _concerns(payload: dict[str, Any], agency: str) -> bool:
     return agency in (payload.get("agency"), payload.get("to"), payload.get("consolidator"))
 
 
-def _detail(type_: str, payload: dict[str, Any]) -> str:
+def _detail(payload: dict[str, Any], lang: str) -> str:
     """A short line of what an event says, for the history (texts cut at 300 characters)."""
     parts = []
     for key in ("level", "due", "new_due", "proposed_due", "reason", "text", "to"):
@@ -385,7 +385,7 @@ def _detail(type_: str, payload: dict[str, Any]) -> str:
             text = str(value)
             if key in ("due", "new_due", "proposed_due"):
                 try:
-                    text = person_date(dt.date.fromisoformat(text))
+                    text = person_date(dt.date.fromisoformat(text), lang)
                 except ValueError:
                     pass
             parts.append(text if len(text) <= 300 else text[:299] + "…")
