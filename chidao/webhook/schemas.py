@@ -177,6 +177,7 @@ class InboxEntry(Response):
         "review_report",
         "consolidate",
         "decide_extension",
+        "explain",
     ]
     cycle: str | None = None
     agency: str = Field(

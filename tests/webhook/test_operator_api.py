@@ -77,6 +77,9 @@ async def test_an_overseer_asks_over_the_api_once_and_the_agency_answers_signed(
     assert bad.status_code == 422
 
     signer = Signer(ops_client, agency_secrets, private_keys)
+    inbox = await signer.get("ubnd-ba-to", "/v1/agencies/ubnd-ba-to/inbox")
+    [explain] = [e for e in inbox.json()["entries"] if e["kind"] == "explain"]
+    assert (explain["cycle"], explain["due"]) == ("2023", "2023-12-15")
     wrong = await signer.post("ubnd-ly-son", ANSWER, {"text": "Không phải của tôi."},
                               idempotency_key="ans-1")  # fmt: skip
     assert wrong.status_code == 403
@@ -85,6 +88,8 @@ async def test_an_overseer_asks_over_the_api_once_and_the_agency_answers_signed(
     assert answered.status_code == 201, answered.text
     assert [e["type"] for e in answered.json()["events"]] == ["ExplanationGiven"]
     twice = await signer.post("ubnd-ba-to", ANSWER, {"text": "Lần nữa."}, idempotency_key="ans-3")
+    inbox = await signer.get("ubnd-ba-to", "/v1/agencies/ubnd-ba-to/inbox")
+    assert [e for e in inbox.json()["entries"] if e["kind"] == "explain"] == []
     assert twice.status_code == 409
     assert DIRECTIVE in wakes.seen
 
