@@ -17,6 +17,7 @@ from definitions.calendar import (
     local_date,
     start_of_day,
 )
+from definitions.content_hash import definition_sha256
 from definitions.resolve import ResolvedDirective
 from lifecycle import events as ev
 from lifecycle.planner import OFFICE_HOUR, Action, action_key
@@ -48,7 +49,7 @@ class _Builder:
         self.state = DirectiveState()
         self.apply(ev.DirectiveIssued(
             at=self.issued_at, actor=OPERATOR, directive_id=self.directive_id,
-            resolved=resolved.model_dump(mode="json"),
+            definition_sha256=definition_sha256(resolved), definition=resolved,
         ))
         first = resolved.cycles[0]
         self.apply(ev.CycleOpened(at=self.issued_at, actor=OPERATOR, cycle=first.id))
