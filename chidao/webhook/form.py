@@ -141,6 +141,7 @@ INBOX_KINDS: dict[str, str] = {  # what an inbox entry asks, as catalogue ids
     "review_report": N_("Accept or return a report"),
     "consolidate": N_("Submit the consolidated report"),
     "decide_extension": N_("Decide an extension request"),
+    "explain": N_("Explain the late report in writing"),
 }
 FIELD_NAMES: dict[str, str] = {  # a form's fields, named in its error messages
     "text": N_("report text"),
