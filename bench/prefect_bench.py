@@ -108,7 +108,9 @@ def tagged_flow_runs(api: str, tag: str) -> list[str]:
 # --- issuance -----------------------------------------------------------------------------
 
 
-async def _issuance(api: str, repeats: int, folder: Path) -> dict[str, Any]:
+async def _issuance(
+    api: str, repeats: int, folder: Path, resolved: Any = None
+) -> dict[str, Any]:
     os.environ.update(
         PREFECT_API_URL=api,
         CHIDAO_HOME=str(folder),
@@ -123,8 +125,9 @@ async def _issuance(api: str, repeats: int, folder: Path) -> dict[str, Any]:
     from lifecycle import commands as c
     from lifecycle.commands import OPERATOR
 
-    directory = load_directory()
-    resolved = resolve(load_definition(DEFINITION, directory), directory)
+    if resolved is None:
+        directory = load_directory()
+        resolved = resolve(load_definition(DEFINITION, directory), directory)
     engine = make_engine(os.environ["CHIDAO_DATABASE_URL"])
     ensure_schema(engine)
     directives = Directives.over(engine)
