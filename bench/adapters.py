@@ -37,7 +37,8 @@ def cli_start(quick: bool) -> dict[str, Any]:
     figures = []
     with tempfile.TemporaryDirectory() as tmp:
         env = cs._env(Path(tmp))
-        subprocess.run([*chidao, "launch", str(cs.D2810), "--no-run"], env=env, cwd=REPO,
+        subprocess.run([*chidao, "launch", str(cs.D2810), "--no-run",
+                        "--catch-up", "current"], env=env, cwd=REPO,
                        check=True, stdout=subprocess.DEVNULL)  # fmt: skip
         cases = {
             "validate": ([*chidao, "validate", str(cs.D2810)],
