@@ -42,7 +42,7 @@ def cli_start(quick: bool) -> dict[str, Any]:
                        check=True, stdout=subprocess.DEVNULL)  # fmt: skip
         cases = {
             "validate": ([*chidao, "validate", str(cs.D2810)],
-                         [python, "-c", "import yaml, pydantic, holidays"]),  # fmt: skip
+                         [python, "-c", "import yaml, pydantic, holidays"]),
             "status": ([*chidao, "status"], [python, "-c", "import sqlalchemy, pydantic"]),
         }
         for name, (command, baseline) in cases.items():
@@ -81,9 +81,9 @@ def import_bench(quick: bool) -> dict[str, Any]:
         "figures": [
             figure(f"`chidao import` of a 20-page text ({words:,} words), warm", imported * 1000,
                    MS, baseline=base * 1000, baseline_label="read + NFC",
-                   goal="< 1 s", met=imported < 1.0),  # fmt: skip
+                   goal="< 1 s", met=imported < 1.0),
             figure("the same, first in its process (caches built)", first * 1000, MS,
-                   goal="< 1 s", met=first < 1.0),  # fmt: skip
+                   goal="< 1 s", met=first < 1.0),
         ],
     }
 

@@ -86,7 +86,7 @@ def prefect_server(timeout: float = 180) -> Iterator[str]:
     with tempfile.TemporaryDirectory(prefix="chidao-bench-prefect-") as home:
         env = clean_env(PREFECT_HOME=home, PREFECT_SERVER_API_HOST="127.0.0.1")
         env["PREFECT_SERVER_API_PORT"] = str(port)
-        log = open(Path(home) / "server.log", "wb")  # noqa: SIM115 - closed below
+        log = open(Path(home) / "server.log", "wb")
         server = subprocess.Popen(
             [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1",
              "--port", str(port)],

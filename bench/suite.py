@@ -39,11 +39,11 @@ SUITE: tuple[Benchmark, ...] = (
     Benchmark("inbox_bench", "bench.adapters:inbox_bench", "the inbox over 10 and 500 vs /healthz"),
     Benchmark("webhook_bench", "bench.adapters:webhook_bench", "webhook at 32 clients vs FastAPI"),
     Benchmark("issuance_bench", "bench.prefect_bench:issuance", "issuance vs a bare Prefect flow",
-              prefect=True),  # fmt: skip
+              prefect=True),
     Benchmark("simulate_year", "bench.prefect_bench:simulate_year",
-              "a simulated year of 2810 vs the Prefect floor", prefect=True),  # fmt: skip
+              "a simulated year of 2810 vs the Prefect floor", prefect=True),
     Benchmark("simulate_2030", "bench.prefect_bench:simulate_2030",
-              "simulate --until 2031-01-31 vs the Prefect floor (#13)", prefect=True),  # fmt: skip
+              "simulate --until 2031-01-31 vs the Prefect floor (#13)", prefect=True),
     Benchmark("answer_bench", "bench.adapters:answer_bench", "answer → status artifact"),
 )
 BY_NAME = {b.name: b for b in SUITE}
