@@ -100,9 +100,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, help="write the JSON here (default bench/results/)")
     parser.add_argument("--timeout", type=float, help="seconds per benchmark (default 300 quick, 900 full)")
     parser.add_argument("--growth", action="store_true", help="the growth tables instead (bench/growth.py)")
-    parser.add_argument("--directives", type=int, nargs="+", default=[10, 100, 1000],
+    parser.add_argument("--directives", type=int, nargs="*", default=[10, 100, 1000],
                         help="--growth: directive counts (60 agencies each)")  # fmt: skip
-    parser.add_argument("--agencies", type=int, nargs="+", default=[16, 60, 300],
+    parser.add_argument("--agencies", type=int, nargs="*", default=[16, 60, 300],
                         help="--growth: agencies of the one directive")  # fmt: skip
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -139,6 +139,10 @@ def main(argv: list[str] | None = None) -> int:
                 result = run_one(bench.name, args.quick, env, timeout)
                 print(f"  {result['status']} in {result['seconds']} s", flush=True)
                 results.append(result)
+                # written after each benchmark too: a run cut short keeps what it measured
+                partial = {"partial": True, "machine": machine, "results": results}
+                out.parent.mkdir(parents=True, exist_ok=True)
+                out.write_text(json.dumps(partial, ensure_ascii=False, indent=1, default=str))
         body = {"results": results, "table": table(results)}
         print()
         print(markdown(body["table"]))

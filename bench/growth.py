@@ -247,7 +247,7 @@ def run_growth(directives: list[int], agencies: list[int], *, quick: bool) -> di
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
     rounds = 2 if quick else 3
     if quick:
-        directives = [n for n in directives if n <= 100] or directives[:1]
+        directives = [n for n in directives if n <= 100]
     found: dict[str, Any] = {"directives_axis": [], "agencies_axis": [], "rounds": rounds}
     for count in directives:
         print(f"… growth: {count} directives × 60 agencies", flush=True)
