@@ -22,6 +22,7 @@ from typing import Literal
 from definitions.calendar import TIMEZONE
 from definitions.resolve import ResolvedDirective
 from lifecycle import events as ev
+from lifecycle.errors import InvalidEvent
 from lifecycle.events import Event
 
 WorkStatus = Literal["assigned", "reported", "accepted", "returned", "withdrawn", "transferred"]
@@ -57,6 +58,7 @@ class Work:
     last_event_at: dt.datetime | None = None
     last_event: str | None = None
     transferred_to: list[str] = field(default_factory=list)
+    last_event_version: int | None = None  # the directive's version at `last_event`
 
     @property
     def completed_at(self) -> dt.datetime | None:
@@ -201,9 +203,10 @@ def _work(state: DirectiveState, cycle: str, agency: str) -> Work:
     return state.cycles[cycle].works[agency]
 
 
-def _touch(work: Work, event: Event) -> None:
+def _touch(work: Work, event: Event, version: int) -> None:
     work.last_event_at = event.at
     work.last_event = event.type
+    work.last_event_version = version
 
 
 def _open_cycle(state: DirectiveState, cycle_id: str, at: dt.datetime) -> None:
@@ -267,7 +270,7 @@ def _transfer(state: DirectiveState, event: ev.WorkTransferred) -> None:
         work.status = "transferred"
         if event.to not in work.transferred_to:
             work.transferred_to.append(event.to)
-        _touch(work, event)
+        _touch(work, event, state.version)
         successor = cycle_state.works.get(event.to)
         if successor is None:
             cycle_state.works[event.to] = Work(event.to, cycle_state.id, work.due)
@@ -276,6 +279,16 @@ def _transfer(state: DirectiveState, event: ev.WorkTransferred) -> None:
 
 
 DELIVERY_EVENTS = (ev.NotificationSent, ev.NotificationFailed)
+
+
+def _definition(event: ev.DirectiveIssued | ev.DefinitionAmended) -> ResolvedDirective:
+    """The resolved definition the event names by hash: set beside it by `decide`, or by the
+    ledger that read it back (the definition is stored apart from the event)."""
+    if event.definition is None:
+        raise InvalidEvent(
+            f"{event.type} names definition {event.definition_sha256}, which is not at hand"
+        )
+    return event.definition
 
 
 def reported_at(state: DirectiveState, event: ev.ReportSubmitted) -> dt.datetime:
@@ -291,7 +304,10 @@ def apply(state: DirectiveState, event: Event) -> None:
     """Apply one event to `state` in place. Use `evolve` or `replay` from outside."""
     state.version += 1
     state.last_event_at = event.at
-    key = getattr(event, "key", None)
+    # an event model's fields live in its __dict__; `getattr` of a field the type lacks goes
+    # through pydantic's __getattr__ and an AttributeError, a fifth of a replay's time
+    fields = event.__dict__
+    key = fields.get("key")
     if key and not isinstance(event, DELIVERY_EVENTS):
         # A delivery names the action whose message it carried; it does not do the action.
         if state.pending_notices.pop(key, None) is None and _notice_version(key) is None:
@@ -300,8 +316,8 @@ def apply(state: DirectiveState, event: Event) -> None:
             state.pending_failures.pop(key[: -len(FAILURE_SUFFIX)], None)
     notice_kind = NOTICE_KINDS.get(event.type)
     if notice_kind is not None and state.resolved is not None:
-        agency_of = getattr(event, "agency", None)
-        cycle_of = getattr(event, "cycle", None)
+        agency_of = fields.get("agency")
+        cycle_of = fields.get("cycle")
         recipient = agency_of or state.resolved.consolidator
         state.pending_notices[
             notice_key(state.id, cycle_of, recipient, notice_kind, state.version)
@@ -309,12 +325,12 @@ def apply(state: DirectiveState, event: Event) -> None:
     match event:
         case ev.DirectiveIssued():
             state.id = event.directive_id
-            state.resolved = ResolvedDirective.model_validate(event.resolved)
+            state.resolved = _definition(event)
             state.status = "active"
             state.issued_at = event.at
             state.agencies = {a.id: AgencyState(a.id) for a in state.resolved.tracked}
         case ev.DefinitionAmended():
-            _apply_amendment(state, ResolvedDirective.model_validate(event.resolved))
+            _apply_amendment(state, _definition(event))
         case ev.CycleOpened():
             _open_cycle(state, event.cycle, event.at)
         case ev.Acknowledged():
@@ -330,7 +346,7 @@ def apply(state: DirectiveState, event: Event) -> None:
             work.reported_at = reported_at(state, event)
             work.report_text = event.text
             work.returned_reason = None
-            _touch(work, event)
+            _touch(work, event, state.version)
             for item, item_status in event.items.items():
                 if item_status == "done":
                     state.agencies[event.agency].items_done.setdefault(item, event.at)
@@ -338,16 +354,16 @@ def apply(state: DirectiveState, event: Event) -> None:
             work = _work(state, event.cycle, event.agency)
             work.status = "accepted"
             work.accepted_at = event.at
-            _touch(work, event)
+            _touch(work, event, state.version)
         case ev.ReportReturned():
             work = _work(state, event.cycle, event.agency)
             work.status = "returned"
             work.returned_reason = event.reason
-            _touch(work, event)
+            _touch(work, event, state.version)
         case ev.ExtensionRequested():
             work = _work(state, event.cycle, event.agency)
             work.extensions.append(Extension(event.at, event.proposed_due, event.reason))
-            _touch(work, event)
+            _touch(work, event, state.version)
         case ev.ExtensionGranted():
             work = _work(state, event.cycle, event.agency)
             pending = work.pending_extension
@@ -358,7 +374,7 @@ def apply(state: DirectiveState, event: Event) -> None:
                     event.new_due,
                 )
             work.due = event.new_due
-            _touch(work, event)
+            _touch(work, event, state.version)
         case ev.ExtensionRefused():
             work = _work(state, event.cycle, event.agency)
             pending = work.pending_extension
@@ -368,7 +384,7 @@ def apply(state: DirectiveState, event: Event) -> None:
                     event.at,
                     event.reason,
                 )
-            _touch(work, event)
+            _touch(work, event, state.version)
         case ev.DeadlineMoved():
             cycle_state = state.cycles[event.cycle]
             if event.agency is None:
@@ -383,7 +399,7 @@ def apply(state: DirectiveState, event: Event) -> None:
                 work_or_none = cycle_state.works.get(event.agency)
                 if work_or_none is not None and cycle_state.status != "closed":
                     work_or_none.status = "withdrawn"
-                    _touch(work_or_none, event)
+                    _touch(work_or_none, event, state.version)
         case ev.WorkTransferred():
             _transfer(state, event)
         case ev.IssuanceNotified():
