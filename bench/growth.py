@@ -46,6 +46,7 @@ def history(agencies: int) -> tuple[Any, list[Any]]:
     from lifecycle.commands import OPERATOR, SYSTEM
 
     resolved = wide_definition(agencies)
+    _register(resolved)
     state = DirectiveState()
     stored: list[Any] = []
     calendar = default_calendar()
@@ -81,6 +82,16 @@ def history(agencies: int) -> tuple[Any, list[Any]]:
     return resolved, stored
 
 
+def _register(resolved: Any) -> None:
+    """Issuances name their definition by hash: `replay_bench.clone` copies it per stream."""
+    try:
+        from bench.replay_bench import DEFINITIONS
+        from definitions.content_hash import definition_sha256
+    except ImportError:  # a ledger that embeds the definition in its issuance
+        return
+    DEFINITIONS[definition_sha256(resolved)] = resolved
+
+
 def _ledger(folder: Path, template: list[Any], count: int) -> tuple[str, list[str]]:
     from bench.replay_bench import clone
     from ledger.db import ensure_schema, make_engine
@@ -94,6 +105,12 @@ def _ledger(folder: Path, template: list[Any], count: int) -> tuple[str, list[st
     streams = [f"growth-{n:05d}" for n in range(count)]
     for stream in streams:
         copied = clone(template, stream)
+        try:
+            from bench.replay_bench import store_definitions
+        except ImportError:
+            pass
+        else:
+            store_definitions(engine, copied)
         for start in range(0, len(copied), 1000):
             store.append(stream, start, copied[start : start + 1000])
     rebuild(engine)
