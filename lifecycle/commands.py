@@ -193,6 +193,25 @@ class NotTrackCycles(CommandBase):
     reason: Reason
 
 
+class RequestExplanation(CommandBase):
+    """An operator asks an agency whose report is late to explain itself by `due`."""
+
+    kind: Literal["request_explanation"] = "request_explanation"
+    agency: str
+    cycle: str
+    due: dt.date
+    text: Reason
+
+
+class GiveExplanation(CommandBase):
+    """The agency's answer to the explanation asked of it for `cycle`."""
+
+    kind: Literal["give_explanation"] = "give_explanation"
+    agency: str
+    cycle: str
+    text: LongText
+
+
 Command = Annotated[
     Issue
     | Amend
@@ -210,7 +229,9 @@ Command = Annotated[
     | SubmitConsolidatedReport
     | RecordDelivery
     | CloseDirective
-    | LinkSupersession,
+    | LinkSupersession
+    | RequestExplanation
+    | GiveExplanation,
     Field(discriminator="kind"),
 ]
 

@@ -50,6 +50,7 @@ KINDS: Final = (
     "cycle_closed",
     "directive_closed",
     "delivery_failed",
+    "explanation_requested",
 )
 # The HTML layout wraps a message's own content in these comments, so that a digest can lift
 # the content of several messages into one document without parsing HTML.

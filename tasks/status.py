@@ -54,6 +54,8 @@ EVENT_NAMES = {
     "CyclesNotTracked": "chidao.cycles.not-tracked",
     "WorkTransferred": "chidao.work.transferred",
     "SupersedesDirective": "chidao.directive.supersedes",
+    "ExplanationRequested": "chidao.explanation.requested",
+    "ExplanationGiven": "chidao.explanation.given",
 }
 _WORD = re.compile(r"[A-Z][a-z0-9]*")
 
