@@ -191,10 +191,18 @@ class NotTrackCycles(CommandBase):
     reason: Reason
 
 
+class SummariseOverdue(CommandBase):
+    """Launch catch-up `summary`: after NotTrackCycles, one digest per agency of what it owed in
+    the cycles left untracked (OverdueSummarised), instead of their reminders and escalations."""
+
+    kind: Literal["summarise_overdue"] = "summarise_overdue"
+
+
 Command = Annotated[
     Issue
     | Amend
     | NotTrackCycles
+    | SummariseOverdue
     | Acknowledge
     | CompleteItem
     | SubmitReport

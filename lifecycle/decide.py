@@ -235,6 +235,42 @@ def _not_track(state: DirectiveState, command: cmd.NotTrackCycles, at: dt.dateti
     return [ev.CyclesNotTracked(at=at, actor=command.actor, cycles=command.cycles, reason=command.reason)]
 
 
+def _summarise(
+    state: DirectiveState, command: cmd.SummariseOverdue, at: dt.datetime
+) -> list[Event]:
+    """One OverdueSummarised per agency owing something in the cycles not tracked; once."""
+    if not cmd.is_operator(command.actor):
+        raise Forbidden("only an operator sets the launch's catch-up policy")
+    resolved = _resolved(state)
+    if any(a.overdue_summary for a in state.agencies.values()):
+        return []  # summarised already: a repeated command records nothing
+    untracked = [c for c in resolved.cycles if (s := state.cycles.get(c.id)) and s.not_tracked]
+    if not untracked:
+        raise InvalidTransition(f"directive {state.id} has no cycle left untracked to summarise")
+    events: list[Event] = []
+    for agency in resolved.tracked:
+        agency_state = state.agencies.get(agency.id)
+        if agency_state is not None and (agency_state.withdrawn_at or agency_state.ended_at):
+            continue
+        owed: list[ev.Overdue] = []
+        for cycle in untracked:
+            if agency.reports:
+                owed.append(ev.Overdue(cycle=cycle.id, obligation="report", due=cycle.report_due))
+            if agency.id == resolved.consolidator and cycle.consolidation_due is not None:
+                owed.append(
+                    ev.Overdue(
+                        cycle=cycle.id, obligation="consolidation", due=cycle.consolidation_due
+                    )
+                )
+        if owed:
+            events.append(
+                ev.OverdueSummarised(
+                    at=at, actor=command.actor, agency=agency.id, overdue=tuple(owed)
+                )
+            )
+    return events
+
+
 def _perform(state: DirectiveState, command: cmd.PerformAction, at: dt.datetime) -> list[Event]:
     action = command.action
     if state.recorded(action.key):
@@ -332,6 +368,8 @@ def decide(state: DirectiveState, command: cmd.AnyCommand, at: dt.datetime) -> l
             return _amend(state, command, at)
         case cmd.NotTrackCycles():
             return _not_track(state, command, at)
+        case cmd.SummariseOverdue():
+            return _summarise(state, command, at)
         case cmd.Acknowledge():
             _require_agency(state, command.agency)
             _require_self(command, command.agency)

@@ -94,9 +94,12 @@ def run_launch(
         ),
     ] = False,
     catch_up: Annotated[
-        Literal["current", "full"] | None,
+        Literal["current", "summary", "full"] | None,
         Parameter(
-            help=_("for a directive whose dates have passed: open only the current cycle, or all")
+            help=_(
+                "for a directive whose dates have passed: open only the current cycle, the "
+                "current one and a digest per agency of what is overdue, or all"
+            )
         ),
     ] = None,
     operator: OPERATOR_ID = None,
@@ -124,7 +127,7 @@ def run_launch(
         print(describe(resolved, shown))
         if catch_up is None and needs_policy(resolved, now):
             print(choices_text(resolved, now))
-        print("dry run: nothing was recorded, nothing sent")
+        print(_("dry run: nothing was recorded, nothing sent"))
         return 0
     try:
         check_policy(resolved, now, catch_up)  # before the ledger is even opened
@@ -142,20 +145,28 @@ def run_launch(
     if no_run:
         return 0
     url, answers = _prefect_answers()
-    where = f"the Prefect server at {url} does not answer" if url else "PREFECT_API_URL is not set"
+    where = (
+        _("the Prefect server at {url} does not answer").format(url=url)
+        if url
+        else _("PREFECT_API_URL is not set")
+    )
     if answers:
         try:
             run_id = asyncio.run(start_first_run(launched.directive, launched.reference, now))
         except Exception as e:  # no deployment yet, or the server went away meanwhile
-            where = f"the Prefect server at {url} did not take the first run ({e.__class__.__name__})"
+            where = _("the Prefect server at {url} did not take the first run ({error})").format(
+                url=url, error=e.__class__.__name__
+            )
         else:
             print(_("flow run: {run_id}").format(run_id=run_id) + f"\n{_ui_url(run_id)}")
             return 0
     print(
-        f"{where}: issuance is recorded in the ledger, and the first run will be created when "
-        "the server is back (the sweeper of `chidao up` starts every directive that has none).\n"
-        f"check: `chidao status {launched.directive}` (the ledger, now), and once the server "
-        f"runs, its runs in the UI (tag directive:{launched.directive})",
+        _(
+            "{where}: issuance is recorded in the ledger, and the first run will be created when "
+            "the server is back (the sweeper of `chidao up` starts every directive that has "
+            "none).\ncheck: `chidao status {directive}` (the ledger, now), and once the server "
+            "runs, its runs in the UI (tag directive:{directive})"
+        ).format(where=where, directive=launched.directive),
         file=sys.stderr,
     )
     return 0

@@ -63,8 +63,9 @@ def test_the_fixture_holds_every_event_type_of_version_1() -> None:
 
 def _types_added_since_v1() -> set[str]:
     """Event types later versions add are not in the old file; name them here as they come."""
-    # WorkTransferred, SupersedesDirective: hand-overs and closing; CyclesNotTracked: launch catch-up
-    return {"WorkTransferred", "SupersedesDirective", "CyclesNotTracked"}
+    # WorkTransferred, SupersedesDirective: hand-overs and closing; CyclesNotTracked,
+    # OverdueSummarised: launch catch-up (`current`, `summary`)
+    return {"WorkTransferred", "SupersedesDirective", "CyclesNotTracked", "OverdueSummarised"}
 
 
 def test_replays_verifies_and_plans_as_the_old_code_did(
