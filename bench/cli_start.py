@@ -64,7 +64,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         home = Path(tmp)
         env = _env(home)
-        subprocess.run([*chidao, "launch", str(D2810), "--no-run"], env=env, cwd=ROOT, check=True,
+        subprocess.run([*chidao, "launch", str(D2810), "--no-run", "--catch-up", "current"], env=env, cwd=ROOT, check=True,
                        stdout=subprocess.DEVNULL)  # fmt: skip
         cases = {
             "validate": (

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import os
 import sys
@@ -152,6 +151,8 @@ def run_launch(
     )
     if answers:
         try:
+            import asyncio  # here, not at the top: `status` needs no event loop
+
             run_id = asyncio.run(start_first_run(launched.directive, launched.reference, now))
         except Exception as e:  # no deployment yet, or the server went away meanwhile
             where = _("the Prefect server at {url} did not take the first run ({error})").format(
@@ -320,6 +321,8 @@ def run_simulate(
         os.environ["CHIDAO_MAIL_DRY_RUN_DIR"] = str(mail_dir or folder / "mail")
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     os.environ.setdefault("DO_NOT_TRACK", "1")
+    import asyncio
+
     entries = asyncio.run(_simulate(resolved, loaded, database_url, until, quiet=json))
     if json:
         print_json([e.model_dump(mode="json") for e in entries])
