@@ -145,7 +145,7 @@ _CParser: Any = getattr(getattr(yaml, "cyaml", None), "CParser", None)
 
 if _CParser is not None:
 
-    class _CStrictLoader(_CParser, _StrictConstructor, _StrictResolver):  # type: ignore[misc]
+    class _CStrictLoader(_CParser, _StrictConstructor, _StrictResolver):
         def __init__(self, stream: str) -> None:
             _CParser.__init__(self, stream)
             _StrictConstructor.__init__(self)

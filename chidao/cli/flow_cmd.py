@@ -10,7 +10,7 @@ from typing import Annotated, Any, Literal
 
 from cyclopts import Parameter
 
-from chidao.cli.common import CliError, operator_actor, print_json, settings
+from chidao.cli.common import CliError, operator_actor, print_json, said, settings
 from definitions.calendar import TIMEZONE, default_calendar
 from definitions.errors import DefinitionError
 from flows.clock import SystemClock
@@ -414,4 +414,4 @@ async def _simulate(
                 resolved, scenario, directives, run_flow, until=until, on_tick=on_tick
             )
         except Refused as e:
-            raise CliError(str(e)) from e
+            raise CliError(said(e)) from e
