@@ -85,6 +85,22 @@ class WorkingCalendar:
         self._ordinals: list[int] = []  # ordinals of every working day of the span, sorted
         self._working: set[int] = set()
 
+    @property
+    def fingerprint(self) -> str:
+        """What the days it counts depend on (the holidays library's version and the
+        overrides), hashed: what is planned on it is kept with this, and re-planned when a
+        new version of either changes it."""
+        import hashlib
+
+        basis = "|".join(
+            [
+                str(getattr(holidays, "__version__", "")),
+                ",".join(sorted(d.isoformat() for d in self._extra_off)),
+                ",".join(sorted(d.isoformat() for d in self._extra_working)),
+            ]
+        )
+        return hashlib.sha256(basis.encode()).hexdigest()[:16]
+
     def holiday_name(self, day: dt.date) -> str | None:
         name = self._holidays.get(day)
         return str(name) if name else None

@@ -18,13 +18,24 @@ from typing import Any
 from sqlalchemy import Engine
 from sqlalchemy.engine import Connection
 
+from definitions.content_hash import document_sha256
+from definitions.resolve import ResolvedDirective
+from ledger.definitions_store import (
+    DefinitionLookup,
+    DefinitionMissing,
+    cached_definition,
+    inline_definition,
+    load_definition,
+    lookup_on,
+    store_definition,
+)
 from ledger.errors import ConcurrencyConflict, IdempotencyConflict, LedgerError
 from ledger.store import EventStore, NewEvent, StoredEvent
 from ledger.tables import NON_DIRECTIVE_STREAMS
 from ledger.transaction import Faults, Writer, Written, reach
 from ledger.upcast import Upcasters
 from lifecycle import AnyCommand, DirectiveState, Event, apply, decide, parse_event
-from lifecycle.events import event_version
+from lifecycle.events import DEFINING_EVENTS, event_version
 from lifecycle.state import copy_state
 
 DEFAULT_RETRIES = 5
@@ -71,27 +82,57 @@ def _closed_v1_to_v2(payload: dict[str, Any]) -> dict[str, Any]:
     return {"superseded_by": None, **payload}
 
 
+def _named_v2_to_v3(payload: dict[str, Any]) -> dict[str, Any]:
+    """Version 3 names the definition by its SHA-256 instead of embedding it; an older event
+    keeps its embedded definition inline (`resolved`), named by the hash of that document."""
+    return {**payload, "definition_sha256": document_sha256(payload["resolved"])}
+
+
 def lifecycle_upcasters() -> Upcasters:
     """Upgrades of old event payloads on read, one step per version."""
     upcasters = Upcasters()
     upcasters.register("DirectiveIssued", 1, _resolved_v1_to_v2)
     upcasters.register("DefinitionAmended", 1, _amended_v1_to_v2)
+    upcasters.register("DirectiveIssued", 2, _named_v2_to_v3)
+    upcasters.register("DefinitionAmended", 2, _named_v2_to_v3)
     upcasters.register("DirectiveClosed", 1, _closed_v1_to_v2)
     return upcasters
 
 
-def to_event(stored: StoredEvent) -> Event:
+def _with_definition(
+    stored: StoredEvent, payload: dict[str, Any], definitions: DefinitionLookup | None
+) -> dict[str, Any]:
+    """The payload of an issuance or amendment with the definition it names beside it: the
+    one embedded (before version 3), else the stored one (by `definitions`, or this process's
+    cache); DefinitionMissing when it is not stored."""
+    sha = payload["definition_sha256"]
+    if "resolved" in payload:
+        rest = {k: v for k, v in payload.items() if k != "resolved"}
+        return {**rest, "definition": inline_definition(sha, payload["resolved"])}
+    found = definitions(sha) if definitions is not None else cached_definition(sha)
+    if found is None:
+        raise DefinitionMissing(sha, f"named by version {stored.version} of {stored.stream}")
+    return {**payload, "definition": found}
+
+
+def to_event(stored: StoredEvent, definitions: DefinitionLookup | None = None) -> Event:
+    """The lifecycle event a stored one stands for; an issuance or amendment gets the
+    definition it names from `definitions` (default: the definitions this process has read)."""
     payload = stored.payload
     if SIGNED_REQUEST in payload:
         payload = {k: v for k, v in payload.items() if k != SIGNED_REQUEST}
+    if stored.type in DEFINING_EVENTS:
+        payload = _with_definition(stored, payload, definitions)
     return parse_event(stored.type, payload, stored.business_time, stored.actor)
 
 
-def replay_stored(events: list[StoredEvent]) -> DirectiveState:
-    """The state stored events lead to, from nothing."""
+def replay_stored(
+    events: list[StoredEvent], definitions: DefinitionLookup | None = None
+) -> DirectiveState:
+    """The state stored events lead to, from nothing (definitions as `to_event` finds them)."""
     state = DirectiveState()
     for stored in events:
-        apply(state, to_event(stored))
+        apply(state, to_event(stored, definitions))
     return state
 
 
@@ -170,6 +211,7 @@ class Directives:
         if directive_id in NON_DIRECTIVE_STREAMS:
             raise DirectiveNotFound(directive_id)
         events = self.store.read(directive_id)
+        self.definitions_of(events)  # at hand in this process for `replay_stored`
         if as_of is None:
             return events
         if as_of.tzinfo is None or as_of.utcoffset() is None:
@@ -178,6 +220,40 @@ class Directives:
             if event.business_time > as_of:
                 return events[:index]
         return events
+
+    def definitions_of(
+        self, events: list[StoredEvent], conn: Connection | None = None
+    ) -> DefinitionLookup:
+        """The definitions `events` name by hash, read from the table (on `conn`, or a
+        connection of its own) and cached: a lookup for `replay_stored`; DefinitionMissing
+        when one is not stored, DefinitionCorrupted when one was edited."""
+        wanted = [
+            e
+            for e in events
+            if e.type in DEFINING_EVENTS and "resolved" not in e.payload
+        ]
+        found: dict[str, ResolvedDirective] = {}
+        for event in wanted:  # those this process has read already need no connection
+            sha = event.payload["definition_sha256"]
+            cached = cached_definition(sha)
+            if cached is not None:
+                found[sha] = cached
+        wanted = [e for e in wanted if e.payload["definition_sha256"] not in found]
+        if not wanted:
+            return found.get
+        if conn is None:
+            with self.store.engine.connect() as own:
+                return self.definitions_of(events, own)
+        for event in wanted:
+            sha = event.payload["definition_sha256"]
+            if sha not in found:
+                definition = load_definition(conn, sha)
+                if definition is None:
+                    raise DefinitionMissing(
+                        sha, f"named by version {event.version} of {event.stream}"
+                    )
+                found[sha] = definition
+        return found.get
 
     def state(self, directive_id: str, *, as_of: dt.datetime | None = None) -> DirectiveState:
         """The directive as its events (the prefix up to business time `as_of`) make it.
@@ -199,15 +275,16 @@ class Directives:
         from ledger.snapshots import read_snapshot
 
         snapshot = read_snapshot(conn, directive_id) if self.snapshots else None
+        definitions = lookup_on(conn)
         if snapshot is None:
-            return replay_stored(self.store.read(directive_id, conn=conn))
+            return replay_stored(self.store.read(directive_id, conn=conn), definitions)
         # from the snapshot's own event on: it must still be the event the snapshot followed
         tail = self.store.read(directive_id, after_version=snapshot.version - 1, conn=conn)
         if not tail or tail[0].hash != snapshot.head_hash:
-            return replay_stored(self.store.read(directive_id, conn=conn))
+            return replay_stored(self.store.read(directive_id, conn=conn), definitions)
         state = snapshot.state
         for stored in tail[1:]:
-            apply(state, to_event(stored))
+            apply(state, to_event(stored, definitions))
         return state
 
     def load(
@@ -215,7 +292,7 @@ class Directives:
     ) -> tuple[list[StoredEvent], DirectiveState]:
         """The directive's events and the state they make, from one read of the stream."""
         events = self.events(directive_id, as_of=as_of)
-        state = replay_stored(events)
+        state = replay_stored(events, self.definitions_of(events))
         if state.status == "new" and as_of is None:
             raise DirectiveNotFound(directive_id)
         return events, state
@@ -294,11 +371,16 @@ class Directives:
                 continue
             if not fresh:  # a racing writer recorded this very key first
                 return self._repeated(conn, directive_id, key, stored[0])
+            for event in events:  # the definitions the events name, in the same transaction
+                definition = getattr(event, "definition", None)
+                if definition is not None:
+                    store_definition(conn, definition, stored[0].recorded_at)
             reach(faults, "execute.appended")
             every = [*self._writers, *writers]
             after = copy_state(before) if every else before
-            for event in events:
-                apply(after, event)
+            definitions = lookup_on(conn)
+            for recorded_event in stored:  # as stored (times in UTC), as any later read sees them
+                apply(after, to_event(recorded_event, definitions))
             written = Written(directive_id, key, stored, before, after)
             for writer in every:
                 writer(conn, written)
@@ -316,4 +398,4 @@ class Directives:
         batch = [
             e for e in stored if e.idempotency_key == key or e.idempotency_key.startswith(f"{key}#")
         ]
-        return Outcome(batch, replay_stored(stored), True)
+        return Outcome(batch, replay_stored(stored, lookup_on(conn)), True)

@@ -18,6 +18,7 @@ from sqlalchemy import (
     Column,
     Date,
     Dialect,
+    Index,
     Integer,
     MetaData,
     String,
@@ -212,4 +213,47 @@ projection_directives = Table(
     Column("completed", Integer, nullable=False),  # reports standing in it
     Column("withdrawn", Integer, nullable=False),
     Column("last_event_at", UTCDateTime(), nullable=True),
+    # what the faces show of the directive as a whole (0004)
+    Column("reference", String(200), nullable=True),  # `5185/UBND-KGVX`
+    Column("definition_sha256", CHAR(64), nullable=True),  # the definition in force
+    Column("cycles", json_document(), nullable=True),  # {cycle: status}, in opening order
+    Column("failed_notifications", json_document(), nullable=True),
+    Column("pending", json_document(), nullable=True),  # the planner's pending actions
+    Column("calendar", String(16), nullable=True),  # the fingerprint of the calendar planned on
+)
+
+# One row per (directive, cycle, agency): one agency's reporting duty in one cycle (0004).
+# `standing` is what does not depend on the moment asked: "open" (in progress or overdue,
+# decided against `deadline` when read), "completed_on_time", "completed_late", "withdrawn",
+# "transferred". New columns (the explanations to come) are added nullable.
+projection_works = Table(
+    "projection_works",
+    metadata,
+    Column("directive", String(200), primary_key=True),
+    Column("cycle", String(50), primary_key=True),
+    Column("agency", String(200), primary_key=True, index=True),
+    Column("position", Integer, nullable=True),  # among the definition's agencies; None: not tracked
+    Column("name", Text, nullable=True),
+    Column("role", String(30), nullable=True),
+    Column("work_status", String(20), nullable=False),
+    Column("standing", String(30), nullable=False),
+    Column("due", Date, nullable=False),  # the cycle's due date
+    Column("effective_due", Date, nullable=False),  # after extensions and moved deadlines
+    Column("deadline", UTCDateTime(), nullable=False),  # the end of the effective due day
+    Column("extension", String(20), nullable=True),  # the last request's decision
+    Column("extended_due", Date, nullable=True),  # the due date the last grant set
+    Column("acknowledged_at", UTCDateTime(), nullable=True),
+    Column("reported_at", UTCDateTime(), nullable=True),
+    Column("accepted_at", UTCDateTime(), nullable=True),
+    Column("completed_at", UTCDateTime(), nullable=True),  # of the report that stands
+    Column("escalation_level", Integer, nullable=False),
+    Column("reminders", Integer, nullable=False),
+    Column("items_done", Integer, nullable=False),
+    Column("items_assigned", Integer, nullable=False),
+    Column("transferred_to", json_document(), nullable=False),  # successors it passed to
+    Column("predecessors", json_document(), nullable=False),  # agencies it took over from
+    Column("last_event", String(100), nullable=True),
+    Column("last_event_at", UTCDateTime(), nullable=True),
+    Column("last_event_version", Integer, nullable=True),
+    Index("ix_projection_works_standing_deadline", "standing", "deadline"),
 )

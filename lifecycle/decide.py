@@ -8,6 +8,7 @@ from __future__ import annotations
 import datetime as dt
 
 from definitions.calendar import TIMEZONE
+from definitions.content_hash import definition_sha256
 from definitions.resolve import ResolvedDirective
 from i18n import N_
 from i18n.times import person_date
@@ -162,7 +163,8 @@ def _issue(state: DirectiveState, command: cmd.Issue, at: dt.datetime) -> list[E
             at=at,
             actor=command.actor,
             directive_id=resolved.definition.id,
-            resolved=command.resolved,
+            definition_sha256=definition_sha256(resolved),
+            definition=resolved,
         ),
         ev.CycleOpened(at=at, actor=command.actor, cycle=resolved.cycles[0].id),
     ]
@@ -250,8 +252,8 @@ def _amend(state: DirectiveState, command: cmd.Amend, at: dt.datetime) -> list[E
         )
     events: list[Event] = [
         ev.DefinitionAmended(
-            at=at, actor=actor, resolved=command.resolved, reason=command.reason,
-            author=command.author,
+            at=at, actor=actor, definition_sha256=definition_sha256(resolved),
+            definition=resolved, reason=command.reason, author=command.author,
         )
     ]
     for transfer in command.transfers:

@@ -12,18 +12,23 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
+from definitions.resolve import ResolvedDirective
 from lifecycle.errors import InvalidEvent
 
 ENVELOPE_FIELDS = frozenset({"type", "at", "actor"})
 SCHEMA_VERSION = 1  # of every event type not named in EVENT_VERSIONS
-# Version 2 of the two events that embed the resolved definition: its format_version 2
-# (agency validity, `as_of`); `ledger.directives` upcasts version 1 payloads on read.
-# DirectiveClosed 2 names the directive that supersedes it (null when none).
+# The two events that set the resolved definition: version 2 embedded it at its format_version
+# 2 (agency validity, `as_of`); version 3 carries its SHA-256 only, the definition being stored
+# once by that hash (`ledger.definitions_store`). `ledger.directives` upcasts older payloads on
+# read. DirectiveClosed 2 names the directive that supersedes it (null when none).
 EVENT_VERSIONS: dict[str, int] = {
-    "DirectiveIssued": 2,
-    "DefinitionAmended": 2,
+    "DirectiveIssued": 3,
+    "DefinitionAmended": 3,
     "DirectiveClosed": 2,
 }
+# The events whose payload names a resolved definition by hash.
+DEFINING_EVENTS = frozenset({"DirectiveIssued", "DefinitionAmended"})
+Sha256 = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
 
 
 def event_version(type_: str) -> int:
@@ -42,16 +47,23 @@ class EventBase(BaseModel):
 
 
 class DirectiveIssued(EventBase):
+    """The directive issued under a resolved definition, named by its hash (v3).
+
+    `definition` is that definition itself, at hand beside the event (set by `decide`, and by
+    the ledger when it reads the event back); it is not part of the payload."""
+
     type: Literal["DirectiveIssued"] = "DirectiveIssued"
     directive_id: str
-    resolved: dict[str, Any] = Field(description="The resolved definition, as issued.")
+    definition_sha256: Sha256 = Field(description="The SHA-256 of the resolved definition.")
+    definition: ResolvedDirective | None = Field(default=None, exclude=True, repr=False)
 
 
 class DefinitionAmended(EventBase):
     type: Literal["DefinitionAmended"] = "DefinitionAmended"
-    resolved: dict[str, Any]
+    definition_sha256: Sha256
     reason: str
     author: str = Field(default="", description="The person who decided it (v2).")
+    definition: ResolvedDirective | None = Field(default=None, exclude=True, repr=False)
 
 
 class WorkTransferred(EventBase):

@@ -22,6 +22,7 @@ from typing import Literal
 from definitions.calendar import TIMEZONE
 from definitions.resolve import ResolvedDirective
 from lifecycle import events as ev
+from lifecycle.errors import InvalidEvent
 from lifecycle.events import Event
 
 WorkStatus = Literal["assigned", "reported", "accepted", "returned", "withdrawn", "transferred"]
@@ -57,6 +58,7 @@ class Work:
     last_event_at: dt.datetime | None = None
     last_event: str | None = None
     transferred_to: list[str] = field(default_factory=list)
+    last_event_version: int | None = None  # the directive's version at `last_event`
 
     @property
     def completed_at(self) -> dt.datetime | None:
@@ -213,9 +215,10 @@ def _work(state: DirectiveState, cycle: str, agency: str) -> Work:
     return state.cycles[cycle].works[agency]
 
 
-def _touch(work: Work, event: Event) -> None:
+def _touch(work: Work, event: Event, version: int) -> None:
     work.last_event_at = event.at
     work.last_event = event.type
+    work.last_event_version = version
 
 
 def _open_cycle(state: DirectiveState, cycle_id: str, at: dt.datetime) -> None:
@@ -279,7 +282,7 @@ def _transfer(state: DirectiveState, event: ev.WorkTransferred) -> None:
         work.status = "transferred"
         if event.to not in work.transferred_to:
             work.transferred_to.append(event.to)
-        _touch(work, event)
+        _touch(work, event, state.version)
         successor = cycle_state.works.get(event.to)
         if successor is None:
             cycle_state.works[event.to] = Work(event.to, cycle_state.id, work.due)
@@ -288,6 +291,16 @@ def _transfer(state: DirectiveState, event: ev.WorkTransferred) -> None:
 
 
 DELIVERY_EVENTS = (ev.NotificationSent, ev.NotificationFailed)
+
+
+def _definition(event: ev.DirectiveIssued | ev.DefinitionAmended) -> ResolvedDirective:
+    """The resolved definition the event names by hash: set beside it by `decide`, or by the
+    ledger that read it back (the definition is stored apart from the event)."""
+    if event.definition is None:
+        raise InvalidEvent(
+            f"{event.type} names definition {event.definition_sha256}, which is not at hand"
+        )
+    return event.definition
 
 
 def reported_at(state: DirectiveState, event: ev.ReportSubmitted) -> dt.datetime:
@@ -321,12 +334,12 @@ def apply(state: DirectiveState, event: Event) -> None:
     match event:
         case ev.DirectiveIssued():
             state.id = event.directive_id
-            state.resolved = ResolvedDirective.model_validate(event.resolved)
+            state.resolved = _definition(event)
             state.status = "active"
             state.issued_at = event.at
             state.agencies = {a.id: AgencyState(a.id) for a in state.resolved.tracked}
         case ev.DefinitionAmended():
-            _apply_amendment(state, ResolvedDirective.model_validate(event.resolved))
+            _apply_amendment(state, _definition(event))
         case ev.CycleOpened():
             _open_cycle(state, event.cycle, event.at)
         case ev.Acknowledged():
@@ -342,7 +355,7 @@ def apply(state: DirectiveState, event: Event) -> None:
             work.reported_at = reported_at(state, event)
             work.report_text = event.text
             work.returned_reason = None
-            _touch(work, event)
+            _touch(work, event, state.version)
             for item, item_status in event.items.items():
                 if item_status == "done":
                     state.agencies[event.agency].items_done.setdefault(item, event.at)
@@ -350,16 +363,16 @@ def apply(state: DirectiveState, event: Event) -> None:
             work = _work(state, event.cycle, event.agency)
             work.status = "accepted"
             work.accepted_at = event.at
-            _touch(work, event)
+            _touch(work, event, state.version)
         case ev.ReportReturned():
             work = _work(state, event.cycle, event.agency)
             work.status = "returned"
             work.returned_reason = event.reason
-            _touch(work, event)
+            _touch(work, event, state.version)
         case ev.ExtensionRequested():
             work = _work(state, event.cycle, event.agency)
             work.extensions.append(Extension(event.at, event.proposed_due, event.reason))
-            _touch(work, event)
+            _touch(work, event, state.version)
         case ev.ExtensionGranted():
             work = _work(state, event.cycle, event.agency)
             pending = work.pending_extension
@@ -370,7 +383,7 @@ def apply(state: DirectiveState, event: Event) -> None:
                     event.new_due,
                 )
             work.due = event.new_due
-            _touch(work, event)
+            _touch(work, event, state.version)
         case ev.ExtensionRefused():
             work = _work(state, event.cycle, event.agency)
             pending = work.pending_extension
@@ -380,7 +393,7 @@ def apply(state: DirectiveState, event: Event) -> None:
                     event.at,
                     event.reason,
                 )
-            _touch(work, event)
+            _touch(work, event, state.version)
         case ev.DeadlineMoved():
             cycle_state = state.cycles[event.cycle]
             if event.agency is None:
@@ -395,7 +408,7 @@ def apply(state: DirectiveState, event: Event) -> None:
                 work_or_none = cycle_state.works.get(event.agency)
                 if work_or_none is not None and cycle_state.status != "closed":
                     work_or_none.status = "withdrawn"
-                    _touch(work_or_none, event)
+                    _touch(work_or_none, event, state.version)
         case ev.WorkTransferred():
             _transfer(state, event)
         case ev.IssuanceNotified():

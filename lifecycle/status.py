@@ -161,12 +161,18 @@ def directive_status_label(code: str, lang: str) -> str:
 
 
 def standing(work: Work, now: dt.datetime) -> Standing:
-    if work.status in ("withdrawn", "transferred"):
-        return work.status
-    deadline = deadline_instant(work.due)
-    completed = work.completed_at
-    if completed is not None and completed <= now:
-        return "completed_on_time" if completed < deadline else "completed_late"
+    return standing_from(work.status, work.completed_at, deadline_instant(work.due), now)
+
+
+def standing_from(
+    work_status: str, completed_at: dt.datetime | None, deadline: dt.datetime, now: dt.datetime
+) -> Standing:
+    """The standing of a work from its status, when its standing report came (if one does)
+    and the end of its due day, as of `now` (what the works projection keeps)."""
+    if work_status in ("withdrawn", "transferred"):
+        return "withdrawn" if work_status == "withdrawn" else "transferred"
+    if completed_at is not None and completed_at <= now:
+        return "completed_on_time" if completed_at < deadline else "completed_late"
     return "in_progress" if now < deadline else "overdue"
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 
 from definitions.calendar import WorkingCalendar, deadline_instant, default_calendar, start_of_day
+from definitions.content_hash import definition_sha256
 from definitions.resolve import ResolvedDirective
 from lifecycle import events as ev
 from lifecycle.planner import OFFICE_HOUR, Action, action_key
@@ -41,7 +42,7 @@ class _Builder:
         self.state = DirectiveState()
         self.apply(ev.DirectiveIssued(
             at=self.issued_at, actor=OPERATOR, directive_id=self.directive_id,
-            resolved=resolved.model_dump(mode="json"),
+            definition_sha256=definition_sha256(resolved), definition=resolved,
         ))
         first = resolved.cycles[0]
         self.apply(ev.CycleOpened(at=self.issued_at, actor=OPERATOR, cycle=first.id))

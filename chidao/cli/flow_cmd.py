@@ -208,6 +208,45 @@ def status_as_json(state: DirectiveState, now: dt.datetime) -> dict[str, Any]:
     }
 
 
+def projected_status(
+    engine: Any, directive_id: str, now: dt.datetime, *, fresh: bool = False
+) -> dict[str, Any] | None:
+    """What `status_as_json` says of the directive, read from the projections (its row and
+    its current cycle's works) instead of its state; None when there is no such directive.
+    With `fresh`, the caller has just brought the rows up to date (`projections.refresh`)."""
+    from ledger.works import directive_summary, rows_for_directive, status_rows
+
+    summary = directive_summary(engine, directive_id, fresh=fresh)
+    if summary is None or summary.status == "new":
+        return None
+    cycle = summary.current_cycle
+    rows = status_rows(rows_for_directive(engine, directive_id, cycle, fresh=True), now) if cycle else []
+    wake, actions = summary.next_wakeup(now)
+    return {
+        "directive": summary.directive,
+        "reference": summary.reference,
+        "status": summary.status,
+        "as_of": now.isoformat(),
+        "cycle": cycle,
+        "cycles": dict(summary.cycles),
+        "counts": counts(rows),
+        "agencies": [r.model_dump(mode="json") for r in rows],
+        "failed_notifications": summary.failed_notifications,
+        "next": {
+            "at": wake.isoformat() if wake else None,
+            "actions": [
+                {
+                    "kind": a["kind"],
+                    "agency": a["agency"],
+                    "cycle": a["cycle"],
+                    "due_at": dt.datetime.fromisoformat(a["due_at"]).isoformat(),
+                }
+                for a in actions
+            ],
+        },
+    }
+
+
 def _print_status(data: dict[str, Any]) -> None:
     """One directive's status for the operator: their language, Vietnam's dates and times."""
     lang = current_language()
@@ -248,18 +287,23 @@ def run_status(
         dt.datetime | None, Parameter(help=_("business time to judge deadlines at"))
     ] = None,
 ) -> int:
+    from ledger.projections import refresh
+    from ledger.works import directive_ids
+
     directives = _directives()
+    engine = directives.store.engine
     now = as_of or SystemClock().now()
     if now.tzinfo is None:
         now = now.replace(tzinfo=TIMEZONE)
-    ids = [directive] if directive else directives.ids()
+    ids = [directive] if directive else directive_ids(engine)  # (brings the rows up to date)
+    if directive:
+        refresh(engine)
     found = []
     for directive_id in ids:
-        try:
-            state = directives.state(directive_id)
-        except DirectiveNotFound as e:
-            raise CliError(str(e)) from e
-        found.append(status_as_json(state, now))
+        shown = projected_status(engine, directive_id, now, fresh=True)
+        if shown is None:
+            raise CliError(str(DirectiveNotFound(directive_id)))
+        found.append(shown)
     if json:
         print_json(found[0] if directive else found)
     elif not found:

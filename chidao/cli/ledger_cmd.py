@@ -41,6 +41,7 @@ from ledger.checkpoint import (
     stored_checkpoints,
 )
 from ledger.checkpoint import record_restore as restore_record
+from ledger.definitions_store import check_definitions
 from ledger.directives import DirectiveNotFound, Directives
 from ledger.errors import LedgerError
 from ledger.projections import check as check_projections
@@ -393,6 +394,13 @@ def run_verify(
             # Answers are checked anyway: a writer who also recomputed the chain is caught here.
             verify_signatures(engine, directive)
         return 1
+    # the definitions the events name by hash are part of the record: edited or missing, the
+    # directives naming them cannot be replayed, so the caches are not checked against them
+    defined = check_definitions(engine, directive)
+    for bad in defined:
+        print(f"definition: {bad.message}", file=sys.stderr)
+    if defined:
+        return 1
     caches = check_snapshots(engine, directive)
     for cache in caches:
         print(
@@ -400,7 +408,10 @@ def run_verify(
             file=sys.stderr,
         )
     for lagging in refresh_projections(engine):
-        print(f"note: projections of {lagging} were at another version: rebuilt", file=sys.stderr)
+        print(
+            f"note: projections of {lagging} were at another version or calendar: rebuilt",
+            file=sys.stderr,
+        )
     projected = check_projections(engine, directive)
     for lag in projected:
         print(f"projection: {lag.directive}: {lag.message}", file=sys.stderr)

@@ -40,14 +40,16 @@ from chidao.webhook.errors import (
     NotFound,
     Unavailable,
 )
+from ledger.definitions_store import load_definition
 from ledger.directives import DirectiveNotFound, Directives, Outcome
 from ledger.errors import ConcurrencyConflict, IdempotencyConflict, LedgerError, LedgerUnavailable
-from ledger.projections import read_inbox
+from ledger.projections import read_inbox, refresh
 from ledger.tables import webhook_requests
+from ledger.works import directive_summary, rows_for_directive, status_rows
 from lifecycle import AnyCommand, DirectiveState
 from lifecycle import errors as lifecycle_errors
 from lifecycle.inbox import item_standing
-from lifecycle.status import counts, current_rows
+from lifecycle.status import counts
 
 log = logging.getLogger("chidao.webhook")
 
@@ -324,19 +326,30 @@ class Service:
     def status(self, caller: Caller, directive: str) -> schemas.DirectiveStatus:
         """The four-way status of the current cycle: everyone for the issuer and the
         consolidator, only its own row for a tracked agency, nothing for anyone else."""
-        state = self._state(directive)
-        resolved = state.definition
-        overseers = {resolved.issuer.id, resolved.reporting_to}
-        overseers.update(a for a in (resolved.consolidator, resolved.consolidation_to) if a)
-        if caller.agency not in overseers and resolved.agency(caller.agency) is None:
-            raise Forbidden(f"{caller.agency} has no part in directive {directive}")
-        now = self.now()
-        cycle, rows = current_rows(state, now)
+        try:
+            refresh(self.engine)
+            summary = directive_summary(self.engine, directive, fresh=True)
+            if summary is None or summary.definition_sha256 is None:
+                raise NotFound(f"no directive {directive}")
+            with self.engine.connect() as conn:
+                resolved = load_definition(conn, summary.definition_sha256)
+            if resolved is None:
+                raise LedgerError(f"the definition of {directive} is not stored")
+            overseers = {resolved.issuer.id, resolved.reporting_to}
+            overseers.update(a for a in (resolved.consolidator, resolved.consolidation_to) if a)
+            if caller.agency not in overseers and resolved.agency(caller.agency) is None:
+                raise Forbidden(f"{caller.agency} has no part in directive {directive}")
+            now = self.now()
+            cycle = summary.current_cycle
+            works = rows_for_directive(self.engine, directive, cycle, fresh=True) if cycle else []
+        except (LedgerError, DBAPIError) as e:
+            raise Unavailable("the ledger is unavailable") from e
+        rows = status_rows(works, now)
         if caller.agency not in overseers:
             rows = [r for r in rows if r.agency == caller.agency]
         return schemas.DirectiveStatus(
             directive=directive,
-            directive_status=state.status,
+            directive_status=summary.status,
             cycle=cycle,
             as_of=now,
             rows=[schemas.StatusRow.model_validate(r.model_dump()) for r in rows],
