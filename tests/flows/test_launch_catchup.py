@@ -49,6 +49,9 @@ def test_without_a_policy_the_preview_and_the_choices_and_nothing_recorded(
 ) -> None:
     assert main(["launch", str(D5185), "--lang", "en"]) == 2
     out = capsys.readouterr().out
+    from tests.test_vietnam_time import mixed_language
+
+    assert mixed_language(out, "en") == [], out
     this_year = str(local_date(dt.datetime.now(dt.UTC)).year)
     assert "cycles opened: 2021, 2022, 2023" in out
     assert "escalations (" in out and "level 2 → ubnd-tinh" in out
@@ -64,6 +67,9 @@ def test_without_a_policy_the_preview_and_the_choices_and_nothing_recorded(
     assert "các kỳ được mở: 2021, 2022, 2023" in out and "cấp 2 → ubnd-tinh" in out
     assert f"chỉ mở kỳ hiện tại ({this_year})" in out and "chưa ghi nhận gì" in out
     assert "cycles opened" not in out and "level 2" not in out
+    from tests.test_vietnam_time import mixed_language
+
+    assert mixed_language(out, "vi") == []
     assert not (home / "chidao.db").exists()
 
     assert main(["launch", str(D5185), "--dry-run", "--catch-up", "current", "--lang", "en"]) == 0
