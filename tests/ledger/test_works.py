@@ -9,6 +9,7 @@ import datetime as dt
 import shutil
 from pathlib import Path
 
+import pytest
 from sqlalchemy import event, select
 
 from chidao.cli.flow_cmd import projected_status, status_as_json
@@ -184,3 +185,30 @@ def test_pending_actions_planned_on_another_calendar_are_planned_again(backend_u
     assert refresh(engine) == [D]
     summary = directive_summary(engine, D)
     assert summary is not None and summary.pending  # planned again
+
+
+def test_the_webhook_status_from_the_projections_is_the_status_of_the_state(
+    backend_url: str,
+) -> None:
+    """Issuer, consolidator, a tracked agency (its own row only) and a stranger (refused), as
+    the endpoint answered them from the state."""
+    from chidao.webhook.errors import Forbidden, NotFound
+    from chidao.webhook.service import Caller, Service
+    from lifecycle.status import counts
+
+    directives = issued_ledger(backend_url)
+    drive(directives, until_month=11)
+    now = at(2023, 12, 2)
+    service = Service(directives.store.engine, lambda: now)
+    state = replay_stored(directives.events(D))
+    cycle, rows = current_rows(state, now)
+    for agency, own_only in (("ubnd-tinh", False), ("so-gddt", False), (LATE, True)):
+        shown = service.status(Caller(agency, "w", "0" * 64), D)
+        want = [r for r in rows if r.agency == agency] if own_only else rows
+        assert shown.cycle == cycle and shown.directive_status == state.status
+        assert [r.model_dump() for r in shown.rows] == [r.model_dump() for r in want]
+        assert shown.counts == counts(want)
+    with pytest.raises(Forbidden):
+        service.status(Caller("so-y-te-khong-co", "w", "0" * 64), D)
+    with pytest.raises(NotFound):
+        service.status(Caller("ubnd-tinh", "w", "0" * 64), "qn-0000-khong-co")
