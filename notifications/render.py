@@ -115,6 +115,7 @@ def make_environment(folder: Path = TEMPLATES_DIR, language: str = "vi") -> Envi
     env.install_gettext_translations(translator(language), newstyle=True)  # type: ignore[attr-defined]
     env.filters["date"] = _date_filter
     env.filters["plural"] = _plural
+    env.globals["Markup"] = Markup  # markup passed into a translated sentence (`<strong>`)
     return env
 
 
