@@ -10,7 +10,7 @@ of 10, so a read replays the tail after it).
 Each figure is cold: a fresh Python process, after a write to the stream by this (another)
 process, imports everything first, then times its first read (no cache in it can answer):
   state     `Directives.over(engine).state(stream)` (snapshot + tail);
-  replay    the same state replayed from nothing (`Directives.load`);
+  replay    the same state replayed from nothing (`Directives.replay`, the lean read);
   read      `EventStore.read(stream)` alone (the baseline: the bytes replay must read).
 
     .venv/bin/python bench/state_bench.py               # 300 and 30,000 events
@@ -30,7 +30,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from replay_bench import DIRECTIVE, REVIEWER, History, build_history, clone
+from replay_bench import DIRECTIVE, REVIEWER, History, build_history, clone, store_definitions
 
 from definitions.calendar import default_calendar
 from ledger.db import ensure_schema, make_engine
@@ -55,8 +55,7 @@ if kind == "state":
     state = Directives.over(engine).state(stream)
     n = state.version
 elif kind == "replay":
-    events, state = Directives.over(engine).load(stream)
-    n = state.version
+    n = Directives.over(engine).replay(stream).version
 else:
     n = len(EventStore(engine).read(stream))
 print(json.dumps({{"seconds": time.perf_counter() - started, "version": n}}))
@@ -94,6 +93,7 @@ def write_stream(store: EventStore, h: History, stream: str, limit: int) -> None
     """The first `limit` events of the history as `stream`, with the snapshot the writer keeps."""
     template = [e for key, events in h.batches for e in to_new_events(events, key)]
     copied = clone(template, stream)[:limit]
+    store_definitions(store.engine, copied)
     for start in range(0, len(copied), 1000):
         store.append(stream, start, copied[start : start + 1000])
     stored = store.read(stream)

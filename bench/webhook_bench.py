@@ -127,13 +127,14 @@ def percentile(values: list[float], share: float) -> float:
 
 async def drive(
     base: str, jobs: list[tuple[str, bytes, dict[str, str]]], clients: int
-) -> dict[str, float]:
+) -> dict[str, Any]:
     """Send `jobs` (path, body, headers) from `clients` concurrent workers; throughput and latency."""
     queue: asyncio.Queue[tuple[str, bytes, dict[str, str]]] = asyncio.Queue()
     for job in jobs:
         queue.put_nowait(job)
     latencies: list[float] = []
     statuses: dict[int, int] = {}
+    refusals: list[str] = []
     limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
     async with httpx.AsyncClient(base_url=base, timeout=120, limits=limits) as client:
 
@@ -144,19 +145,41 @@ async def drive(
                 r = await client.post(path, content=body, headers=headers)
                 latencies.append(time.perf_counter() - started)
                 statuses[r.status_code] = statuses.get(r.status_code, 0) + 1
+                if r.status_code != 201:
+                    refusals.append(r.text[:300])
 
         started = time.perf_counter()
         await asyncio.gather(*(worker() for _ in range(clients)))
         elapsed = time.perf_counter() - started
     accepted = statuses.get(201, 0)
-    if accepted != len(jobs):
-        raise RuntimeError(f"only {accepted} of {len(jobs)} accepted: {statuses}")
+    if any(code < 500 for code in statuses if code != 201):
+        raise RuntimeError(f"only {accepted} of {len(jobs)} accepted: {statuses}, {refusals[:3]}")
+    # a 503 (the SQLite write lock not had within its busy timeout on a loaded machine) is
+    # counted, not fatal: the figures say how many there were
     return {
         "per_second": accepted / elapsed,
         "p50_ms": percentile(latencies, 0.50) * 1000,
         "p99_ms": percentile(latencies, 0.99) * 1000,
         "mean_ms": statistics.fmean(latencies) * 1000,
         "count": accepted,
+        "unavailable": len(jobs) - accepted,
+        "seconds": elapsed,
+        "latencies": latencies,
+    }
+
+
+def pooled(runs: list[dict[str, Any]]) -> dict[str, float]:
+    """The figures of several `drive` runs as one: all requests over all the time, and the
+    percentiles of every latency."""
+    latencies = [x for r in runs for x in r["latencies"]]
+    count = sum(r["count"] for r in runs)
+    return {
+        "per_second": count / sum(r["seconds"] for r in runs),
+        "p50_ms": percentile(latencies, 0.50) * 1000,
+        "p99_ms": percentile(latencies, 0.99) * 1000,
+        "mean_ms": statistics.fmean(latencies) * 1000,
+        "count": count,
+        "unavailable": sum(r["unavailable"] for r in runs),
     }
 
 
@@ -201,8 +224,10 @@ def bare_jobs(directives: list[tuple[str, list[str]]]) -> list[tuple[str, bytes,
 
 
 def run_backend(
-    name: str, url: str, directive_count: int, clients: int
+    name: str, url: str, directive_count: int, clients: int, rounds: int = 3
 ) -> dict[str, dict[str, float]]:
+    """The webhook and the bare endpoint, both served, driven in `rounds` turns over a share
+    of the directives each; their figures pooled (`pooled`)."""
     engine = make_engine(url)
     try:
         ensure_schema(engine)
@@ -212,13 +237,19 @@ def run_backend(
         store = SecretStore(engine, Fernet.generate_key())
         secrets = {a: store.generate(a) for a in directives[0][1]}
         webhook = create_app(engine=engine, secrets=store, clock=lambda: BUSINESS_NOW)
-        results = {}
-        with serving(webhook) as base:
-            asyncio.run(drive(base, signed_jobs(warmup, secrets), clients))
-            results["webhook"] = asyncio.run(drive(base, signed_jobs(measured, secrets), clients))
-        with serving(bare_app(engine)) as base:
-            asyncio.run(drive(base, bare_jobs(warmup), clients))
-            results["bare"] = asyncio.run(drive(base, bare_jobs(measured), clients))
+        runs: dict[str, list[dict[str, Any]]] = {"webhook": [], "bare": []}
+        with serving(webhook) as ours, serving(bare_app(engine)) as bare:
+            asyncio.run(drive(ours, signed_jobs(warmup, secrets), clients))
+            asyncio.run(drive(bare, bare_jobs(warmup), clients))
+            # in turns, so that the load of a shared machine falls on both alike
+            turns = max(1, min(rounds, len(measured)))
+            for turn in range(turns):
+                part = measured[turn::turns]
+                runs["webhook"].append(
+                    asyncio.run(drive(ours, signed_jobs(part, secrets), clients))
+                )
+                runs["bare"].append(asyncio.run(drive(bare, bare_jobs(part), clients)))
+        results = {name: pooled(found) for name, found in runs.items()}
         from ledger.verify import verify
 
         faults = verify(engine)
@@ -265,9 +296,14 @@ def main(argv: list[str] | None = None) -> int:
                 r = results[app_name]
                 print(
                     f"{name:10} {app_name:8} {r['per_second']:11.1f} {r['p50_ms']:8.1f} {r['p99_ms']:8.1f}"
+                    + (f"   ({int(r['unavailable'])} answered 503)" if r["unavailable"] else "")
                 )
-            ratio = results["bare"]["per_second"] / results["webhook"]["per_second"]
-            print(f"{name:10} ratio    bare/webhook throughput = {ratio:.2f}x")
+            w, b = results["webhook"], results["bare"]
+            throughput, p99 = w["per_second"] / b["per_second"], w["p99_ms"] / b["p99_ms"]
+            print(
+                f"{name:10} webhook/bare: throughput {throughput:.2f}× (goal ≥ 0.8), "
+                f"p99 {p99:.2f}× (goal ≤ 1.5): {'met' if throughput >= 0.8 and p99 <= 1.5 else 'NOT met'}"
+            )
     return 0
 
 

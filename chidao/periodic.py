@@ -167,7 +167,7 @@ def write_xlsx(report: PeriodicReport, path: Path) -> None:
     book.save(str(path))
 
 
-def write_html(report: PeriodicReport, path: Path) -> None:
+def render_html(report: PeriodicReport) -> str:
     parts = [
         "<!doctype html><html lang='vi'><head><meta charset='utf-8'>",
         f"<title>{html.escape(_title(report))}</title>",
@@ -184,7 +184,18 @@ def write_html(report: PeriodicReport, path: Path) -> None:
             parts.append("<tr>" + "".join(f"<td>{html.escape(str(v))}</td>" for v in row) + "</tr>")
         parts.append("</table>")
     parts.append("</body></html>")
-    path.write_text("".join(parts), encoding="utf-8")
+    return "".join(parts)
 
 
-WRITERS = {".docx": write_docx, ".xlsx": write_xlsx, ".html": write_html}
+def write_html(report: PeriodicReport, path: Path) -> None:
+    path.write_text(render_html(report), encoding="utf-8")
+
+
+def write_pdf(report: PeriodicReport, path: Path) -> None:
+    """The HTML printed by Debian's chromium (`chidao.pdf`); PdfUnavailable without it."""
+    from chidao.pdf import to_pdf
+
+    to_pdf(render_html(report), path)
+
+
+WRITERS = {".docx": write_docx, ".xlsx": write_xlsx, ".html": write_html, ".pdf": write_pdf}

@@ -154,6 +154,8 @@ class Settings(BaseSettings):
     secret_key: SecretStr | None = None
     # How long the signed link in a mail lets its reader answer through the browser form.
     link_days: int = Field(default=60, ge=1, le=3660)
+    # The files of one report sent to the webhook, in all (apart from the JSON body's limit).
+    max_attachment_bytes: int = Field(default=20 * 1024 * 1024, ge=1, le=1024 * 1024 * 1024)
     # The operator's language (CHIDAO_LANG): the CLI, the status tables. Each agency's mail and
     # page stay in the directive's notification language.
     lang: Literal["vi", "en"] = "vi"

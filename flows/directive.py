@@ -262,7 +262,8 @@ async def reconcile(
     """
     logger = steps.logger()
     directives: Directives = directives_for(runtime.database_url)
-    events, state = directives.load(directive_id)
+    # the state from its snapshot and the events the feed shows: no replay from nothing
+    events, state = directives.recent(directive_id, window=EVENT_WINDOW)
     start_version = state.version
     calendar = default_calendar()
     performed: list[str] = []
@@ -292,8 +293,8 @@ async def reconcile(
                 )
             )
             performed.append(action.key)
-        state = directives.state(directive_id)
-    events, state = directives.load(directive_id)
+        # one read per round: the state the next round plans on, and the feed's events
+        events, state = directives.recent(directive_id, after_version=start_version - EVENT_WINDOW)
     wake = next_wakeup(state, now, calendar)
     if steps.publish is not None:
         since = start_version - EVENT_WINDOW
@@ -314,7 +315,7 @@ async def reconcile(
     await _deliver(steps, runtime, directive_id, now, retry_here=not schedule_next)
     outbox = Outbox(engine_for(runtime.database_url))
     pending = outbox.pending(directive=directive_id)
-    events, state = directives.load(directive_id)
+    events, state = directives.recent(directive_id, after_version=start_version - EVENT_WINDOW)
     failed = _failed(state)
     if steps.publish is not None and state.version > published:
         # deliveries recorded: to the feed, and failures to the table

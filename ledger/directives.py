@@ -30,7 +30,7 @@ from ledger.definitions_store import (
     store_definition,
 )
 from ledger.errors import ConcurrencyConflict, IdempotencyConflict, LedgerError
-from ledger.store import EventStore, NewEvent, StoredEvent
+from ledger.store import EventStore, NewEvent, ReplayRow, StoredEvent
 from ledger.tables import NON_DIRECTIVE_STREAMS
 from ledger.transaction import Faults, Writer, Written, reach
 from ledger.upcast import Upcasters
@@ -88,6 +88,11 @@ def _named_v2_to_v3(payload: dict[str, Any]) -> dict[str, Any]:
     return {**payload, "definition_sha256": document_sha256(payload["resolved"])}
 
 
+def _no_attachments_v1_to_v2(payload: dict[str, Any]) -> dict[str, Any]:
+    """Version 1 reports stored no files: their list of attachments is empty."""
+    return {"attachments": [], **payload}
+
+
 def lifecycle_upcasters() -> Upcasters:
     """Upgrades of old event payloads on read, one step per version."""
     upcasters = Upcasters()
@@ -96,6 +101,8 @@ def lifecycle_upcasters() -> Upcasters:
     upcasters.register("DirectiveIssued", 2, _named_v2_to_v3)
     upcasters.register("DefinitionAmended", 2, _named_v2_to_v3)
     upcasters.register("DirectiveClosed", 1, _closed_v1_to_v2)
+    upcasters.register("ReportSubmitted", 1, _no_attachments_v1_to_v2)
+    upcasters.register("ConsolidatedReportSubmitted", 1, _no_attachments_v1_to_v2)
     return upcasters
 
 
@@ -105,13 +112,20 @@ def _with_definition(
     """The payload of an issuance or amendment with the definition it names beside it: the
     one embedded (before version 3), else the stored one (by `definitions`, or this process's
     cache); DefinitionMissing when it is not stored."""
+    return _named(payload, definitions, stored.stream, stored.version)
+
+
+def _named(
+    payload: dict[str, Any], definitions: DefinitionLookup | None, stream: str, version: int
+) -> dict[str, Any]:
+    """`_with_definition` for the event at `version` of `stream`."""
     sha = payload["definition_sha256"]
     if "resolved" in payload:
         rest = {k: v for k, v in payload.items() if k != "resolved"}
         return {**rest, "definition": inline_definition(sha, payload["resolved"])}
     found = definitions(sha) if definitions is not None else cached_definition(sha)
     if found is None:
-        raise DefinitionMissing(sha, f"named by version {stored.version} of {stored.stream}")
+        raise DefinitionMissing(sha, f"named by version {version} of {stream}")
     return {**payload, "definition": found}
 
 
@@ -133,6 +147,27 @@ def replay_stored(
     state = DirectiveState()
     for stored in events:
         apply(state, to_event(stored, definitions))
+    return state
+
+
+def replay_rows(
+    rows: list[ReplayRow],
+    state: DirectiveState | None = None,
+    definitions: DefinitionLookup | None = None,
+    stream: str = "",
+) -> DirectiveState:
+    """The state `rows` (`EventStore.read_replay` of `stream`) lead to, from `state` or from
+    nothing; definitions as `to_event` finds them.
+
+    The rows' payloads are fresh dicts of their own, so the signed request an answer keeps is
+    dropped in place rather than copied around."""
+    state = DirectiveState() if state is None else state
+    for version, type_, payload, at, actor, _hash in rows:
+        if SIGNED_REQUEST in payload:
+            del payload[SIGNED_REQUEST]
+        if type_ in DEFINING_EVENTS:
+            payload = _named(payload, definitions, stream, version)
+        apply(state, parse_event(type_, payload, at, actor))
     return state
 
 
@@ -269,6 +304,20 @@ class Directives:
             raise DirectiveNotFound(directive_id)
         return state
 
+    def recent(
+        self, directive_id: str, *, after_version: int | None = None, window: int = 0
+    ) -> tuple[list[StoredEvent], DirectiveState]:
+        """The directive's current state (snapshot + tail, as `state`) and its events after
+        `after_version` — by default its last `window` events — from one read transaction:
+        what a flow run publishes, without replaying the whole stream."""
+        with self.store.engine.connect() as conn, conn.begin():
+            state = self.current(conn, directive_id)
+            if state.status == "new":
+                raise DirectiveNotFound(directive_id)
+            since = state.version - window if after_version is None else after_version
+            events = self.store.read(directive_id, after_version=max(0, since), conn=conn)
+        return events, state
+
     def current(self, conn: Connection, directive_id: str) -> DirectiveState:
         """The directive's current state read on `conn`: its snapshot (when there is a usable
         one) and the events after it; a fresh state when it has no events."""
@@ -277,15 +326,23 @@ class Directives:
         snapshot = read_snapshot(conn, directive_id) if self.snapshots else None
         definitions = lookup_on(conn)
         if snapshot is None:
-            return replay_stored(self.store.read(directive_id, conn=conn), definitions)
+            return self.replay(directive_id, conn=conn)
         # from the snapshot's own event on: it must still be the event the snapshot followed
-        tail = self.store.read(directive_id, after_version=snapshot.version - 1, conn=conn)
-        if not tail or tail[0].hash != snapshot.head_hash:
-            return replay_stored(self.store.read(directive_id, conn=conn), definitions)
-        state = snapshot.state
-        for stored in tail[1:]:
-            apply(state, to_event(stored, definitions))
-        return state
+        tail = self.store.read_replay(directive_id, after_version=snapshot.version - 1, conn=conn)
+        if not tail or tail[0][5] != snapshot.head_hash:
+            return self.replay(directive_id, conn=conn)
+        return replay_rows(tail[1:], snapshot.state, definitions, directive_id)
+
+    def replay(self, directive_id: str, *, conn: Connection | None = None) -> DirectiveState:
+        """The directive's state replayed from nothing (no snapshot), from the lean read of its
+        stream (`EventStore.read_replay`); a fresh state when it has no events."""
+        if directive_id in NON_DIRECTIVE_STREAMS:
+            raise DirectiveNotFound(directive_id)
+        if conn is None:
+            with self.store.engine.connect() as own:
+                return self.replay(directive_id, conn=own)
+        rows = self.store.read_replay(directive_id, conn=conn)
+        return replay_rows(rows, None, lookup_on(conn), directive_id)
 
     def load(
         self, directive_id: str, *, as_of: dt.datetime | None = None

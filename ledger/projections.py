@@ -18,11 +18,12 @@ inbox is read, and `check` (run by `chidao verify`) compares them with a replay.
 from __future__ import annotations
 
 import datetime as dt
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, fields
 from typing import Any
 
-from sqlalchemy import Engine, and_, delete, func, select
+from sqlalchemy import Engine, and_, delete, func, or_, select
 from sqlalchemy.engine import Connection
 
 from definitions.calendar import WorkingCalendar, deadline_instant, default_calendar
@@ -267,55 +268,93 @@ def rebuild(engine: Engine, streams: list[str] | None = None) -> int:
     return len(names)
 
 
-def stale(conn: Connection, calendar: WorkingCalendar | None = None) -> list[str]:
+def stale(
+    conn: Connection, calendar: WorkingCalendar | None = None, *, after_position: int = 0
+) -> list[str]:
     """Directives whose rows lag their stream (or have none), or whose pending actions were
-    planned on another calendar than `calendar` (default: Vietnam's working calendar)."""
-    heads = (
-        select(events.c.stream, func.max(events.c.version).label("head"))
-        .where(events.c.stream.not_in(NON_DIRECTIVE_STREAMS))
-        .group_by(events.c.stream)
+    planned on another calendar than `calendar` (default: Vietnam's working calendar); with
+    `after_position`, only among the streams that have events after that position."""
+    heads = select(events.c.stream, func.max(events.c.version).label("head")).where(
+        events.c.stream.not_in(NON_DIRECTIVE_STREAMS)
     )
+    if after_position:
+        heads = heads.where(events.c.position > after_position)
+    found = {row.stream: row.head for row in conn.execute(heads.group_by(events.c.stream))}
+    if not found:
+        return []
     fingerprint = (calendar or default_calendar()).fingerprint
+    written_query = select(
+        projection_directives.c.directive,
+        projection_directives.c.version,
+        projection_directives.c.calendar,
+    )
+    if after_position:
+        written_query = written_query.where(projection_directives.c.directive.in_(list(found)))
     written: dict[str, int] = {
         row.directive: row.version
-        for row in conn.execute(
-            select(
-                projection_directives.c.directive,
-                projection_directives.c.version,
-                projection_directives.c.calendar,
-            )
-        )
+        for row in conn.execute(written_query)
         if row.calendar == fingerprint
     }
-    return [row.stream for row in conn.execute(heads) if written.get(row.stream) != row.head]
+    return [stream for stream, head in found.items() if written.get(stream) != head]
 
 
-def read_inbox(engine: Engine, owner: str) -> list[InboxItem]:
-    """`owner`'s inbox entries across every active directive, by directive then place."""
+# engine -> the last event position whose stream `refresh` found current (SQLite only: it has
+# one writer, so positions commit in order and nothing can appear below the mark later)
+# (and the calendar it was checked against)
+_checked_up_to: weakref.WeakKeyDictionary[Engine, tuple[str, int]] = weakref.WeakKeyDictionary()
+
+
+def read_inbox(
+    engine: Engine, owner: str, *, after: tuple[str, int] | None = None, limit: int | None = None
+) -> list[InboxItem]:
+    """`owner`'s inbox entries across every active directive, by directive then place; with
+    `after` (directive, seq), those after that entry; at most `limit` of them."""
     refresh(engine)
     query = (
-        select(projection_inbox)
+        select(
+            projection_inbox.c.directive,
+            projection_inbox.c.owner,
+            projection_inbox.c.seq,
+            projection_inbox.c.kind,
+            projection_inbox.c.agency,
+            projection_inbox.c.cycle,
+            projection_inbox.c.due,
+            projection_inbox.c.detail,
+            projection_inbox.c.open_report,
+        )
         .join(
             projection_directives,
             projection_directives.c.directive == projection_inbox.c.directive,
         )
         .where(projection_inbox.c.owner == owner, projection_directives.c.status == "active")
-        .order_by(projection_inbox.c.directive, projection_inbox.c.seq)
     )
+    if after is not None:
+        directive, seq = after
+        query = query.where(
+            or_(
+                projection_inbox.c.directive > directive,
+                and_(projection_inbox.c.directive == directive, projection_inbox.c.seq > seq),
+            )
+        )
+    query = query.order_by(projection_inbox.c.directive, projection_inbox.c.seq)
+    if limit is not None:
+        query = query.limit(limit)
     with engine.connect() as conn:
         return [
             InboxItem(
-                directive=row.directive,
-                owner=row.owner,
-                seq=row.seq,
-                kind=row.kind,
-                agency=row.agency,
-                cycle=row.cycle,
-                due=row.due,
-                detail=row.detail,
-                open_report=bool(row.open_report),
+                directive=directive,
+                owner=owner_,
+                seq=seq,
+                kind=kind,
+                agency=agency,
+                cycle=cycle,
+                due=due,
+                detail=detail,
+                open_report=bool(open_report),
             )
-            for row in conn.execute(query)
+            for directive, owner_, seq, kind, agency, cycle, due, detail, open_report in (
+                conn.execute(query)
+            )
         ]
 
 
@@ -333,11 +372,27 @@ def _normal(value: Any) -> Any:
 
 def refresh(engine: Engine) -> list[str]:
     """Rebuild the directives whose rows were written at another version than their stream's
-    head (a write that bypassed the writers, or events restored from a backup); their ids."""
+    head (a write that bypassed the writers, or events restored from a backup); their ids.
+
+    On SQLite only the streams written since the last refresh in this process are looked at
+    (the events after the position it reached): a read costs what was written since, not the
+    size of the ledger. PostgreSQL assigns positions before commit, so a transaction may
+    commit below the mark: there every stream is looked at, every time."""
+    incremental = engine.dialect.name == "sqlite"
+    fingerprint = default_calendar().fingerprint  # another calendar: every stream again
     with engine.connect() as conn:
-        lagging = stale(conn)
+        top = conn.execute(select(func.max(events.c.position))).scalar() or 0
+        mark = _checked_up_to.get(engine) if incremental else None
+        since = mark[1] if mark is not None and mark[0] == fingerprint else 0
+        if incremental and since and top == since:
+            return []
+        if top < since:  # fewer events than before: the file was replaced (a restore)
+            since = 0
+        lagging = stale(conn, after_position=since)
     if lagging:
         rebuild(engine, lagging)
+    if incremental:
+        _checked_up_to[engine] = (fingerprint, top)
     return lagging
 
 

@@ -21,7 +21,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Engine, insert, select
+from pydantic_core import from_json
+from sqlalchemy import Engine, Text, cast, insert, select, type_coerce
 from sqlalchemy.engine import Connection, Row
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
@@ -67,6 +68,17 @@ class StoredEvent:
     idempotency_key: str
     prev_hash: str
     hash: str
+
+
+# One event as replay needs it (`EventStore.read_replay`): version, type, payload (upcast),
+# business time (aware, UTC), actor, hash. A plain tuple: no row objects, no dataclass.
+ReplayRow = tuple[int, str, dict[str, Any], datetime, str, str]
+
+
+def _stored_sqlite_moment(text: str) -> datetime:
+    """A timestamp text SQLite holds in a shape other than SQLAlchemy's (an offset of its own)."""
+    moment = datetime.fromisoformat(text)
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
 def _utc_now() -> datetime:
@@ -425,6 +437,53 @@ class EventStore:
         with self._translated(), self._engine.connect() as own:
             result = own.execution_options(yield_per=5000).execute(query)
             return [self._to_stored(row) for row in result]
+
+    def read_replay(
+        self, stream: str, *, after_version: int | None = None, conn: Connection | None = None
+    ) -> list[ReplayRow]:
+        """The stream's events by version, upcast, with only what replay needs (`ReplayRow`).
+
+        The lean path of `read`: one Core query of seven columns, the
+        payload decoded from its JSON text by pydantic-core's parser and, on SQLite, the
+        timestamp parsed from its stored text; no result processors, no row objects, no
+        `StoredEvent`. Hashes are read, not checked: `ledger.verify` checks every one.
+        """
+        sqlite = self._sqlite
+        query = select(
+            events.c.version,
+            events.c.type,
+            events.c.schema_version,
+            # the JSON text as stored (SQLite) or rendered (PostgreSQL), decoded below
+            type_coerce(events.c.payload, Text) if sqlite else cast(events.c.payload, Text),
+            type_coerce(events.c.business_time, Text) if sqlite else events.c.business_time,
+            events.c.actor,
+            events.c.hash,
+        ).where(events.c.stream == stream)
+        if after_version is not None:
+            query = query.where(events.c.version > after_version)
+        query = query.order_by(events.c.version)
+        with self._translated():
+            if conn is not None:
+                rows = conn.execute(query).all()
+            else:
+                with self._engine.connect() as own:
+                    rows = own.execute(query).all()
+        current = self._upcasters.current_version
+        upcast = self._upcasters.upcast
+        fromiso = datetime.fromisoformat
+        out: list[ReplayRow] = []
+        append = out.append
+        for version, type_, schema_version, text, moment, actor, digest in rows:
+            payload = from_json(text)
+            if schema_version < current(type_):
+                payload = upcast(type_, schema_version, payload)[1]
+            if sqlite:  # stored naive in UTC as 'YYYY-MM-DD HH:MM:SS.ffffff'
+                try:
+                    moment = fromiso(moment + "+00:00")
+                except ValueError:
+                    moment = _stored_sqlite_moment(moment)
+            append((version, type_, payload, moment, actor, digest))
+        return out
 
     def version(self, stream: str, *, conn: Connection | None = None) -> int:
         if conn is not None:

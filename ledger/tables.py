@@ -20,6 +20,7 @@ from sqlalchemy import (
     Dialect,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -256,4 +257,16 @@ projection_works = Table(
     Column("last_event_at", UTCDateTime(), nullable=True),
     Column("last_event_version", Integer, nullable=True),
     Index("ix_projection_works_standing_deadline", "standing", "deadline"),
+)
+
+# Files attached to reports, content-addressed: the events name them by SHA-256 (with the name
+# and type each report gave), the bytes are here once, shared by every webhook process.
+attachments = Table(
+    "attachments",
+    metadata,
+    Column("sha256", CHAR(64), primary_key=True),
+    Column("media_type", String(100), nullable=False),
+    Column("size", Integer, nullable=False),
+    Column("content", LargeBinary, nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
 )

@@ -13,7 +13,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from lifecycle.events import Attachment
+from lifecycle.events import Attachment, AttachmentRef
 from lifecycle.planner import Action
 
 OPERATOR = "operator"
@@ -92,6 +92,7 @@ class SubmitReport(CommandBase):
     items: dict[str, Literal["done", "in_progress", "not_started"]] = Field(default_factory=dict)
     figures: dict[str, Annotated[str, Field(max_length=200)]] = Field(default_factory=dict)
     attachment: Attachment | None = None
+    attachments: tuple[AttachmentRef, ...] = ()
     # An operator's record of a report received earlier (on paper): the day it arrived, and why
     # it is entered late. The event is dated at entry; the status counts from `received_on`.
     received_on: dt.date | None = None
@@ -152,6 +153,7 @@ class SubmitConsolidatedReport(CommandBase):
     cycle: str
     text: LongText
     attachment: Attachment | None = None
+    attachments: tuple[AttachmentRef, ...] = ()
 
 
 class RecordDelivery(CommandBase):

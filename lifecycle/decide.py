@@ -506,6 +506,7 @@ def decide(state: DirectiveState, command: cmd.AnyCommand, at: dt.datetime) -> l
                     items=dict(command.items),
                     figures=dict(command.figures),
                     attachment=command.attachment,
+                    attachments=command.attachments,
                     received=_received(state, command, at),
                 )
             ]
@@ -665,6 +666,7 @@ def decide(state: DirectiveState, command: cmd.AnyCommand, at: dt.datetime) -> l
                     cycle=command.cycle,
                     text=command.text,
                     attachment=command.attachment,
+                    attachments=command.attachments,
                 )
             ]
         case cmd.RecordDelivery():

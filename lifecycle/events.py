@@ -8,7 +8,7 @@ that does not fit its type.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
@@ -25,6 +25,10 @@ EVENT_VERSIONS: dict[str, int] = {
     "DirectiveIssued": 3,
     "DefinitionAmended": 3,
     "DirectiveClosed": 2,
+    # Reports 2 carry the files stored with them (`attachments`, content-addressed); version 1
+    # had none, and `ledger.directives` upcasts it to an empty list.
+    "ReportSubmitted": 2,
+    "ConsolidatedReportSubmitted": 2,
 }
 # The events whose payload names a resolved definition by hash.
 DEFINING_EVENTS = frozenset({"DirectiveIssued", "DefinitionAmended"})
@@ -104,6 +108,27 @@ class Attachment(BaseModel):
     sha256: Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
 
 
+AttachmentType = Literal[
+    "application/pdf",
+    "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    "image/png",
+    "image/jpeg",
+]
+ATTACHMENT_TYPES: tuple[str, ...] = get_args(AttachmentType)
+
+
+class AttachmentRef(BaseModel):
+    """A file stored with a report: its bytes are in the ledger database under `sha256`."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    sha256: Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
+    name: Annotated[str, Field(min_length=1, max_length=200)]
+    media_type: AttachmentType
+    size: Annotated[int, Field(ge=1)]
+
+
 class Received(BaseModel):
     """An earlier fact entered later by an operator: when it really happened, why late, by whom."""
 
@@ -122,6 +147,7 @@ class ReportSubmitted(EventBase):
     items: dict[str, str] = Field(default_factory=dict)
     figures: dict[str, str] = Field(default_factory=dict)
     attachment: Attachment | None = None
+    attachments: tuple[AttachmentRef, ...] = ()  # v2
     # Set only on an operator's record of a report received earlier (absent otherwise, so
     # ordinary reports keep the payload of schema version 1).
     received: Received | None = None
@@ -246,6 +272,7 @@ class ConsolidatedReportSubmitted(EventBase):
     cycle: str
     text: str
     attachment: Attachment | None = None
+    attachments: tuple[AttachmentRef, ...] = ()  # v2
 
 
 class CycleClosed(EventBase):

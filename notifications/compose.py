@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 from typing import Any, Literal
+from urllib.parse import quote
 
 from pydantic import BaseModel, ConfigDict
 
@@ -30,7 +31,7 @@ from lifecycle.status import (
     standing_label,
 )
 from notifications.errors import NotApplicable, UnknownRecipient
-from notifications.links import link_url, page_path
+from notifications.links import inbox_url, page_path, sign_agency_link
 from notifications.render import format_date, render
 
 Language = Literal["vi", "en"]
@@ -205,8 +206,19 @@ class _Composer:
         reader answer for that agency (only ever given in mail to the agency itself)."""
         directive = self.resolved.definition.id
         if signed and self.link_key and self.link_expires is not None:
-            return link_url(self.answer_url, self.link_key, directive, agency_id, self.link_expires)
+            # The agency's inbox page: its work on every directive, this one's first in view.
+            return inbox_url(
+                self.answer_url, self.link_key, agency_id, self.link_expires, directive
+            )
         return f"{self.answer_url}{page_path(directive, agency_id)}"
+
+    def drafts(self, agency_id: str, cycle: str | None) -> dict[str, str] | None:
+        """Signed links to the consolidated report's draft (DOCX, HTML), for the department."""
+        if cycle is None or not self.link_key or self.link_expires is None:
+            return None
+        token = quote(sign_agency_link(self.link_key, agency_id, self.link_expires), safe="")
+        base = f"{self.answer_url}{page_path(self.resolved.definition.id, agency_id)}/draft/{cycle}"
+        return {ext: f"{base}.{ext}?token={token}" for ext in ("docx", "html")}
 
     def directive_context(self, language: str) -> dict[str, Any]:
         d = self.resolved.definition
@@ -450,6 +462,7 @@ class _Composer:
             "cycle": cycle,
             "received": received,
             "missing": missing,
+            "drafts": self.drafts(recipient.id, self.action.cycle),
             "due": self.action.due or cycle["consolidation_due"],
             "consolidation_to": party(
                 self.resolved, self.resolved.consolidation_to or self.resolved.issuer.id

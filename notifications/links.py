@@ -117,3 +117,60 @@ def link_url(answer_url: str, key: bytes, directive: str, agency: str, expires: 
     """`{answer_url}/v1/directives/{directive}/agencies/{agency}?token=…`."""
     token = sign_link(key, directive, agency, expires)
     return f"{answer_url.rstrip('/')}{page_path(directive, agency)}?token={quote(token, safe='')}"
+
+
+# --- the agency's link to its inbox page ------------------------------------------------------
+
+AGENCY_VERSION = "a1"
+
+
+def sign_agency_link(key: bytes, agency: str, expires: dt.datetime) -> str:
+    """A token that lets whoever holds it answer for `agency` on every directive that tracks
+    it, until `expires`: the link of each mail to the agency, to its inbox page."""
+    if not key:
+        raise ValueError("the link key may not be empty")
+    _check_id("agency", agency)
+    stamp = int(_aware(expires, "expires").timestamp())
+    payload = f"{AGENCY_VERSION}\n{agency}\n{stamp}".encode("ascii")
+    return f"{_b64encode(payload)}.{_b64encode(_mac(key, payload))}"
+
+
+def verify_any_link(key: bytes, token: str, now: dt.datetime) -> tuple[str | None, str]:
+    """`(directive, agency)` of a genuine, live directive token, or `(None, agency)` of an
+    agency token; LinkExpired / LinkInvalid as `verify_link`."""
+    if not key:
+        raise ValueError("the link key may not be empty")
+    if not token or len(token) > MAX_TOKEN_CHARS or token.count(".") != 1:
+        raise LinkInvalid("the link token does not have the shape of a chidao link")
+    encoded_payload, encoded_mac = token.split(".")
+    payload = _b64decode(encoded_payload)
+    offered = _b64decode(encoded_mac)
+    if not hmac.compare_digest(offered, _mac(key, payload)):
+        raise LinkInvalid("the link token is not signed by this system, or was altered")
+    if not payload.startswith(AGENCY_VERSION.encode("ascii") + b"\n"):
+        return verify_link(key, token, now)
+    try:
+        _version, agency, stamp = payload.decode("ascii").split("\n")
+        expires = int(stamp)
+    except (UnicodeDecodeError, ValueError) as e:
+        raise LinkInvalid("the link token does not have the shape of a chidao link") from e
+    if not _ID.match(agency):
+        raise LinkInvalid("the link token does not have the shape of a chidao link")
+    if _aware(now, "now").timestamp() >= expires:
+        when = dt.datetime.fromtimestamp(expires, dt.UTC)
+        raise LinkExpired(f"the link expired on {when:%Y-%m-%d %H:%M} UTC")
+    return None, agency
+
+
+def inbox_path(agency: str) -> str:
+    """The path of an agency's inbox page (its open work on every directive)."""
+    return f"/v1/agencies/{agency}"
+
+
+def inbox_url(
+    answer_url: str, key: bytes, agency: str, expires: dt.datetime, directive: str | None = None
+) -> str:
+    """`{answer_url}/v1/agencies/{agency}?token=…`, at the directive's entries if one is named."""
+    token = sign_agency_link(key, agency, expires)
+    anchor = f"#d-{directive}" if directive else ""
+    return f"{answer_url.rstrip('/')}{inbox_path(agency)}?token={quote(token, safe='')}{anchor}"

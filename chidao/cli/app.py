@@ -69,6 +69,10 @@ COMMANDS: tuple[tuple[str, str, str], ...] = (
     ("record-report", "chidao.cli.operator_cmd:run_record_report",
      N_("enter a report an agency delivered earlier (e.g. on paper)")),
     ("stats", "chidao.cli.stats_cmd:run_stats", N_("the four-way counts of reporting duties")),
+    ("timeline", "chidao.cli.timeline_cmd:run_timeline",
+     N_("a directive's timeline: a bar per agency per cycle (HTML, SVG, PDF)")),
+    ("attachment", "chidao.cli.timeline_cmd:run_attachment",
+     N_("save a file attached to a report, by its SHA-256")),
 )
 NOTIFICATIONS: tuple[tuple[str, str, str], ...] = (
     ("preview", "chidao.cli.notifications_cmd:run_preview",
@@ -95,7 +99,9 @@ KEYS: tuple[tuple[str, str, str], ...] = (
 )
 REPORT: tuple[tuple[str, str, str], ...] = (
     ("periodic", "chidao.cli.report_cmd:run_periodic",
-     N_("the periodic report of a month, quarter, half-year or year (DOCX, XLSX, HTML)")),
+     N_("the periodic report of a month, quarter, half-year or year (DOCX, XLSX, HTML, PDF)")),
+    ("draft", "chidao.cli.report_cmd:run_draft",
+     N_("the draft of a cycle's consolidated report (DOCX, HTML, PDF)")),
 )
 # (group name, help, its commands)
 GROUPS: tuple[tuple[str, str, tuple[tuple[str, str, str], ...]], ...] = (

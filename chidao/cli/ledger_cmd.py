@@ -415,7 +415,12 @@ def run_verify(
     projected = check_projections(engine, directive)
     for lag in projected:
         print(f"projection: {lag.directive}: {lag.message}", file=sys.stderr)
-    if caches or projected:
+    from ledger.attachments import check as check_attachments
+
+    files = check_attachments(engine, directive)
+    for problem in files:
+        print(f"attachment: {problem}", file=sys.stderr)
+    if caches or projected or files:
         return 1
     print(
         _("chain intact: {count} directive(s) verified, {against}").format(

@@ -207,6 +207,10 @@ def run_serve(
         Parameter(help=_("default: from CHIDAO_WEBHOOK_BASE_URL ({default})").format(default=_DEFAULTS.port)),
     ] = None,
     max_body_bytes: Annotated[int, Parameter(help=_("larger bodies get 413"))] = 1_000_000,
+    max_attachment_bytes: Annotated[
+        int | None,
+        Parameter(help=_("the files of one report, in all (default: CHIDAO_MAX_ATTACHMENT_BYTES, 20 MiB)")),
+    ] = None,
     limit_concurrency: Annotated[
         int, Parameter(help=_("connections and requests at once before new ones get 503"))
     ] = 1000,
@@ -244,6 +248,7 @@ def run_serve(
         max_body_bytes=max_body_bytes,
         link_key=link_key,
         mailroom_dir=config.mailroom_dir,
+        max_attachment_bytes=max_attachment_bytes or config.max_attachment_bytes,
     )
     prefect = _prefect_api_url()
     print(f"chidao webhook on http://{host}:{port} (API docs at /docs)", file=sys.stderr)

@@ -14,15 +14,19 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
+import re
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from functools import partial
 from pathlib import Path as FilePath
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
-from fastapi import Body, FastAPI, Path, Request
+from fastapi import Body, FastAPI, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel, ValidationError
+from pydantic.json_schema import models_json_schema
 from sqlalchemy import Engine
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -38,18 +42,30 @@ from chidao.webhook.errors import (
     Unavailable,
     WebhookError,
 )
-from chidao.webhook.form import PAGE_PATH, POST_PATH, install_form
+from chidao.webhook.form import PAGE_PATHS, POST_PATH, install_form
 from chidao.webhook.mailroom import install_mailroom
 from chidao.webhook.secrets import SecretStore
 from chidao.webhook.service import (
+    INBOX_PAGE,
+    INBOX_PAGE_MAX,
     Answer,
     Caller,
     Service,
     error_body,
+    parse_inbox_cursor,
 )
 from chidao.webhook.signing import Authenticator
+from chidao.webhook.uploads import DEFAULT_LIMIT as DEFAULT_ATTACHMENT_LIMIT
+from chidao.webhook.uploads import (
+    AttachmentRefused,
+    attachment_response,
+    is_multipart,
+    parse_multipart,
+    take_files,
+)
 from flows.clock import SystemClock
 from ledger.agency_keys import AgencyKeys
+from ledger.attachments import Blob
 from ledger.store import EventStore
 from lifecycle import commands as cmd
 from lifecycle.events import Attachment as LedgerAttachment
@@ -59,6 +75,9 @@ log = logging.getLogger("chidao.webhook")
 REPLAYED_HEADER = "x-chidao-replayed"
 SIGNED_PREFIX = "/v1/"
 Waker = Callable[[str], Awaitable[None]]
+M = TypeVar("M", bound=BaseModel)
+# The paths whose multipart bodies may carry files (the reports, by the API or the form).
+WITH_FILES = re.compile(r"/(cycles/[^/]+/report|cycles/[^/]+/consolidated|form/report|form/consolidated)$")
 
 
 # --- the signature gate ---------------------------------------------------------------------
@@ -79,11 +98,17 @@ class SignatureGate:
     """
 
     def __init__(
-        self, app: ASGIApp, *, authenticator: Authenticator, max_body_bytes: int
+        self,
+        app: ASGIApp,
+        *,
+        authenticator: Authenticator,
+        max_body_bytes: int,
+        max_attachment_bytes: int = DEFAULT_ATTACHMENT_LIMIT,
     ) -> None:
         self.app = app
         self.authenticator = authenticator
         self.max_body_bytes = max_body_bytes
+        self.max_attachment_bytes = max_attachment_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or not scope["path"].startswith(SIGNED_PREFIX):
@@ -132,12 +157,16 @@ class SignatureGate:
         await self.app(scope, replay, send)
 
     async def _read_body(self, scope: Scope, receive: Receive, headers: dict[str, str]) -> bytes:
+        # A multipart body carries files: their own limit on top of the one of the fields.
+        limit = self.max_body_bytes
+        if is_multipart(headers.get("content-type", "")) and WITH_FILES.search(scope["path"]):
+            limit += self.max_attachment_bytes
         declared = headers.get("content-length")
         if declared is not None:
             if not declared.isdigit():
                 raise PayloadTooLarge("Content-Length is not a number")
-            if int(declared) > self.max_body_bytes:
-                raise PayloadTooLarge(f"the body is over the limit of {self.max_body_bytes} bytes")
+            if int(declared) > limit:
+                raise PayloadTooLarge(f"the body is over the limit of {limit} bytes")
         chunks: list[bytes] = []
         size = 0
         while True:
@@ -148,8 +177,8 @@ class SignatureGate:
             size += len(chunk)
             # Counted while streaming: a chunked body, or one lying about its length, stops
             # being read as soon as it passes the limit.
-            if size > self.max_body_bytes:
-                raise PayloadTooLarge(f"the body is over the limit of {self.max_body_bytes} bytes")
+            if size > limit:
+                raise PayloadTooLarge(f"the body is over the limit of {limit} bytes")
             chunks.append(chunk)
             if not message.get("more_body", False):
                 return b"".join(chunks)
@@ -177,7 +206,7 @@ class SignatureGate:
 def _is_form(scope: Scope) -> bool:
     path: str = scope["path"]
     if scope["method"] in ("GET", "HEAD"):
-        return PAGE_PATH.match(path) is not None
+        return any(p.match(path) is not None for p in PAGE_PATHS)
     return scope["method"] == "POST" and POST_PATH.match(path) is not None
 
 
@@ -238,7 +267,9 @@ ERROR_CODES: dict[str, str] = {
     "conflict": "409: refused by the lifecycle (the detail says why); do not resend as is.",
     "nonce_reused": "409: a replayed signature; nothing was recorded. Sign again to retry.",
     "idempotency_key_reused": "409: the idempotency-key was used for a different request.",
-    "payload_too_large": "413: body over the size limit.",
+    "payload_too_large": "413: body (or its attachments) over the size limit.",
+    "attachment_refused": "422: an attachment of a type not allowed, empty, or whose content "
+    "does not match its declared type; nothing was stored.",
     "invalid": "422: malformed JSON or an invalid field (named in `fields`).",
     "busy": "503 with Retry-After: other writers kept changing the directive; resend later "
     "(signed anew, same idempotency-key).",
@@ -292,6 +323,40 @@ same signature again is a 409 `nonce_reused`; the same key with another request 
 """
 
 
+BODY_MODELS: dict[str, type[BaseModel]] = {
+    "ReportIn": schemas.ReportIn,
+    "ConsolidatedIn": schemas.ConsolidatedIn,
+}
+
+
+def _with_files(model: str) -> dict[str, Any]:
+    """The request body of a report: JSON, or multipart with the JSON and its files."""
+    ref = {"$ref": f"#/components/schemas/{model}"}
+    return {
+        "requestBody": {
+            "required": True,
+            "description": "JSON; or multipart/form-data with the JSON in a part `report` "
+            "and each file (PDF, DOCX, XLSX, PNG, JPEG; checked by content) in a part `file`.",
+            "content": {
+                "application/json": {"schema": ref},
+                "multipart/form-data": {
+                    "schema": {
+                        "type": "object",
+                        "required": ["report"],
+                        "properties": {
+                            "report": {"type": "string", "description": f"{model} as JSON"},
+                            "file": {
+                                "type": "array",
+                                "items": {"type": "string", "format": "binary"},
+                            },
+                        },
+                    }
+                },
+            },
+        }
+    }
+
+
 def _attachment(value: schemas.Attachment | None) -> LedgerAttachment | None:
     return LedgerAttachment(url=value.url, sha256=value.sha256) if value is not None else None
 
@@ -305,6 +370,7 @@ def create_app(
     max_body_bytes: int = 1_000_000,
     link_key: bytes | None = None,
     mailroom_dir: FilePath | None = None,
+    max_attachment_bytes: int = DEFAULT_ATTACHMENT_LIMIT,
 ) -> FastAPI:
     """The webhook over the ledger in `engine`, verifying with `secrets`.
 
@@ -313,6 +379,7 @@ def create_app(
     tokens of the mail links to the browser form; without it the form refuses every link.
     `mailroom_dir` is the embedded mail room's Maildir, shown at /mailroom to loopback callers
     (None: a real SMTP server is configured, and the page says the mail room is off).
+    `max_attachment_bytes` bounds the files of one report (apart from `max_body_bytes`).
     """
     service = Service(engine, clock or SystemClock().now)
     wakeups = Wakeups(waker)
@@ -334,7 +401,10 @@ def create_app(
         secrets, AgencyKeys(EventStore(engine)), SystemClock().now
     )
     app.add_middleware(
-        SignatureGate, authenticator=authenticator, max_body_bytes=max_body_bytes
+        SignatureGate,
+        authenticator=authenticator,
+        max_body_bytes=max_body_bytes,
+        max_attachment_bytes=max_attachment_bytes,
     )
 
     @app.exception_handler(WebhookError)
@@ -384,13 +454,40 @@ def create_app(
         if caller.agency != agency:
             raise Forbidden(f"signed by {caller.agency}: cannot act for {agency}")
 
-    async def run(request: Request, directive: str, command: cmd.AnyCommand) -> JSONResponse:
+    async def run(
+        request: Request, directive: str, command: cmd.AnyCommand, blobs: list[Blob] | None = None
+    ) -> JSONResponse:
         caller = caller_of(request)
-        answer: Answer = await run_in_threadpool(service.handle, caller, directive, command)
+        answer: Answer = await run_in_threadpool(
+            service.handle, caller, directive, command, blobs or []
+        )
         if answer.status == 201 and not answer.replayed:
             wakeups.poke(directive)
         headers = {REPLAYED_HEADER: "true"} if answer.replayed else None
         return JSONResponse(answer.body, status_code=answer.status, headers=headers)
+
+    async def with_files(request: Request, model: type[M]) -> tuple[M, list[Blob], tuple[Any, ...]]:
+        """The JSON fields of a report and its files: a JSON body (no files), or
+        multipart/form-data with the JSON in a part `report` and each file in a part `file`."""
+        content_type = request.headers.get("content-type", "")
+        raw = await request.body()
+        blobs: list[Blob] = []
+        refs: tuple[Any, ...] = ()
+        if is_multipart(content_type):
+            parts = parse_multipart(content_type, raw)
+            fields = [p for p in parts if p.name == "report"]
+            if len(fields) != 1:
+                raise AttachmentRefused("a multipart report has one part named `report` (its JSON)")
+            if len(fields[0].content) > max_body_bytes:
+                raise PayloadTooLarge(f"the part `report` is over the limit of {max_body_bytes} bytes")
+            raw = fields[0].content
+            blobs, refs = take_files(parts, max_attachment_bytes)
+        try:
+            return model.model_validate_json(raw or b"{}"), blobs, refs
+        except ValidationError as e:
+            raise RequestValidationError(
+                [{**err, "loc": ("body", *err.get("loc", ()))} for err in e.errors()]
+            ) from e
 
     signed: dict[str, Any] = {"responses": _COMMAND_RESPONSES, "status_code": 201}
 
@@ -435,6 +532,7 @@ def create_app(
         "/v1/directives/{directive}/agencies/{agency}/cycles/{cycle}/report",
         response_model=schemas.Recorded,
         summary="Submit the cycle report (báo cáo kết quả)",
+        openapi_extra=_with_files("ReportIn"),
         **signed,
     )
     async def submit_report(
@@ -442,10 +540,10 @@ def create_app(
         directive: DirectiveId,
         agency: AgencyId,
         cycle: CycleId,
-        body: schemas.ReportIn,
     ) -> JSONResponse:
         caller = caller_of(request)
         own_work(caller, agency)
+        body, blobs, refs = await with_files(request, schemas.ReportIn)
         command = cmd.SubmitReport(
             actor=caller.agency,
             agency=agency,
@@ -454,8 +552,9 @@ def create_app(
             items=dict(body.items),
             figures=dict(body.figures),
             attachment=_attachment(body.attachment),
+            attachments=refs,
         )
-        return await run(request, directive, command)
+        return await run(request, directive, command, blobs)
 
     @app.post(
         "/v1/directives/{directive}/agencies/{agency}/cycles/{cycle}/extension",
@@ -523,22 +622,24 @@ def create_app(
         "/v1/directives/{directive}/cycles/{cycle}/consolidated",
         response_model=schemas.Recorded,
         summary="Submit the consolidated report (consolidator only)",
+        openapi_extra=_with_files("ConsolidatedIn"),
         **signed,
     )
     async def submit_consolidated(
         request: Request,
         directive: DirectiveId,
         cycle: CycleId,
-        body: schemas.ConsolidatedIn,
     ) -> JSONResponse:
         caller = caller_of(request)
+        body, blobs, refs = await with_files(request, schemas.ConsolidatedIn)
         command = cmd.SubmitConsolidatedReport(
             actor=caller.agency,
             cycle=cycle,
             text=body.text,
             attachment=_attachment(body.attachment),
+            attachments=refs,
         )
-        return await run(request, directive, command)
+        return await run(request, directive, command, blobs)
 
     # --- the issuer ---
 
@@ -589,9 +690,46 @@ def create_app(
         responses=_ERRORS,
         summary="An agency's open work across all directives",
     )
-    async def inbox(request: Request, agency: AgencyId) -> schemas.Inbox:
-        result: schemas.Inbox = await run_in_threadpool(service.inbox, caller_of(request), agency)
+    async def inbox(
+        request: Request,
+        agency: AgencyId,
+        after: Annotated[
+            str | None,
+            Query(
+                max_length=400,
+                pattern=r"^.+:[0-9]+$",
+                description="The `next` of the page before: the entries after it.",
+            ),
+        ] = None,
+        limit: Annotated[
+            int, Query(ge=1, le=INBOX_PAGE_MAX, description="Entries per page.")
+        ] = INBOX_PAGE,
+    ) -> schemas.Inbox:
+        cursor = parse_inbox_cursor(after) if after is not None else None
+        result: schemas.Inbox = await run_in_threadpool(
+            partial(service.inbox, after=cursor, limit=limit), caller_of(request), agency
+        )
         return result
+
+    @app.get(
+        "/v1/directives/{directive}/attachments/{sha256}",
+        responses={
+            200: {"description": "The file, with its content type.", "content": {
+                "application/pdf": {}, "image/png": {}, "image/jpeg": {}}},
+            **_ERRORS,
+        },
+        response_class=Response,
+        summary="A file attached to a report (its sender, the consolidator, the issuer)",
+    )
+    async def attachment(
+        request: Request,
+        directive: DirectiveId,
+        sha256: Annotated[str, Path(pattern=r"^[0-9a-f]{64}$")],
+    ) -> Response:
+        blob = await run_in_threadpool(
+            service.attachment, caller_of(request).agency, directive, sha256
+        )
+        return attachment_response(blob, sha256)
 
     @app.get(
         "/v1/directives/{directive}/status",
@@ -642,6 +780,13 @@ def create_app(
         }
         document.setdefault("components", {})["securitySchemes"] = schemes
         codes = document["components"].setdefault("schemas", {})
+        # the report bodies, read by hand (JSON or multipart), named in the components
+        _refs, defs = models_json_schema(
+            [(m, "validation") for m in BODY_MODELS.values()],
+            ref_template="#/components/schemas/{model}",
+        )
+        for name, definition in defs.get("$defs", {}).items():
+            codes.setdefault(name, definition)
         codes["ErrorCode"] = {
             "type": "string",
             "enum": sorted(ERROR_CODES),
@@ -665,6 +810,12 @@ def create_app(
         return document
 
     app.openapi = openapi  # type: ignore[method-assign]
-    install_form(app, service=service, poke=wakeups.poke, link_key=link_key)
+    install_form(
+        app,
+        service=service,
+        poke=wakeups.poke,
+        link_key=link_key,
+        max_attachment_bytes=max_attachment_bytes,
+    )
     install_mailroom(app, folder=mailroom_dir)
     return app

@@ -36,23 +36,46 @@ from starlette.concurrency import run_in_threadpool
 from chidao.webhook import schemas
 from chidao.webhook.errors import WebhookError
 from chidao.webhook.service import Answer, Caller, Service, request_digest
+from chidao.webhook.uploads import (
+    DEFAULT_LIMIT,
+    AttachmentRefused,
+    attachment_response,
+    is_multipart,
+    parse_multipart,
+    take_files,
+)
 from flows.clock import SystemClock
 from i18n import LANGUAGES, N_, gettext, translator
 from i18n.times import person_date
+from ledger.attachments import Blob
 from lifecycle import DirectiveState
 from lifecycle import commands as cmd
+from lifecycle.inbox import item_standing
 from lifecycle.status import current_cycle, standing, standing_label, work_status_label
 from notifications.compose import cycle_label
-from notifications.links import LinkExpired, LinkInvalid, page_path, verify_link
+from notifications.links import (
+    LinkExpired,
+    LinkInvalid,
+    inbox_path,
+    page_path,
+    verify_any_link,
+)
 
 log = logging.getLogger("chidao.webhook")
 
 PAGE_ROUTE = "/v1/directives/{directive}/agencies/{agency}"
+INBOX_ROUTE = "/v1/agencies/{agency}"
+FILE_ROUTE = "/v1/directives/{directive}/agencies/{agency}/attachments/{sha256}"
+DRAFT_ROUTE = "/v1/directives/{directive}/agencies/{agency}/draft/{cycle}.{ext}"
 POST_ROUTE = "/v1/directives/{directive}/agencies/{agency}/form/{action}"
 # What the signature gate lets through unsigned (the token is checked here instead).
 PAGE_PATH = re.compile(r"^/v1/directives/[^/]+/agencies/[^/]+$")
+INBOX_PAGE_PATH = re.compile(r"^/v1/agencies/[^/]+$")
+FILE_PATH = re.compile(r"^/v1/directives/[^/]+/agencies/[^/]+/attachments/[0-9a-f]{64}$")
+DRAFT_PATH = re.compile(r"^/v1/directives/[^/]+/agencies/[^/]+/draft/[^/]+\.(docx|html)$")
+PAGE_PATHS = (PAGE_PATH, INBOX_PAGE_PATH, FILE_PATH, DRAFT_PATH)
 POST_PATH = re.compile(r"^/v1/directives/[^/]+/agencies/[^/]+/form/[^/]+$")
-ACTIONS = ("acknowledge", "item", "report", "extension")
+ACTIONS = ("acknowledge", "item", "report", "extension", "consolidated")
 FLASHES = frozenset({*ACTIONS, "nothing"})
 FORM_ID = re.compile(r"^[A-Za-z0-9_-]{8,80}$")
 MAX_FIELDS = 20
@@ -73,6 +96,7 @@ TEXT: dict[str, str] = {  # the page's words, as catalogue ids
     "item": N_("Recorded: the item is marked done."),
     "report": N_("Recorded: the report of this cycle was submitted."),
     "extension": N_("Recorded: the extension request; the decision will come by mail."),
+    "consolidated": N_("Recorded: the consolidated report of this cycle was submitted."),
     "nothing": N_("Nothing new to record: this was already done."),
     "refused": N_("Not recorded"),
     "invalid": N_("Please check what was entered"),
@@ -108,6 +132,14 @@ TEXT: dict[str, str] = {  # the page's words, as catalogue ids
     "no_report_owed": N_("The agency owes no report in this cycle."),
     "closed": N_("The directive is closed; nothing more can be recorded."),
     "footer": N_("This link is for the agency the mail was sent to; please do not forward it."),
+}
+INBOX_KINDS: dict[str, str] = {  # what an inbox entry asks, as catalogue ids
+    "acknowledge": N_("Acknowledge receipt of the directive"),
+    "complete_items": N_("Mark the assigned items done"),
+    "report": N_("Submit the report"),
+    "review_report": N_("Accept or return a report"),
+    "consolidate": N_("Submit the consolidated report"),
+    "decide_extension": N_("Decide an extension request"),
 }
 FIELD_NAMES: dict[str, str] = {  # a form's fields, named in its error messages
     "text": N_("report text"),
@@ -200,6 +232,7 @@ def install_form(
     poke: Callable[[str], None],
     link_key: bytes | None,
     now: Callable[[], dt.datetime] = _REAL_CLOCK.now,
+    max_attachment_bytes: int = DEFAULT_LIMIT,
 ) -> None:
     """Add the browser form's routes to `app`. Without `link_key` every link is refused.
 
@@ -207,24 +240,26 @@ def install_form(
     """
     env = _environment()
 
-    def check(token: str | None, directive: str, agency: str) -> Link | None:
+    def check(token: str | None, directive: str | None, agency: str) -> Link | None:
+        """The link if `token` is genuine, live and for `agency` (on `directive`, unless it
+        is the agency's own token, good for every directive that tracks it)."""
         if not token or link_key is None:
             return None
         try:
-            found = verify_link(link_key, token, now())
-        except LinkExpired:
+            found_directive, found_agency = verify_any_link(link_key, token, now())
+        except LinkInvalid:  # LinkExpired included
             return None
-        except LinkInvalid:
+        if found_agency != agency:
             return None
-        if found != (directive, agency):
+        if found_directive is not None and found_directive != directive:
             return None
-        return Link(directive, agency, token)
+        return Link(directive or "", agency, token)
 
     def invalid_link(token: str | None) -> HTMLResponse:
         expired = False
         if token and link_key is not None:
             try:
-                verify_link(link_key, token, now())
+                verify_any_link(link_key, token, now())
             except LinkExpired:
                 expired = True
             except LinkInvalid:
@@ -287,9 +322,33 @@ def install_form(
                 "status": work_status_label(work.status, lang) if work else None,
                 "open": work is not None and work.status in ("assigned", "returned"),
             }
+        consolidation = None
+        if cycle_id is not None and resolved.consolidator == link.agency:
+            token_q = quote(link.token, safe="")
+            base = page_path(link.directive, link.agency)
+            consolidation = {
+                "cycle": cycle_id,
+                "label": cycle_label(resolved, cycle_id, lang),
+                "open": state.cycles[cycle_id].status == "consolidation_requested",
+                "docx": f"{base}/draft/{cycle_id}.docx?token={token_q}",
+                "html": f"{base}/draft/{cycle_id}.html?token={token_q}",
+            }
+        token_q = quote(link.token, safe="")
+        files = [
+            {
+                "cycle": cycle_label(resolved, file_cycle, lang),
+                "name": ref.name,
+                "size": ref.size,
+                "url": f"{page_path(link.directive, link.agency)}/attachments/{ref.sha256}"
+                f"?token={token_q}",
+            }
+            for file_cycle, ref in service.sent_files(link.directive, link.agency)
+        ]
         page_id = secrets.token_urlsafe(12)
         return {
             "lang": lang,
+            "consolidation": consolidation,
+            "files": files,
             "directive": {
                 "id": d.id,
                 "reference": d.reference,
@@ -336,25 +395,166 @@ def install_form(
             state = await run_in_threadpool(state_for, link)
         except FormProblem as e:
             return message(e.status, e.message)
-        return page(link, state, flash=flash)
+        return await run_in_threadpool(page, link, state, flash=flash)
+
+    def inbox_context(agency: str, token: str, flash: str | None) -> dict[str, Any] | None:
+        """The agency's open work on every directive, read from the inbox projection."""
+        try:
+            entries = service.inbox_entries(agency)
+        except WebhookError:
+            return None
+        at = service.now()
+        groups: list[dict[str, Any]] = []
+        lang = "vi"
+        name = agency
+        for directive_id in dict.fromkeys(e.directive for e in entries):
+            try:
+                state = service.state(directive_id)
+            except WebhookError:
+                continue
+            resolved = state.definition
+            tracked = resolved.agency(agency)
+            if tracked is not None:
+                lang, name = tracked.language, tracked.name
+            d = resolved.definition
+            rows = []
+            for entry in (e for e in entries if e.directive == directive_id):
+                standing_code = item_standing(entry, at)
+                about = resolved.agency(entry.agency)
+                rows.append(
+                    {
+                        "kind": entry.kind,
+                        "what": INBOX_KINDS.get(entry.kind, entry.kind),
+                        "cycle": entry.cycle,
+                        "cycle_label": cycle_label(resolved, entry.cycle, lang) if entry.cycle else "",
+                        "due": entry.due,
+                        "standing": standing_code,
+                        "standing_label": standing_label(standing_code, lang) if standing_code else "",
+                        "about": entry.agency,
+                        "about_name": about.name if about else entry.agency,
+                        "detail": entry.detail,
+                    }
+                )  # fmt: skip
+            rows.sort(key=lambda r: r["standing"] != "overdue")  # stable: the overdue first
+            overdue = any(r["standing"] == "overdue" for r in rows)
+            groups.append(
+                {
+                    "id": directive_id,
+                    "reference": d.reference,
+                    "kind": d.kind,
+                    "subject": d.subject,
+                    "issued_on": d.issued_on,
+                    "page": page_path(directive_id, agency) + f"?token={quote(token, safe='')}",
+                    "action_url": (lambda action, did=directive_id:
+                                   page_path(did, agency) + f"/form/{action}"),
+                    "draft_url": (lambda cycle, ext, did=directive_id:
+                                  f"{page_path(did, agency)}/draft/{cycle}.{ext}"
+                                  f"?token={quote(token, safe='')}"),
+                    "rows": rows,
+                    "overdue": overdue,
+                }
+            )  # fmt: skip
+        groups.sort(key=lambda g: (not g["overdue"], min((r["due"] for r in g["rows"] if r["due"]),
+                                                         default=dt.date.max)))  # fmt: skip
+        page_id = secrets.token_urlsafe(12)
+        return {
+            "lang": lang,
+            "agency": {"id": agency, "name": name},
+            "groups": groups,
+            "today": at,
+            "token": token,
+            "form_id": lambda label: f"{page_id}-{label}",
+            "flash": gettext(TEXT[flash], lang) if flash in FLASHES else None,
+        }
+
+    @app.get(INBOX_ROUTE, include_in_schema=False, response_class=HTMLResponse)
+    async def inbox_page(agency: str, token: str | None = None, flash: str | None = None) -> Response:
+        link = check_agency(token, agency)
+        if link is None:
+            return invalid_link(token)
+        context = await run_in_threadpool(inbox_context, agency, link.token, flash)
+        if context is None:
+            return message(503, gettext(TEXT["unavailable"], "vi"))
+        return _html(env, "inbox.html", 200, **context)
+
+    def check_agency(token: str | None, agency: str) -> Link | None:
+        """An agency token for `agency` (only: a directive's token opens that directive)."""
+        if not token or link_key is None:
+            return None
+        try:
+            found = verify_any_link(link_key, token, now())
+        except LinkInvalid:
+            return None
+        return Link("", agency, token) if found == (None, agency) else None
+
+    @app.get(FILE_ROUTE, include_in_schema=False)
+    async def agency_file(directive: str, agency: str, sha256: str, token: str | None = None) -> Response:
+        link = check(token, directive, agency)
+        if link is None:
+            return invalid_link(token)
+        try:
+            blob = await run_in_threadpool(service.attachment, agency, directive, sha256)
+        except WebhookError as e:
+            return message(e.status_code if e.status_code < 500 else 503, e.detail)
+        return attachment_response(blob, sha256)
+
+    @app.get(DRAFT_ROUTE, include_in_schema=False)
+    async def agency_draft(
+        directive: str, agency: str, cycle: str, ext: str, token: str | None = None
+    ) -> Response:
+        link = check(token, directive, agency)
+        if link is None:
+            return invalid_link(token)
+        try:
+            token_q = quote(link.token, safe="")
+
+            def file_url(ref: Any) -> str:
+                return f"{page_path(directive, agency)}/attachments/{ref.sha256}?token={token_q}"
+
+            made = await run_in_threadpool(
+                service.draft, agency, directive, cycle, ext, file_url
+            )
+        except WebhookError as e:
+            return message(e.status_code if e.status_code < 500 else 503, e.detail)
+        content, media_type, filename = made
+        headers = {**HEADERS, "Content-Disposition": (
+            f"{'inline' if ext == 'html' else 'attachment'}; filename*=UTF-8''{filename}")}
+        return Response(content, media_type=media_type, headers=headers)
 
     @app.post(POST_ROUTE, include_in_schema=False, response_class=HTMLResponse)
     async def agency_form(request: Request, directive: str, agency: str, action: str) -> Response:
         body = await request.body()
+        blobs: list[Blob] = []
+        refs: tuple[Any, ...] = ()
+        content_type = request.headers.get("content-type", "")
+        files_error: str | None = None
         try:
-            fields = _parse_form(body)
-        except FormProblem as e:
-            return message(e.status, e.message)
+            if is_multipart(content_type):
+                parts = parse_multipart(content_type, body)
+                fields = {
+                    p.name: p.content.decode("utf-8")
+                    for p in parts
+                    if p.filename is None and p.name not in ("file", "files")
+                }
+                try:
+                    blobs, refs = take_files(parts, max_attachment_bytes)
+                except AttachmentRefused as e:
+                    files_error = e.detail  # shown once the link is known to be genuine
+            else:
+                fields = _parse_form(body)
+        except (FormProblem, AttachmentRefused, UnicodeDecodeError) as e:
+            detail = getattr(e, "message", None) or getattr(e, "detail", None) or str(e)
+            return message(getattr(e, "status", 422), detail)
         token = fields.get("token")
         link = check(token, directive, agency)
         if link is None:
             if token and link_key is not None:
                 # A genuine, live link of this directive used on another agency's page.
                 try:
-                    owner = verify_link(link_key, token, now())
+                    owner = verify_any_link(link_key, token, now())
                 except LinkInvalid:
                     owner = None
-                if owner is not None and owner[0] == directive and owner[1] != agency:
+                if owner is not None and owner[0] in (directive, None) and owner[1] != agency:
                     return message(403, gettext(TEXT["other_agency"], "vi"))
             return invalid_link(token)
         try:
@@ -363,24 +563,28 @@ def install_form(
             return message(e.status, e.message)
         lang = state.definition.agency(agency).language  # type: ignore[union-attr]
         try:
+            if files_error is not None:
+                raise FormProblem(422, files_error)
             form_id = fields.get("form_id", "")
             if not FORM_ID.match(form_id):
                 raise FormProblem(422, _invalid("form_id", lang))
-            command = _command(action, agency, fields, lang)
+            command = _command(action, agency, fields, lang, refs)
         except FormProblem as e:
-            return page(link, state, e.status, error=f"{gettext(TEXT['invalid'], lang)}: {e.message}")
+            return await run_in_threadpool(page, link, state, e.status, error=f"{gettext(TEXT['invalid'], lang)}: {e.message}")
         caller = Caller(
             agency=agency,
             webhook_id=f"form-{form_id}",
             request_sha256=request_digest("POST", request.url.path, "", body),
         )
         try:
-            answer: Answer = await run_in_threadpool(service.handle, caller, directive, command)
+            answer: Answer = await run_in_threadpool(
+                service.handle, caller, directive, command, blobs
+            )
         except WebhookError as e:
             status = e.status_code if e.status_code < 500 else 503
             detail = e.detail if status < 500 else gettext(TEXT["unavailable"], lang)
             state = await run_in_threadpool(state_for, link, lang)
-            return page(link, state, status, error=f"{gettext(TEXT['refused'], lang)}: {detail}")
+            return await run_in_threadpool(page, link, state, status, error=f"{gettext(TEXT['refused'], lang)}: {detail}")
         if answer.status >= 400:
             state = await run_in_threadpool(state_for, link, lang)
             detail = (
@@ -388,15 +592,20 @@ def install_form(
                 if answer.refusal is not None
                 else str(answer.body.get("detail", ""))
             )
-            return page(link, state, answer.status, error=f"{gettext(TEXT['refused'], lang)}: {detail}")
+            return await run_in_threadpool(page, link, state, answer.status, error=f"{gettext(TEXT['refused'], lang)}: {detail}")
         if answer.status == 201 and not answer.replayed:
             poke(directive)
         flash = action if answer.body.get("events") else "nothing"
         target = f"{page_path(directive, agency)}?token={quote(link.token, safe='')}&flash={flash}"
+        if fields.get("back") == "inbox" and check_agency(link.token, agency) is not None:
+            target = (f"{inbox_path(agency)}?token={quote(link.token, safe='')}&flash={flash}"
+                      f"#d-{directive}")  # fmt: skip
         return RedirectResponse(target, status_code=303, headers=HEADERS)
 
 
-def _command(action: str, agency: str, fields: dict[str, str], lang: str) -> cmd.AnyCommand:
+def _command(
+    action: str, agency: str, fields: dict[str, str], lang: str, refs: tuple[Any, ...] = ()
+) -> cmd.AnyCommand:
     """The lifecycle command a form post asks for, its fields checked like the signed API's."""
     try:
         if action == "acknowledge":
@@ -412,7 +621,14 @@ def _command(action: str, agency: str, fields: dict[str, str], lang: str) -> cmd
             raise FormProblem(422, _invalid("cycle", lang))
         if action == "report":
             report = schemas.ReportIn(text=fields.get("text", "").strip())
-            return cmd.SubmitReport(actor=agency, agency=agency, cycle=cycle, text=report.text)
+            return cmd.SubmitReport(
+                actor=agency, agency=agency, cycle=cycle, text=report.text, attachments=refs
+            )
+        if action == "consolidated":
+            whole = schemas.ConsolidatedIn(text=fields.get("text", "").strip())
+            return cmd.SubmitConsolidatedReport(
+                actor=agency, cycle=cycle, text=whole.text, attachments=refs
+            )
         if action == "extension":
             asked = schemas.ExtensionIn.model_validate(
                 {

@@ -182,6 +182,10 @@ class Inbox(Response):
     agency: str
     as_of: dt.datetime
     entries: list[InboxEntry]
+    next: str | None = Field(
+        default=None,
+        description="More entries follow: pass this as `after` for the next page (none: the last).",
+    )
 
 
 class Health(Response):

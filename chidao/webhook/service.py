@@ -2,15 +2,16 @@
 
 `Service.handle` turns one authenticated call into a ledger command exactly once:
 
-0. it uses up the signature's nonce (a row of `webhook_requests`, its own transaction), so a
-   byte-identical replay is refused (409 `nonce_reused`) before anything else happens;
+0. it uses up the signature's nonce (a row of `webhook_requests`, in the call's transaction),
+   so a byte-identical replay is refused (409 `nonce_reused`) before anything else happens;
 1. it *claims* the call's `idempotency-key` in `webhook_requests`, so a retry (signed anew)
    returns the first answer (on PostgreSQL it waits for the first call's transaction), and
    the same key with another request is refused — even when both arrive at the same moment;
 2. it runs the command through `Directives.execute` on the same transaction, which decides it
    on the stored state and appends it under the ledger idempotency key
    `wh:{agency}:{idempotency-key}`, the signed request kept in the first event;
-3. it stores the answer, and the one transaction (`ledger.transaction`) commits all three.
+3. it stores the answer, and the one transaction (`ledger.transaction`) commits all of it:
+   one commit per call.
    Decided answers (success and lifecycle refusals) are kept; a transient failure or a crash
    rolls everything back, so the agency can retry with the same key. A writer racing on the
    same directive is retried inside up to CONFLICT_RETRIES times; only if it keeps winning is
@@ -23,7 +24,7 @@ import datetime as dt
 import hashlib
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -40,18 +41,39 @@ from chidao.webhook.errors import (
     NotFound,
     Unavailable,
 )
+from ledger.attachments import AttachmentMissing, Blob
+from ledger.attachments import load as load_attachment
+from ledger.attachments import readers as attachment_readers
+from ledger.attachments import writer as attachment_writer
 from ledger.definitions_store import load_definition
-from ledger.directives import DirectiveNotFound, Directives, Outcome
+from ledger.directives import DirectiveNotFound, Directives, Outcome, to_event
 from ledger.errors import ConcurrencyConflict, IdempotencyConflict, LedgerError, LedgerUnavailable
 from ledger.projections import read_inbox, refresh
 from ledger.tables import webhook_requests
 from ledger.works import directive_summary, rows_for_directive, status_rows
 from lifecycle import AnyCommand, DirectiveState
 from lifecycle import errors as lifecycle_errors
-from lifecycle.inbox import item_standing
+from lifecycle.events import AttachmentRef, ReportSubmitted
+from lifecycle.inbox import InboxItem, item_standing
 from lifecycle.status import counts
 
 log = logging.getLogger("chidao.webhook")
+
+INBOX_PAGE = 100  # inbox entries per page unless the call asks for fewer or more
+INBOX_PAGE_MAX = 500
+
+
+def inbox_cursor(directive: str, seq: int) -> str:
+    """The `after` of the inbox page that follows the entry (directive, seq)."""
+    return f"{directive}:{seq}"
+
+
+def parse_inbox_cursor(cursor: str) -> tuple[str, int] | None:
+    """(directive, seq) of an inbox cursor; None when it is not one."""
+    directive, _, seq = cursor.rpartition(":")
+    if not directive or not seq.isdigit():
+        return None
+    return directive, int(seq)
 
 PENDING = 0
 NONCE_USED = -1  # a row of webhook_requests that only records a used nonce
@@ -60,6 +82,7 @@ PRUNE_EVERY = 200  # nonces recorded between two prunings, per process
 CONFLICT_RETRIES = 8  # decisions retried inside the service on a racing writer
 RETRY_AFTER_SECONDS = 1
 RESERVED_ACTORS = frozenset({"operator", "system"})
+ATTACHING = frozenset({"ReportSubmitted", "ConsolidatedReportSubmitted"})
 
 
 @dataclass(frozen=True)
@@ -130,20 +153,22 @@ class Service:
 
     # --- commands ---------------------------------------------------------------------------
 
-    def handle(self, caller: Caller, directive: str, command: AnyCommand) -> Answer:
+    def handle(
+        self, caller: Caller, directive: str, command: AnyCommand, blobs: Sequence[Blob] = ()
+    ) -> Answer:
         """Claim the idempotency-key, decide, append and store the answer in ONE transaction: a
-        crash or a transient failure anywhere leaves nothing, and the agency may resend."""
-        if caller.nonce is not None:
-            self._use_nonce(caller)
-        earlier = self._answered(caller)
-        if earlier is not None:
-            return earlier
+        crash or a transient failure anywhere leaves nothing, and the agency may resend.
+
+        `blobs` (the files a report names) are stored in that transaction only if the command
+        records its events: a refused report stores none of them."""
         try:
             with self._lock(directive), self.directives.transaction() as conn:
+                if caller.nonce is not None:
+                    self._use_nonce(conn, caller)
                 earlier = self._claim(conn, caller)
                 if earlier is not None:
                     return earlier
-                answer = self._execute(conn, caller, directive, command)
+                answer = self._execute(conn, caller, directive, command, blobs)
                 conn.execute(
                     update(webhook_requests)
                     .where(webhook_requests.c.webhook_id == caller.key)
@@ -156,14 +181,21 @@ class Service:
         return answer
 
     def _execute(
-        self, conn: Connection, caller: Caller, directive: str, command: AnyCommand
+        self,
+        conn: Connection,
+        caller: Caller,
+        directive: str,
+        command: AnyCommand,
+        blobs: Sequence[Blob] = (),
     ) -> Answer:
+        now = self.now()
         try:
             outcome = self.directives.execute(
                 directive,
                 command,
-                self.now(),
+                now,
                 key=caller.key,
+                writers=[attachment_writer(blobs, now)] if blobs else (),
                 conn=conn,
                 live=True,
                 retries=CONFLICT_RETRIES,
@@ -213,14 +245,6 @@ class Service:
 
     # --- idempotency ------------------------------------------------------------------------
 
-    def _answered(self, caller: Caller) -> Answer | None:
-        """The answer already stored for this idempotency-key, read without taking the write lock."""
-        try:
-            with self.engine.connect() as conn:
-                return self._earlier(conn, caller)
-        except DBAPIError as e:
-            raise Unavailable("the ledger is unavailable; send the call again later") from e
-
     def _earlier(self, conn: Connection, caller: Caller) -> Answer | None:
         row = conn.execute(
             select(webhook_requests).where(webhook_requests.c.webhook_id == caller.key)
@@ -269,22 +293,24 @@ class Service:
             return earlier
         return None
 
-    def _use_nonce(self, caller: Caller) -> None:
-        """Record the request's nonce as used, or NonceReused if it was (a replay)."""
+    def _use_nonce(self, conn: Connection, caller: Caller) -> None:
+        """Record the request's nonce as used, in the call's transaction (under a savepoint),
+        or NonceReused if it was (a replay). A call that rolls back leaves its nonce unused:
+        nothing of it was recorded, so the same bytes may come again."""
         assert caller.nonce is not None
         digest = hashlib.sha256(f"{caller.agency}\n{caller.nonce}".encode()).hexdigest()
         now = _utc_now()
         self._nonces += 1
+        if self._nonces % PRUNE_EVERY == 1:
+            # Nonces older than the window can no longer be replayed: forget them now and
+            # then (a pass over the table, not on every call).
+            conn.execute(
+                delete(webhook_requests)
+                .where(webhook_requests.c.status_code == NONCE_USED)
+                .where(webhook_requests.c.created_at < now - NONCE_KEEP)
+            )
         try:
-            with self.engine.begin() as conn:
-                if self._nonces % PRUNE_EVERY == 1:
-                    # Nonces older than the window can no longer be replayed: forget them
-                    # now and then (a pass over the table, not on every call).
-                    conn.execute(
-                        delete(webhook_requests)
-                        .where(webhook_requests.c.status_code == NONCE_USED)
-                        .where(webhook_requests.c.created_at < now - NONCE_KEEP)
-                    )
+            with conn.begin_nested():
                 conn.execute(
                     insert(webhook_requests).values(
                         webhook_id=f"nonce:{digest}",
@@ -300,8 +326,6 @@ class Service:
                 "this signature's nonce was already used: a replayed request is not recorded "
                 "again; to retry, sign anew (new nonce, same idempotency-key)"
             ) from e
-        except DBAPIError as e:
-            raise Unavailable("the ledger is unavailable; send the call again later") from e
 
     def ready(self) -> bool:
         try:
@@ -356,15 +380,103 @@ class Service:
             counts=counts(rows),
         )
 
-    def inbox(self, caller: Caller, agency: str) -> schemas.Inbox:
-        """Everything `agency` is expected to do now, across every directive in the ledger."""
+    def attachment(self, reader: str, directive: str, sha256: str) -> Blob:
+        """The file `sha256` of `directive` if `reader` may read it, else NotFound (whether
+        the file is not there or belongs to others: the answer tells nothing about either)."""
+        try:
+            state = self.directives.state(directive)
+            stored = self.directives.events(directive)
+        except DirectiveNotFound as e:
+            raise NotFound(f"no directive {directive}") from e
+        except LedgerUnavailable as e:
+            raise Unavailable("the ledger is unavailable") from e
+        found = [to_event(e) for e in stored if e.type in ATTACHING]
+        if reader not in attachment_readers(state, found, sha256):
+            raise NotFound(f"no attachment {sha256} of {directive} that {reader} may read")
+        try:
+            return load_attachment(self.engine, sha256)
+        except AttachmentMissing as e:
+            raise NotFound(f"no attachment {sha256} of {directive}") from e
+
+    def sent_files(self, directive: str, agency: str) -> list[tuple[str, AttachmentRef]]:
+        """(cycle, file) of every file `agency` sent with its reports on `directive`."""
+        found: list[tuple[str, AttachmentRef]] = []
+        try:
+            stored = self.directives.events(directive)
+        except (LedgerError, DBAPIError) as e:
+            raise Unavailable("the ledger is unavailable") from e
+        for event in (to_event(e) for e in stored if e.type == "ReportSubmitted"):
+            if isinstance(event, ReportSubmitted) and event.agency == agency:
+                found.extend((event.cycle, ref) for ref in event.attachments)
+        return found
+
+    def inbox_entries(self, agency: str) -> list[InboxItem]:
+        """`agency`'s inbox entries across every active directive (the projection)."""
+        try:
+            return read_inbox(self.engine, agency)
+        except (LedgerError, DBAPIError) as e:
+            raise Unavailable("the ledger is unavailable") from e
+
+    def draft(
+        self,
+        reader: str,
+        directive: str,
+        cycle: str,
+        ext: str,
+        file_url: Callable[[AttachmentRef], str] | None = None,
+    ) -> tuple[bytes, str, str]:
+        """The consolidated report's draft of `cycle` (DOCX or HTML) for the consolidating
+        department only: (content, media type, file name). `file_url` links its files (HTML)."""
+        import tempfile
+        from pathlib import Path
+
+        from chidao.draft import WRITERS, DraftError, build, render_html
+        from definitions.calendar import default_calendar
+
+        state = self._state(directive)
+        if state.resolved is None or state.resolved.consolidator != reader:
+            raise NotFound(f"{reader} consolidates no report of {directive}")
+        writer = WRITERS.get(f".{ext}")
+        if writer is None:
+            raise NotFound(f"no draft as .{ext}: .docx or .html")
+        events = [to_event(e) for e in self.directives.events(directive)]
+        try:
+            made = build(state, events, cycle, self.now(), default_calendar())
+        except DraftError as e:
+            raise NotFound(str(e)) from e
+        if ext == "html":
+            content = render_html(made, file_url).encode("utf-8")
+        else:
+            with tempfile.TemporaryDirectory() as folder:
+                path = Path(folder) / f"draft.{ext}"
+                writer(made, path)
+                content = path.read_bytes()
+        media = {
+            "docx": "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+            "html": "text/html; charset=utf-8",
+        }[ext]
+        return content, media, f"bao-cao-tong-hop-{directive}-{cycle}.{ext}"
+
+    def inbox(
+        self,
+        caller: Caller,
+        agency: str,
+        *,
+        after: tuple[str, int] | None = None,
+        limit: int = INBOX_PAGE,
+    ) -> schemas.Inbox:
+        """What `agency` is expected to do now, across every directive in the ledger: a page
+        of at most `limit` entries (by directive, then place), after the entry `after`, with
+        the cursor of the next page when there is more."""
         if agency != caller.agency:
             raise Forbidden(f"signed by {caller.agency}: cannot read the inbox of another agency")
         now = self.now()
         try:
-            items = read_inbox(self.engine, agency)
+            items = read_inbox(self.engine, agency, after=after, limit=limit + 1)
         except (LedgerError, DBAPIError) as e:
             raise Unavailable("the ledger is unavailable") from e
+        more = len(items) > limit
+        items = items[:limit]
         entries = [
             schemas.InboxEntry(
                 directive=item.directive,
@@ -377,4 +489,5 @@ class Service:
             )
             for item in items
         ]
-        return schemas.Inbox(agency=agency, as_of=now, entries=entries)
+        following = inbox_cursor(items[-1].directive, items[-1].seq) if more else None
+        return schemas.Inbox(agency=agency, as_of=now, entries=entries, next=following)

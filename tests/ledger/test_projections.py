@@ -63,6 +63,23 @@ def test_rows_behind_the_stream_are_rebuilt_when_the_inbox_is_read(backend_url: 
     assert check(engine) == []
 
 
+def test_a_write_after_one_inbox_read_is_caught_by_the_next(backend_url: str) -> None:
+    # SQLite looks only at the events after the position the last read reached: a stream
+    # written behind the writers' back after that read is still one of them
+    directives = issued_ledger(backend_url)
+    engine = directives.store.engine
+    agency = "ubnd-ba-to"
+    assert "acknowledge" in {i.kind for i in read_inbox(engine, agency)}
+    assert "acknowledge" in {i.kind for i in read_inbox(engine, agency)}  # nothing new
+    state = directives.state(D)
+    events = decide(state, c.Acknowledge(actor=agency, agency=agency), at(2023, 6, 22))
+    directives.store.append(D, state.version, to_new_events(events, "bare-ack-2"))
+    assert "acknowledge" not in {i.kind for i in read_inbox(engine, agency)}
+    with engine.connect() as conn:
+        assert stale(conn) == []
+    assert check(engine) == []
+
+
 def test_verify_reports_an_edited_projection_and_rebuild_puts_it_right(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

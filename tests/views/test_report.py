@@ -76,7 +76,7 @@ def test_html_is_self_contained(cli: Any, tmp_path: Path) -> None:
     ("args", "words"),
     [
         (["--period", "2024-Q5", "-o", "x.docx"], "2024-Q5"),
-        (["--period", "2024", "-o", "x.pdf"], "x.pdf"),
+        (["--period", "2024", "-o", "x.odt"], "x.odt"),
     ],
 )
 def test_bad_input_writes_nothing(cli: Any, tmp_path: Path, args: list[str], words: str) -> None:

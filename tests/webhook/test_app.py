@@ -382,6 +382,24 @@ async def test_inbox_lists_open_work_for_each_role(signer: Signer) -> None:
     assert (await signer.get("so-y-te", "/v1/agencies/so-y-te/inbox")).json()["entries"] == []
 
 
+async def test_the_inbox_comes_in_pages_that_join_up_to_the_whole(signer: Signer) -> None:
+    path = "/v1/agencies/ubnd-ba-to/inbox"
+    whole = (await signer.get("ubnd-ba-to", path)).json()
+    assert len(whole["entries"]) == 3 and whole["next"] is None
+    pages, cursor = [], None
+    while True:
+        query = f"?limit=2&after={cursor}" if cursor else "?limit=2"
+        page = (await signer.get("ubnd-ba-to", path + query)).json()
+        assert len(page["entries"]) <= 2
+        pages.extend(page["entries"])
+        cursor = page["next"]
+        if cursor is None:
+            break
+    assert pages == whole["entries"]
+    for bad in ("?limit=0", "?limit=501", "?after=no-seq", "?limit=x"):
+        assert_error(await signer.get("ubnd-ba-to", path + bad), 422, "invalid")
+
+
 # --- bad input -------------------------------------------------------------------------------------
 
 

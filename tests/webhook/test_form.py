@@ -31,7 +31,14 @@ from lifecycle import DirectiveState, apply, decide, due_actions
 from lifecycle.commands import Issue
 from lifecycle.planner import Action
 from notifications.compose import compose
-from notifications.links import LinkExpired, LinkInvalid, link_url, sign_link, verify_link
+from notifications.links import (
+    LinkExpired,
+    LinkInvalid,
+    link_url,
+    sign_link,
+    verify_any_link,
+    verify_link,
+)
 from tasks.actions import ActionInput
 from tests.lifecycle.helpers import at, resolved
 from tests.webhook.conftest import DIRECTIVE, Clock, Wakes, event_counts
@@ -287,7 +294,7 @@ def test_a_naive_time_is_an_error_not_a_guess() -> None:
 # --- the mail carries the link ------------------------------------------------------------------
 
 
-def test_the_issue_notice_carries_a_link_that_verifies_for_the_directive_and_agency() -> None:
+def test_the_issue_notice_carries_a_link_to_the_agencys_inbox_page() -> None:
     state = issued_state()
     action = next(
         a
@@ -298,12 +305,16 @@ def test_the_issue_notice_carries_a_link_that_verifies_for_the_directive_and_age
     [notice] = compose(
         action, state, answer_url="https://chidao.example", link_key=KEY, link_expires=expires
     )
-    found = re.findall(r"https://chidao\.example/v1/directives/[^\s\"<]+", notice.text)
+    found = re.findall(r"https://chidao\.example/v1/agencies/[^\s\"<]+", notice.text)
     assert found, notice.text
     url = urlsplit(found[0])
-    assert url.path == PAGE
+    # the agency's inbox page, at this directive's entries
+    assert url.path == "/v1/agencies/ubnd-ba-to" and url.fragment == f"d-{DIRECTIVE}"
     token = parse_qs(url.query)["token"][0]
-    assert verify_link(KEY, token, dt.datetime.now(dt.UTC)) == (DIRECTIVE, "ubnd-ba-to")
+    # an agency's token: good for its work on every directive, and for no other agency
+    assert verify_any_link(KEY, token, dt.datetime.now(dt.UTC)) == (None, "ubnd-ba-to")
+    with pytest.raises(LinkInvalid):
+        verify_link(KEY, token, dt.datetime.now(dt.UTC))
     assert f"token={token}" in notice.html
     # Without a key: the plain link, as before.
     [plain] = compose(action, state, answer_url="https://chidao.example")

@@ -52,7 +52,7 @@ def test_no_5xx_and_answers_match_the_schema(
 ) -> None:
     schema = schemathesis.openapi.from_asgi("/openapi.json", app)
     operations = [result.ok() for result in schema.get_all_operations()]
-    assert len(operations) == 13
+    assert len(operations) == 14
     signer = Signer(None, agency_secrets, private_keys)  # type: ignore[arg-type]
     seen: dict[int, int] = {}
 
