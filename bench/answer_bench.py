@@ -209,6 +209,7 @@ def measure(count: int = 20) -> dict[str, Any]:
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
         "DO_NOT_TRACK": "1",
         "PREFECT_LOGGING_LEVEL": "WARNING",
+        "CHIDAO_LANG": "en",  # the launch's output is read below (`flow run: …`)
     }
     client_env = {**env, "PREFECT_API_URL": api_url}
     up_argv = [*CHIDAO, "up", "--port", str(port), "--webhook-port", str(webhook_port)]
