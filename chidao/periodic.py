@@ -1,5 +1,6 @@
 """The periodic report a provincial office presents: the four-way table per agency (ranked),
-the consolidated reports apart, and the overdue list with days late and escalation level;
+the consolidated reports apart, the overdue list with days late and escalation level, and the
+explanations asked (yêu cầu giải trình) with their answers;
 written as DOCX (python-docx), XLSX (openpyxl) or self-contained HTML.
 
 `build` gathers the figures from duties (`lifecycle.stats`, the same counting as `chidao
@@ -33,6 +34,20 @@ class Overdue:
 
 
 @dataclass(frozen=True)
+class ExplanationLine:
+    """An explanation asked about a duty of the period, and its answer if given by `as_of`."""
+
+    directive: str
+    agency: str
+    cycle: str
+    asked_at: dt.datetime
+    due: dt.date
+    text: str
+    answered_at: dt.datetime | None
+    answer: str | None
+
+
+@dataclass(frozen=True)
 class PeriodicReport:
     period: str
     span: Period
@@ -41,6 +56,7 @@ class PeriodicReport:
     consolidated: list[Figures]
     overdue: list[Overdue]
     names: dict[str, str]
+    explanations: tuple[ExplanationLine, ...] = ()
 
 
 def build(
@@ -62,8 +78,23 @@ def build(
                         duty.escalation_level)
             )  # fmt: skip
     overdue.sort(key=lambda o: (-o.days, -o.escalation_level, o.agency))
+    explanations = sorted(
+        (
+            ExplanationLine(
+                duty.directive, duty.agency, duty.cycle, x.requested_at, x.due, x.text,
+                x.given_at if x.given_at is not None and x.given_at <= as_of else None,
+                x.answer if x.given_at is not None and x.given_at <= as_of else None,
+            )
+            for duty in found
+            if span.contains(duty.due)
+            for x in duty.explanations
+            if x.requested_at <= as_of
+        ),
+        key=lambda e: (e.asked_at, e.agency),
+    )  # fmt: skip
     return PeriodicReport(
-        period, span, as_of, figures["report"], figures["consolidation"], overdue, names
+        period, span, as_of, figures["report"], figures["consolidation"], overdue, names,
+        tuple(explanations),
     )
 
 
@@ -98,6 +129,22 @@ def _overdue_row(report: PeriodicReport, o: Overdue) -> list[str | int]:
             o.working_days, o.escalation_level]  # fmt: skip
 
 
+def _explanation_headers() -> list[str]:
+    return [
+        _("directive"), _("agency"), _("cycle"), _("asked on"), _("to answer by"),
+        _("what is asked"), _("answered on"), _("answer"),
+    ]  # fmt: skip
+
+
+def _explanation_row(report: PeriodicReport, e: ExplanationLine) -> list[str | int]:
+    return [
+        report.names.get(e.directive, e.directive), report.names.get(e.agency, e.agency), e.cycle,
+        person_date(e.asked_at), person_date(e.due), e.text,
+        person_date(e.answered_at) if e.answered_at else "—",
+        e.answer if e.answer is not None else _("not answered yet"),
+    ]  # fmt: skip
+
+
 def _title(report: PeriodicReport) -> str:
     return _("REPORT on the reporting duties of the period {period}").format(period=report.period)
 
@@ -122,6 +169,8 @@ def _sections(report: PeriodicReport) -> list[tuple[str, list[str], list[list[st
         (_("Agencies' reports"), _headers(), [_row(report, f) for f in report.reports]),
         (_("Consolidated reports"), _headers(), [_row(report, f) for f in report.consolidated]),
         (_("Overdue"), _overdue_headers(), [_overdue_row(report, o) for o in report.overdue]),
+        (_("Explanations"), _explanation_headers(),
+         [_explanation_row(report, e) for e in report.explanations]),
     ]
 
 

@@ -14,6 +14,9 @@ from typing import Annotated, Final, Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 SCHEMA_VERSION: Final = 1
+# Version 2 of the directive format lets a ladder's level ask for an explanation
+# (`explanation:`); a file without `schema_version` is version 1 and may not use it.
+DIRECTIVE_SCHEMA_VERSIONS: Final = (1, 2)
 # Version 2 of the directory format gives agencies and groups their validity and succession.
 DIRECTORY_FORMAT_VERSION: Final = 2
 
@@ -281,6 +284,13 @@ class Reminder(Model):
     unit: Unit = "working_days"
 
 
+class ExplanationAsk(Model):
+    """At a level of the ladder, also ask the agency to explain itself (yêu cầu giải trình)."""
+
+    within: int = Field(ge=1, le=90, description="Calendar days the agency has to answer.")
+    text: Text | None = Field(default=None, description="What is asked (a standard text if none).")
+
+
 class EscalationLevel(Model):
     level: int = Field(ge=1, le=9)
     after: int = Field(ge=0, le=366, description="How long after the due date.")
@@ -290,6 +300,11 @@ class EscalationLevel(Model):
     )
     every: int | None = Field(default=None, ge=1, le=366, description="Repeat interval.")
     times: int = Field(default=1, ge=1, le=20)
+    explanation: ExplanationAsk | None = Field(
+        default=None,
+        description="When the level is first raised about a report, ask for an explanation "
+        "too (schema_version 2).",
+    )
 
 
 class Escalation(Sourced):
@@ -310,7 +325,7 @@ class Escalation(Sourced):
 class Directive(Sourced):
     """One directive (công văn, chỉ thị, kế hoạch) as chidao runs it."""
 
-    schema_version: Literal[1] = SCHEMA_VERSION
+    schema_version: Literal[1, 2] = SCHEMA_VERSION
     id: Slug = Field(description="Stable id, e.g. qn-2810-ubnd-kgvx-2023.")
     kind: ShortText = Field(description="Công văn, Chỉ thị, Kế hoạch …")
     issuer: Slug
@@ -332,6 +347,16 @@ class Directive(Sourced):
     distribution: tuple[ShortText, ...] = Field(
         default=(), description="`Nơi nhận` beyond `Như trên`: informed, not tracked."
     )
+
+    @model_validator(mode="after")
+    def _version_allows(self) -> Directive:
+        if self.schema_version < 2 and any(
+            level.explanation is not None for level in self.escalation.levels
+        ):
+            raise ValueError(
+                "escalation.levels[].explanation needs 'schema_version: 2' at the top of the file"
+            )
+        return self
 
     @property
     def reference(self) -> str:

@@ -12,7 +12,8 @@ its last event's business time (steps already recorded are not repeated: their k
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, Literal
 
@@ -328,6 +329,22 @@ def timeline(directives: Directives, directive_id: str) -> list[TimelineEntry]:
             )
         )
     return entries
+
+
+@asynccontextmanager
+async def shared_prefect_clients() -> AsyncIterator[None]:
+    """One Prefect API client (sync and async) for every flow and task run of a simulation.
+
+    Without it each sync task run opens a client of its own (an httpx client, its TLS context
+    loaded from the CA bundle: most of a no-op task's cost); a simulation runs hundreds of
+    flow runs in one process, one after another, so they can share one. For the Prefect
+    face only (`chidao simulate`): the in-process reconciler has no server to talk to.
+    """
+    from prefect.context import AsyncClientContext, SyncClientContext
+
+    with SyncClientContext.get_or_create():
+        async with AsyncClientContext.get_or_create():
+            yield
 
 
 def packaged_scenario(directive_id: str) -> Path:

@@ -32,9 +32,9 @@ from sqlalchemy.types import DateTime, TypeDecorator
 
 metadata = MetaData()
 
-# Streams of the events table that are not directives (`ledger.agency_keys`): never replayed as
-# one, never projected.
-NON_DIRECTIVE_STREAMS = frozenset({"agency-keys"})
+# Streams of the events table that are not directives (`ledger.agency_keys`, `ledger.operators`):
+# never replayed as one, never projected.
+NON_DIRECTIVE_STREAMS = frozenset({"agency-keys", "operators"})
 
 
 class UTCDateTime(TypeDecorator[datetime]):

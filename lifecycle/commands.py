@@ -198,6 +198,23 @@ class SummariseOverdue(CommandBase):
     the cycles left untracked (OverdueSummarised), instead of their reminders and escalations."""
 
     kind: Literal["summarise_overdue"] = "summarise_overdue"
+class RequestExplanation(CommandBase):
+    """An operator asks an agency whose report is late to explain itself by `due`."""
+
+    kind: Literal["request_explanation"] = "request_explanation"
+    agency: str
+    cycle: str
+    due: dt.date
+    text: Reason
+
+
+class GiveExplanation(CommandBase):
+    """The agency's answer to the explanation asked of it for `cycle`."""
+
+    kind: Literal["give_explanation"] = "give_explanation"
+    agency: str
+    cycle: str
+    text: LongText
 
 
 Command = Annotated[
@@ -218,7 +235,9 @@ Command = Annotated[
     | SubmitConsolidatedReport
     | RecordDelivery
     | CloseDirective
-    | LinkSupersession,
+    | LinkSupersession
+    | RequestExplanation
+    | GiveExplanation,
     Field(discriminator="kind"),
 ]
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from definitions.calendar import TIMEZONE
+from definitions.calendar import TIMEZONE, deadline_instant
 from definitions.content_hash import definition_sha256
 from definitions.resolve import ResolvedDirective
 from i18n import N_
@@ -168,6 +168,97 @@ def _issue(state: DirectiveState, command: cmd.Issue, at: dt.datetime) -> list[E
         ),
         ev.CycleOpened(at=at, actor=command.actor, cycle=resolved.cycles[0].id),
     ]
+
+
+def _late_work(state: DirectiveState, agency: str, cycle: str) -> Work:
+    """The agency's work of `cycle` (open or closed, not untracked) for an explanation."""
+    _require_agency(state, agency)
+    cycle_state = state.cycles.get(cycle)
+    if cycle_state is None or cycle_state.not_tracked:
+        raise NotFound(f"directive {state.id} has no tracked reporting cycle {cycle}")
+    work = cycle_state.works.get(agency)
+    if work is None:
+        raise NotFound(f"{agency} owes no report in cycle {cycle} of directive {state.id}")
+    if work.status in ("withdrawn", "transferred"):
+        raise InvalidTransition(f"the task of {agency} in cycle {cycle} was {work.status}")
+    return work
+
+
+DEFAULT_EXPLANATION = (
+    "Đề nghị cơ quan giải trình bằng văn bản lý do chậm báo cáo kết quả thực hiện."
+)
+
+
+def _request_explanation(
+    state: DirectiveState, command: cmd.RequestExplanation, at: dt.datetime
+) -> list[Event]:
+    if not cmd.is_operator(command.actor) and command.actor != _resolved(state).issuer.id:
+        raise Forbidden("only an operator or the issuer asks an agency to explain itself")
+    work = _late_work(state, command.agency, command.cycle)
+    deadline = deadline_instant(work.due)
+    late = (work.completed_at or at) >= deadline
+    if at < deadline or not late:
+        raise InvalidTransition(
+            f"the report of {command.agency} for cycle {command.cycle} is not late "
+            f"(due {work.due:%d/%m/%Y}): there is nothing to explain"
+        )
+    pending = work.pending_explanation
+    if pending is not None:
+        raise InvalidTransition(
+            f"{command.agency} was already asked on {_local(pending.requested_at)} to explain "
+            f"by {pending.due:%d/%m/%Y}; it has not answered yet"
+        )
+    if command.due <= at.astimezone(TIMEZONE).date():
+        raise InvalidTransition(f"the date to answer by, {command.due:%d/%m/%Y}, is not after today")
+    return [
+        ev.ExplanationRequested(
+            at=at, actor=command.actor, agency=command.agency, cycle=command.cycle,
+            due=command.due, text=command.text,
+        )
+    ]  # fmt: skip
+
+
+def _give_explanation(
+    state: DirectiveState, command: cmd.GiveExplanation, at: dt.datetime
+) -> list[Event]:
+    _require_self(command, command.agency)
+    work = _late_work(state, command.agency, command.cycle)
+    if work.pending_explanation is None:
+        raise InvalidTransition(
+            f"{command.agency} was not asked to explain anything about cycle {command.cycle}"
+            + (" (its explanation was already given)" if work.explanations else "")
+        )
+    return [
+        ev.ExplanationGiven(
+            at=at, actor=command.actor, agency=command.agency, cycle=command.cycle,
+            text=command.text,
+        )
+    ]  # fmt: skip
+
+
+def _ladder_explanation(
+    state: DirectiveState, raised: ev.EscalationRaised, at: dt.datetime
+) -> list[Event]:
+    """The explanation the ladder asks for when a level that says so is raised about a report:
+    once per level, and never while an earlier one is unanswered."""
+    if raised.obligation != "report" or state.resolved is None:
+        return []
+    levels = state.resolved.definition.escalation.levels
+    level = next((x for x in levels if x.level == raised.level), None)
+    if level is None or level.explanation is None:
+        return []
+    work = state.cycles[raised.cycle].works.get(raised.agency)
+    if work is None or work.pending_explanation is not None:
+        return []
+    if any(x.level == raised.level for x in work.explanations):
+        return []  # asked once at this level; its repeats only remind
+    due = at.astimezone(TIMEZONE).date() + dt.timedelta(days=level.explanation.within)
+    return [
+        ev.ExplanationRequested(
+            at=at, actor=raised.actor, agency=raised.agency, cycle=raised.cycle, due=due,
+            text=level.explanation.text or DEFAULT_EXPLANATION, level=raised.level,
+        )
+    ]  # fmt: skip
 
 
 def _open_work(state: DirectiveState, agency: str) -> list[str]:
@@ -369,20 +460,19 @@ def _perform(state: DirectiveState, command: cmd.PerformAction, at: dt.datetime)
                 )
             ]
         case "escalate":
-            return [
-                ev.EscalationRaised(
-                    at=at,
-                    actor=actor,
-                    agency=action.agency or "",
-                    cycle=action.cycle or "",
-                    obligation=action.obligation or "report",
-                    level=action.level,
-                    repeat=action.repeat,
-                    to=action.recipient or "",
-                    due=action.due or at.date(),
-                    key=action.key,
-                )
-            ]
+            raised = ev.EscalationRaised(
+                at=at,
+                actor=actor,
+                agency=action.agency or "",
+                cycle=action.cycle or "",
+                obligation=action.obligation or "report",
+                level=action.level,
+                repeat=action.repeat,
+                to=action.recipient or "",
+                due=action.due or at.date(),
+                key=action.key,
+            )
+            return [raised, *_ladder_explanation(state, raised, at)]
         case "request_consolidation":
             return [
                 ev.ConsolidationRequested(
@@ -446,6 +536,10 @@ def decide(state: DirectiveState, command: cmd.AnyCommand, at: dt.datetime) -> l
             return _not_track(state, command, at)
         case cmd.SummariseOverdue():
             return _summarise(state, command, at)
+        case cmd.RequestExplanation():
+            return _request_explanation(state, command, at)
+        case cmd.GiveExplanation():
+            return _give_explanation(state, command, at)
         case cmd.Acknowledge():
             _require_agency(state, command.agency)
             _require_self(command, command.agency)

@@ -30,6 +30,8 @@ EVENT_VERSIONS: dict[str, int] = {
     "ReportSubmitted": 2,
     "ConsolidatedReportSubmitted": 2,
 }
+# ExplanationRequested and ExplanationGiven (explanation requests) were added at version 1:
+# there is no earlier shape to upcast; a later change to them gets its entry above.
 # The events whose payload names a resolved definition by hash.
 DEFINING_EVENTS = frozenset({"DirectiveIssued", "DefinitionAmended"})
 Sha256 = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
@@ -321,6 +323,28 @@ class SupersedesDirective(EventBase):
     reason: str
 
 
+class ExplanationRequested(EventBase):
+    """An agency is asked to explain in writing why its report of `cycle` is late (yêu cầu giải
+    trình), by `due`. The actor is the operator who asked (`operator:<id>`), or `system` when
+    the ladder asks at `level`."""
+
+    type: Literal["ExplanationRequested"] = "ExplanationRequested"
+    agency: str
+    cycle: str
+    due: dt.date
+    text: str
+    level: int | None = None
+
+
+class ExplanationGiven(EventBase):
+    """The agency's written explanation, answering the request of `cycle` still open."""
+
+    type: Literal["ExplanationGiven"] = "ExplanationGiven"
+    agency: str
+    cycle: str
+    text: str
+
+
 Event = Annotated[
     DirectiveIssued
     | DefinitionAmended
@@ -348,7 +372,9 @@ Event = Annotated[
     | CyclesNotTracked
     | OverdueSummarised
     | DirectiveClosed
-    | SupersedesDirective,
+    | SupersedesDirective
+    | ExplanationRequested
+    | ExplanationGiven,
     Field(discriminator="type"),
 ]
 

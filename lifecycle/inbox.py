@@ -16,7 +16,8 @@ from definitions.calendar import deadline_instant, local_date
 from lifecycle.state import DirectiveState
 
 InboxKind = Literal[
-    "acknowledge", "complete_items", "report", "review_report", "consolidate", "decide_extension"
+    "acknowledge", "complete_items", "report", "review_report", "consolidate", "decide_extension",
+    "explain",
 ]
 _RANK = {
     "acknowledge": 0,
@@ -25,6 +26,7 @@ _RANK = {
     "review_report": 3,
     "consolidate": 4,
     "decide_extension": 5,
+    "explain": 6,
 }
 
 
@@ -146,5 +148,13 @@ def inbox_items(state: DirectiveState) -> list[InboxItem]:
                 cycle.consolidation_due,
                 "submit the consolidated report of this cycle",
             )
+    for index, cycle in enumerate(state.cycles.values()):
+        if cycle.not_tracked:
+            continue
+        for work in cycle.works.values():
+            asked = work.pending_explanation
+            if asked is not None:  # asked about a late report, in a cycle closed or not
+                add(work.agency, index, "explain", work.agency, cycle.id, asked.due,
+                    f"explain in writing why the report is late: {asked.text}")  # fmt: skip
     found.sort(key=lambda item: (item.owner, item.seq))
     return found

@@ -14,6 +14,7 @@ which deliveries are checked against.)
 from __future__ import annotations
 
 import copy
+import dataclasses
 import datetime as dt
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -40,6 +41,24 @@ class Extension:
     refusal: str | None = None
 
 
+@dataclass(frozen=True)
+class Explanation:
+    """An explanation asked of an agency about its late report, and its answer once given."""
+
+    requested_at: dt.datetime
+    requested_by: str  # `operator:<id>`, or `system` when the ladder asked
+    due: dt.date
+    text: str
+    level: int | None = None
+    given_at: dt.datetime | None = None
+    given_by: str | None = None
+    answer: str | None = None
+
+    @property
+    def answered(self) -> bool:
+        return self.given_at is not None
+
+
 @dataclass
 class Work:
     """One agency's reporting duty in one cycle."""
@@ -59,6 +78,12 @@ class Work:
     last_event: str | None = None
     transferred_to: list[str] = field(default_factory=list)
     last_event_version: int | None = None  # the directive's version at `last_event`
+    explanations: list[Explanation] = field(default_factory=list)
+
+    @property
+    def pending_explanation(self) -> Explanation | None:
+        """The explanation asked and not answered yet, if any."""
+        return next((x for x in self.explanations if not x.answered), None)
 
     @property
     def completed_at(self) -> dt.datetime | None:
@@ -142,6 +167,7 @@ NOTICE_KINDS = {
     "ReportReturned": "report_returned",
     "ConsolidatedReportSubmitted": "consolidated_ack",
     "OverdueSummarised": "overdue_summary",
+    "ExplanationRequested": "explanation_requested",
 }
 
 
@@ -480,6 +506,21 @@ def apply(state: DirectiveState, event: Event) -> None:
             summarised.overdue_summary = [
                 OverdueReport(o.cycle, o.obligation, o.due) for o in event.overdue
             ]
+        case ev.ExplanationRequested():
+            work = _work(state, event.cycle, event.agency)
+            work.explanations.append(
+                Explanation(event.at, event.actor, event.due, event.text, event.level)
+            )
+            _touch(work, event, state.version)
+        case ev.ExplanationGiven():
+            work = _work(state, event.cycle, event.agency)
+            for n, asked in enumerate(work.explanations):
+                if not asked.answered:
+                    work.explanations[n] = dataclasses.replace(
+                        asked, given_at=event.at, given_by=event.actor, answer=event.text
+                    )
+                    break
+            _touch(work, event, state.version)
         case ev.DirectiveClosed():
             state.status = "closed"
             state.closed_at = event.at

@@ -6,6 +6,8 @@ not counted. A duty is in a period when its due date (after any extension grante
 it; a withdrawn task is not counted. Its standing is judged at `as_of`: the end of the
 period's last day for a past period, `now` (passed in) for the current one.
 
+Explanations asked of an agency about a duty (and answered) are counted with it.
+
 Days late are calendar days from the due date to the day the report came (for one completed
 late) or to the `as_of` day (for one still open and overdue), with the working days in that
 span beside them.
@@ -20,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from definitions.calendar import WorkingCalendar, deadline_instant, local_date
-from lifecycle.state import DirectiveState
+from lifecycle.state import DirectiveState, Explanation
 
 DutyKind = Literal["report", "consolidation"]
 FOUR = ("completed_on_time", "completed_late", "open_within", "open_overdue")
@@ -44,6 +46,15 @@ class Duty:
     escalation_level: int
     extensions_asked: int
     extensions_granted: int
+    explanations: tuple[Explanation, ...] = ()
+
+    @property
+    def explanations_asked(self) -> int:
+        return len(self.explanations)
+
+    @property
+    def explanations_answered(self) -> int:
+        return sum(1 for x in self.explanations if x.answered)
 
 
 def duties(state: DirectiveState) -> list[Duty]:
@@ -63,6 +74,7 @@ def duties(state: DirectiveState) -> list[Duty]:
                     escalation_level=work.escalation_level,
                     extensions_asked=len(work.extensions),
                     extensions_granted=sum(1 for x in work.extensions if x.decision == "granted"),
+                    explanations=tuple(work.explanations),
                 )
             )  # fmt: skip
         if consolidator is not None and cycle.consolidation_due is not None:
@@ -155,6 +167,8 @@ class Figures:
     late_days: list[tuple[int, int]] = field(default_factory=list)
     extensions_asked: int = 0
     extensions_granted: int = 0
+    explanations_asked: int = 0
+    explanations_answered: int = 0
 
     @property
     def total(self) -> int:
@@ -181,6 +195,8 @@ class Figures:
             "max_working_days_late": self.late(1, max),
             "extensions_asked": self.extensions_asked,
             "extensions_granted": self.extensions_granted,
+            "explanations_asked": self.explanations_asked,
+            "explanations_answered": self.explanations_answered,
         }
 
 
@@ -223,6 +239,8 @@ def tally(
                     figures.late_days.append(days_late(duty, as_of, calendar))
                 figures.extensions_asked += duty.extensions_asked
                 figures.extensions_granted += duty.extensions_granted
+                figures.explanations_asked += duty.explanations_asked
+                figures.explanations_answered += duty.explanations_answered
         ranked = sorted(
             groups.values(),
             key=lambda f: (

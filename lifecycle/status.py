@@ -70,6 +70,8 @@ EVENTS: dict[str, str] = {
     "DirectiveClosed": N_("directive closed"),
     "WorkTransferred": N_("work handed over to a successor"),
     "SupersedesDirective": N_("supersedes an earlier directive"),
+    "ExplanationRequested": N_("explanation requested"),
+    "ExplanationGiven": N_("explanation given"),
 }
 CYCLE_STATUSES: dict[str, str] = {
     "open": N_("open"),

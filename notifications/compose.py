@@ -38,7 +38,7 @@ Language = Literal["vi", "en"]
 NoticeKind = Literal[
     "issue_notice", "reminder", "escalation", "consolidation_request", "consolidated_ack",
     "extension_granted", "extension_refused", "report_returned", "cycle_closed",
-    "directive_closed", "delivery_failed", "overdue_summary",
+    "directive_closed", "delivery_failed", "overdue_summary", "explanation_requested",
 ]
 
 # The planner's action kinds and the kind of message each sends; `notice` carries its own.
@@ -74,6 +74,7 @@ KIND_LABELS: dict[str, str] = {
     "directive_closed": N_("notice that the directive closed"),
     "delivery_failed": N_("notice of a failed delivery"),
     "overdue_summary": N_("summary of overdue reports"),
+    "explanation_requested": N_("request for an explanation"),
 }
 WHAT: dict[str, str] = {"report": N_("report"), "consolidation": N_("consolidated report")}
 # The four-way classification in the order a reader expects it: done first, then open.
@@ -517,6 +518,17 @@ class _Composer:
             "due": work.due,
             "overdue": self.today > work.due,
             "reporting_to": party(self.resolved, self.resolved.reporting_to).named(language),
+        }
+
+    def explanation_requested(self, recipient: Party, language: str) -> dict[str, Any]:
+        work = self._work(self.action.cycle, recipient.id)
+        asked = work.explanations[-1] if work.explanations else None
+        return {
+            "cycle": self.cycle_context(self.action.cycle, language),
+            "due": work.due,
+            "answer_by": asked.due if asked else self.today,
+            "text": asked.text if asked else "",
+            "asked_on": local_date(asked.requested_at) if asked else self.today,
         }
 
     def _counts(self, cycle_id: str, language: str, at: dt.datetime) -> dict[str, Any]:

@@ -56,6 +56,7 @@ KINDS: Final = (
     "directive_closed",
     "delivery_failed",
     "overdue_summary",
+    "explanation_requested",
 )
 # The HTML layout wraps a message's own content in these comments, so that a digest can lift
 # the content of several messages into one document without parsing HTML.

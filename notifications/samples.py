@@ -10,7 +10,13 @@ from __future__ import annotations
 
 import datetime as dt
 
-from definitions.calendar import WorkingCalendar, deadline_instant, default_calendar, start_of_day
+from definitions.calendar import (
+    WorkingCalendar,
+    deadline_instant,
+    default_calendar,
+    local_date,
+    start_of_day,
+)
 from definitions.content_hash import definition_sha256
 from definitions.resolve import ResolvedDirective
 from lifecycle import events as ev
@@ -23,6 +29,7 @@ from notifications.render import KINDS
 SYSTEM = "system"
 OPERATOR = "operator"
 SAMPLE_REPORT = "Báo cáo kết quả thực hiện (mẫu xem trước)."
+SAMPLE_EXPLANATION_ASK = "Đề nghị giải trình bằng văn bản lý do chậm báo cáo kết quả thực hiện."
 SAMPLE_RETURN_REASON = "Báo cáo chưa có số liệu cụ thể theo từng nhiệm vụ được giao."
 SAMPLE_REFUSAL = "Đề nghị gia hạn không nêu lý do khách quan."
 SAMPLE_EXTENSION_REASON = "Đang chờ số liệu của các đơn vị trực thuộc."
@@ -127,7 +134,8 @@ def sample(
         _need_tracked(resolved, agency)
         return Action(kind="issue_notice", key=action_key(directive_id, None, agency, "issue_notice", 0),
                       directive=directive_id, due_at=b.issued_at, agency=agency, recipient=agency), b.state
-    if kind in ("reminder", "escalation", "extension_granted", "extension_refused", "report_returned"):
+    if kind in ("reminder", "escalation", "extension_granted", "extension_refused", "report_returned",
+                "explanation_requested"):
         _need_tracked(resolved, agency)
         b.work_of(agency)
     if kind == "reminder":
@@ -175,6 +183,12 @@ def sample(
         b.apply(ev.ReportReturned(at=b.before_due(2), actor=resolved.reporting_to, agency=agency,
                                   cycle=cycle_id, reason=SAMPLE_RETURN_REASON))
         return b.notice("report_returned", agency), b.state
+    if kind == "explanation_requested":
+        asked_at = deadline_instant(b.due) + dt.timedelta(days=3)
+        b.apply(ev.ExplanationRequested(at=asked_at, actor=OPERATOR, agency=agency, cycle=cycle_id,
+                                        due=local_date(asked_at) + dt.timedelta(days=7),
+                                        text=SAMPLE_EXPLANATION_ASK))
+        return b.notice("explanation_requested", agency), b.state
     reporters = b.reporters()
     consolidator = resolved.consolidator
     if kind == "consolidation_request":

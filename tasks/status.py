@@ -55,6 +55,8 @@ EVENT_NAMES = {
     "OverdueSummarised": "chidao.overdue.summarised",
     "WorkTransferred": "chidao.work.transferred",
     "SupersedesDirective": "chidao.directive.supersedes",
+    "ExplanationRequested": "chidao.explanation.requested",
+    "ExplanationGiven": "chidao.explanation.given",
 }
 _WORD = re.compile(r"[A-Z][a-z0-9]*")
 

@@ -103,6 +103,19 @@ REPORT: tuple[tuple[str, str, str], ...] = (
     ("draft", "chidao.cli.report_cmd:run_draft",
      N_("the draft of a cycle's consolidated report (DOCX, HTML, PDF)")),
 )
+OPERATORS: tuple[tuple[str, str, str], ...] = (
+    ("add", "chidao.cli.operators_cmd:run_add",
+     N_("add an operator (issuer, overseer or consolidator), a ledger event")),
+    ("remove", "chidao.cli.operators_cmd:run_remove",
+     N_("remove an operator; their links and keys stop working")),
+    ("list", "chidao.cli.operators_cmd:run_list", N_("the operators and their roles")),
+    ("link", "chidao.cli.operators_cmd:run_link",
+     N_("a signed, expiring sign-in link to the dashboard, or an API key (--api)")),
+)
+EXPLAIN: tuple[tuple[str, str, str], ...] = (
+    ("ask", "chidao.cli.operators_cmd:run_ask",
+     N_("ask an agency whose report is late to explain itself (yêu cầu giải trình)")),
+)
 # (group name, help, its commands)
 GROUPS: tuple[tuple[str, str, tuple[tuple[str, str, str], ...]], ...] = (
     ("notifications", N_("preview messages; list the outbox"), NOTIFICATIONS),
@@ -110,6 +123,8 @@ GROUPS: tuple[tuple[str, str, tuple[tuple[str, str, str], ...]], ...] = (
     ("projections", N_("the tables the inbox and status read"), PROJECTIONS),
     ("keys", N_("the secret key stored secrets are encrypted under"), KEYS),
     ("report", N_("the reports a provincial office presents"), REPORT),
+    ("operators", N_("who the operators are, and their sign-in links"), OPERATORS),
+    ("explain", N_("explanation requests (yêu cầu giải trình)"), EXPLAIN),
 )
 
 

@@ -423,7 +423,7 @@ async def _simulate(
     from rich.progress import BarColumn, Progress, TextColumn
 
     from flows.directive import directive
-    from flows.simulate import simulate
+    from flows.simulate import shared_prefect_clients, simulate
 
     directives = _directives(database_url)
     first = resolved.definition.issued_on
@@ -454,8 +454,9 @@ async def _simulate(
             )
 
         try:
-            return await simulate(
-                resolved, scenario, directives, run_flow, until=until, on_tick=on_tick
-            )
+            async with shared_prefect_clients():
+                return await simulate(
+                    resolved, scenario, directives, run_flow, until=until, on_tick=on_tick
+                )
         except Refused as e:
             raise CliError(said(e)) from e

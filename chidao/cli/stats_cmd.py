@@ -20,7 +20,7 @@ By = Literal["agency", "directive", "month"]
 COLUMNS = (
     "completed_on_time", "completed_late", "open_within", "open_overdue", "total", "on_time_rate",
     "median_days_late", "max_days_late", "median_working_days_late", "max_working_days_late",
-    "extensions_asked", "extensions_granted",
+    "extensions_asked", "extensions_granted", "explanations_asked", "explanations_answered",
 )  # fmt: skip
 
 
@@ -126,6 +126,7 @@ def _print_table(title: str, rows: list[dict[str, object]], names: dict[str, str
         _("agency / directive / month"), _("on time"), _("late"), _("open, within"),
         _("open, overdue"), _("total"), _("on-time rate"), _("days late: median/max"),
         _("working days late: median/max"), _("extensions asked/granted"),
+        _("explanations asked/answered"),
     ):  # fmt: skip
         table.add_column(header)
     for row in rows:
@@ -136,6 +137,7 @@ def _print_table(title: str, rows: list[dict[str, object]], names: dict[str, str
             f"{_number(row['median_days_late'])}/{_number(row['max_days_late'])}",
             f"{_number(row['median_working_days_late'])}/{_number(row['max_working_days_late'])}",
             f"{row['extensions_asked']}/{row['extensions_granted']}",
+            f"{row['explanations_asked']}/{row['explanations_answered']}",
         )  # fmt: skip
     Console(width=200).print(table)
 

@@ -6,7 +6,9 @@ checks the size, then the signature, before anything else looks at the request, 
 request is a 401 whatever its body and a body over the limit is a 413 before it is read whole.
 `/healthz`, `/readyz`, `/docs` and `/openapi.json` are open. So are the browser form's page
 and posts (`chidao.webhook.form`), which carry a signed link token instead of a signature;
-their bodies are still held to the size limit.
+their bodies are still held to the size limit. Operators' pages (`/ops/…`,
+`chidao.webhook.pages`) and API (`/ops/api/v1/…`, `chidao.webhook.api`) sit outside `/v1`:
+they are authenticated by operators' signed tokens (`chidao.webhook.operator_auth`).
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from chidao.webhook import schemas
+from chidao.webhook.api import install_operator_api
 from chidao.webhook.errors import (
     Busy,
     Forbidden,
@@ -44,6 +47,8 @@ from chidao.webhook.errors import (
 )
 from chidao.webhook.form import PAGE_PATHS, POST_PATH, install_form
 from chidao.webhook.mailroom import install_mailroom
+from chidao.webhook.operator_auth import OperatorAuth
+from chidao.webhook.pages import install_pages
 from chidao.webhook.secrets import SecretStore
 from chidao.webhook.service import (
     INBOX_PAGE,
@@ -66,6 +71,7 @@ from chidao.webhook.uploads import (
 from flows.clock import SystemClock
 from ledger.agency_keys import AgencyKeys
 from ledger.attachments import Blob
+from ledger.operators import Operators
 from ledger.store import EventStore
 from lifecycle import commands as cmd
 from lifecycle.events import Attachment as LedgerAttachment
@@ -74,6 +80,8 @@ log = logging.getLogger("chidao.webhook")
 
 REPLAYED_HEADER = "x-chidao-replayed"
 SIGNED_PREFIX = "/v1/"
+OPERATOR_API_PREFIX = "/ops/api/"
+OPERATOR_SCHEME = "operatorKey"  # `chidao operators link ID --api`, as `Authorization: Bearer`
 Waker = Callable[[str], Awaitable[None]]
 M = TypeVar("M", bound=BaseModel)
 # The paths whose multipart bodies may carry files (the reports, by the API or the form).
@@ -580,6 +588,24 @@ def create_app(
         )
         return await run(request, directive, command)
 
+    @app.post(
+        "/v1/directives/{directive}/agencies/{agency}/cycles/{cycle}/explanation",
+        response_model=schemas.Recorded,
+        summary="Answer the explanation asked of the agency (giải trình)",
+        **signed,
+    )
+    async def give_explanation(
+        request: Request,
+        directive: DirectiveId,
+        agency: AgencyId,
+        cycle: CycleId,
+        body: schemas.ExplanationIn,
+    ) -> JSONResponse:
+        caller = caller_of(request)
+        own_work(caller, agency)
+        command = cmd.GiveExplanation(actor=caller.agency, agency=agency, cycle=cycle, text=body.text)
+        return await run(request, directive, command)
+
     # --- the consolidator ---
 
     @app.post(
@@ -778,7 +804,9 @@ def create_app(
             "signatureInput": {"type": "apiKey", "in": "header", "name": "Signature-Input"},
             "signature": {"type": "apiKey", "in": "header", "name": "Signature"},
         }
-        document.setdefault("components", {})["securitySchemes"] = schemes
+        document.setdefault("components", {})["securitySchemes"] = {
+            **schemes, OPERATOR_SCHEME: {"type": "http", "scheme": "bearer"},
+        }
         codes = document["components"].setdefault("schemas", {})
         # the report bodies, read by hand (JSON or multipart), named in the components
         _refs, defs = models_json_schema(
@@ -793,6 +821,9 @@ def create_app(
             "description": "\n".join(f"- `{k}`: {v}" for k, v in sorted(ERROR_CODES.items())),
         }
         for path, operations in document.get("paths", {}).items():
+            if path.startswith(OPERATOR_API_PREFIX):
+                for operation in operations.values():
+                    operation["security"] = [{OPERATOR_SCHEME: []}]
             if path.startswith(SIGNED_PREFIX):
                 for method, operation in operations.items():
                     operation["security"] = [{name: [] for name in schemes}]
@@ -818,4 +849,7 @@ def create_app(
         max_attachment_bytes=max_attachment_bytes,
     )
     install_mailroom(app, folder=mailroom_dir)
+    operator_auth = OperatorAuth(link_key, Operators(EventStore(engine)), SystemClock().now)
+    install_operator_api(app, service=service, auth=operator_auth, poke=wakeups.poke)
+    install_pages(app, service=service, auth=operator_auth, poke=wakeups.poke)
     return app

@@ -75,7 +75,7 @@ FILE_PATH = re.compile(r"^/v1/directives/[^/]+/agencies/[^/]+/attachments/[0-9a-
 DRAFT_PATH = re.compile(r"^/v1/directives/[^/]+/agencies/[^/]+/draft/[^/]+\.(docx|html)$")
 PAGE_PATHS = (PAGE_PATH, INBOX_PAGE_PATH, FILE_PATH, DRAFT_PATH)
 POST_PATH = re.compile(r"^/v1/directives/[^/]+/agencies/[^/]+/form/[^/]+$")
-ACTIONS = ("acknowledge", "item", "report", "extension", "consolidated")
+ACTIONS = ("acknowledge", "item", "report", "extension", "consolidated", "explanation")
 FLASHES = frozenset({*ACTIONS, "nothing"})
 FORM_ID = re.compile(r"^[A-Za-z0-9_-]{8,80}$")
 MAX_FIELDS = 20
@@ -97,6 +97,7 @@ TEXT: dict[str, str] = {  # the page's words, as catalogue ids
     "report": N_("Recorded: the report of this cycle was submitted."),
     "extension": N_("Recorded: the extension request; the decision will come by mail."),
     "consolidated": N_("Recorded: the consolidated report of this cycle was submitted."),
+    "explanation": N_("Recorded: the explanation was sent."),
     "nothing": N_("Nothing new to record: this was already done."),
     "refused": N_("Not recorded"),
     "invalid": N_("Please check what was entered"),
@@ -140,6 +141,7 @@ INBOX_KINDS: dict[str, str] = {  # what an inbox entry asks, as catalogue ids
     "review_report": N_("Accept or return a report"),
     "consolidate": N_("Submit the consolidated report"),
     "decide_extension": N_("Decide an extension request"),
+    "explain": N_("Explain the late report in writing"),
 }
 FIELD_NAMES: dict[str, str] = {  # a form's fields, named in its error messages
     "text": N_("report text"),
@@ -322,6 +324,12 @@ def install_form(
                 "status": work_status_label(work.status, lang) if work else None,
                 "open": work is not None and work.status in ("assigned", "returned"),
             }
+        explanations = [
+            {"cycle": c.id, "label": cycle_label(resolved, c.id, lang), "asked": x}
+            for c in state.cycles.values()
+            for w in [c.works.get(link.agency)] if w is not None
+            for x in w.explanations
+        ]  # fmt: skip
         consolidation = None
         if cycle_id is not None and resolved.consolidator == link.agency:
             token_q = quote(link.token, safe="")
@@ -346,6 +354,7 @@ def install_form(
         ]
         page_id = secrets.token_urlsafe(12)
         return {
+            "explanations": explanations,
             "lang": lang,
             "consolidation": consolidation,
             "files": files,
@@ -629,6 +638,9 @@ def _command(
             return cmd.SubmitConsolidatedReport(
                 actor=agency, cycle=cycle, text=whole.text, attachments=refs
             )
+        if action == "explanation":
+            given = schemas.ExplanationIn(text=fields.get("text", "").strip())
+            return cmd.GiveExplanation(actor=agency, agency=agency, cycle=cycle, text=given.text)
         if action == "extension":
             asked = schemas.ExtensionIn.model_validate(
                 {

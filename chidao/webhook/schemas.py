@@ -68,6 +68,15 @@ class ItemDone(Request):
     note: Note = ""
 
 
+class ExplanationIn(Request):
+    text: LongText = Field(description="The agency's written explanation (giải trình).")
+
+
+class ExplanationRequestIn(Request):
+    due: BusinessDate = Field(description="The day to answer by.")
+    text: Reason = Field(description="What is asked.")
+
+
 class ReportIn(Request):
     text: LongText = Field(description="The report (báo cáo kết quả).")
     items: dict[ItemId, Literal["done", "in_progress", "not_started"]] = Field(
@@ -168,6 +177,7 @@ class InboxEntry(Response):
         "review_report",
         "consolidate",
         "decide_extension",
+        "explain",
     ]
     cycle: str | None = None
     agency: str = Field(
