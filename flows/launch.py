@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import tempfile
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import cast
@@ -19,10 +20,11 @@ from prefect import flow
 from prefect.deployments.flow_runs import arun_deployment
 
 from chidao.settings import load_settings
-from definitions.calendar import TIMEZONE, default_calendar
+from definitions.calendar import default_calendar
 from definitions.loader import load_definition, load_directory
 from definitions.resolve import ResolvedDirective, resolve
 from flows.clock import SystemClock
+from i18n import N_, gettext
 from i18n.times import person_time
 from ledger.directives import Directives
 from lifecycle.catchup import (
@@ -36,11 +38,27 @@ from lifecycle.catchup import (
     preview,
 )
 from lifecycle.commands import operator
+from lifecycle.planner import Action
+from notifications.compose import KIND_LABELS
 from tasks.runtime import directives_for
 from tasks.schedule import DIRECTIVE_DEPLOYMENT, ISSUED, run_name
 
 # Who launched from the Prefect UI is Prefect's to know; without CHIDAO_OPERATOR it is this.
 PREFECT_UI_OPERATOR = "prefect-ui"
+
+
+# What each planner action sends, for the preview's counts (catalogue ids).
+ACTION_LABELS: dict[str, str] = {
+    "issue_notice": N_("notice of assignment"),
+    "remind": N_("deadline reminder"),
+    "escalate": N_("overdue escalation"),
+    "request_consolidation": N_("request to consolidate the reports"),
+    "close_cycle": N_("notice that a reporting cycle closed"),
+    "open_cycle": N_("a new cycle opened"),
+    "close_directive": N_("notice that the directive closed"),
+    "notice": N_("notice"),
+    "delivery_failed": N_("notice of a failed delivery"),
+}
 
 
 class LaunchRefused(Exception):
@@ -67,49 +85,103 @@ class PolicyNeeded(LaunchRefused):
         self.text = text
 
 
-def describe(resolved: ResolvedDirective, shown: Preview) -> str:
-    """The preview for people: cycles opened and left out, how many notices of each kind, and
-    every escalation with its level and to whom."""
+def describe(resolved: ResolvedDirective, shown: Preview, lang: str | None = None) -> str:
+    """The preview for people, in `lang` (default: the process's): cycles opened and left out,
+    how many notices of each kind, every escalation with its level and to whom, and under
+    `summary` the digests."""
+    policy = shown.policy or "full"
     lines = [
-        f"{resolved.definition.reference} ({resolved.definition.id}), launched "
-        f"{shown.at.astimezone(TIMEZONE):%d/%m/%Y %H:%M} under catch-up policy "
-        f"{shown.policy or 'full'}:",
-        f"  cycles opened: {', '.join(shown.opened) or '-'}",
+        gettext(
+            "{reference} ({directive}), launched {at} under catch-up policy {policy}:", lang
+        ).format(
+            reference=resolved.definition.reference,
+            directive=resolved.definition.id,
+            at=person_time(shown.at),
+            policy=policy,
+        ),
+        "  " + gettext("cycles opened: {cycles}", lang).format(cycles=", ".join(shown.opened) or "-"),
     ]
     if shown.not_tracked:
-        lines.append(f"  cycles recorded as not tracked: {', '.join(shown.not_tracked)}")
-    lines.append(f"  notices at once: {len(shown.actions)}")
-    lines.extend(f"    {kind}: {count}" for kind, count in sorted(shown.by_kind().items()))
+        lines.append(
+            "  " + gettext("cycles recorded as not tracked: {cycles}", lang).format(
+                cycles=", ".join(shown.not_tracked)
+            )
+        )
+    lines.append("  " + gettext("notices at once: {count}", lang).format(count=len(shown.actions)))
+    counted = Counter(_kind_label(a, lang) for a in shown.actions)
+    lines.extend(f"    {kind}: {count}" for kind, count in sorted(counted.items()))
     escalations = shown.escalations()
     if escalations:
-        lines.append(f"  escalations ({len(escalations)}):")
+        lines.append("  " + gettext("escalations ({count}):", lang).format(count=len(escalations)))
         lines.extend(
-            f"    {a.cycle} {a.agency} level {a.level} → {a.recipient}" for a in escalations
+            "    " + gettext("{cycle} {agency} level {level} → {recipient}", lang).format(
+                cycle=a.cycle, agency=a.agency, level=a.level, recipient=a.recipient
+            )
+            for a in escalations
+        )
+    digests = shown.digests()
+    if digests:
+        lines.append(
+            "  " + gettext("overdue digests, one per agency ({count}): {agencies}", lang).format(
+                count=len(digests), agencies=", ".join(str(a.recipient) for a in digests)
+            )
         )
     return "\n".join(lines)
 
 
-def choices_text(resolved: ResolvedDirective, now: dt.datetime) -> str:
+def _kind_label(action: Action, lang: str | None) -> str:
+    """What a notice is, in `lang`: the planner's action kind, or the notice's own kind."""
+    if action.kind == "notice" and action.notice_kind in KIND_LABELS:
+        return gettext(KIND_LABELS[action.notice_kind], lang)
+    return gettext(ACTION_LABELS[action.kind], lang)
+
+
+def choices_text(resolved: ResolvedDirective, now: dt.datetime, lang: str | None = None) -> str:
     passed = passed_cycles(resolved, now)
     current = current_of(resolved, now)
-    return (
-        f"{resolved.definition.reference}: the report dates of {len(passed)} cycles "
-        f"({', '.join(c.id for c in passed)}) have passed; nothing was recorded. Choose:\n"
-        f"  --catch-up current   open only the current cycle ({current.id}); the earlier ones are "
-        "recorded as not tracked\n"
-        "  --catch-up full      track every cycle since issuance: all the reminders and "
-        "escalations above, at once"
+    ahead = next((c for c in resolved.cycles if c not in passed), None)
+    return "\n".join(
+        [
+            gettext(
+                "{reference}: the report dates of {count} cycles ({cycles}) have passed; "
+                "nothing was recorded. Choose:",
+                lang,
+            ).format(
+                reference=resolved.definition.reference,
+                count=len(passed),
+                cycles=", ".join(c.id for c in passed),
+            ),
+            "  --catch-up current   "
+            + gettext(
+                "open only the current cycle ({cycle}); the earlier ones are recorded as not "
+                "tracked",
+                lang,
+            ).format(cycle=current.id),
+            "  --catch-up summary   "
+            + gettext(
+                "every cycle whose report is overdue is left untracked, and each agency gets "
+                "one digest of what it owed in them, instead of their escalations; tracking "
+                "starts with the next report ahead ({cycle})",
+                lang,
+            ).format(cycle=ahead.id if ahead else "-"),
+            "  --catch-up full      "
+            + gettext(
+                "track every cycle since issuance: all the reminders and escalations above, "
+                "at once",
+                lang,
+            ),
+        ]
     )
 
 
 def check_policy(
-    resolved: ResolvedDirective, at: dt.datetime, policy: CatchUp | None
+    resolved: ResolvedDirective, at: dt.datetime, policy: CatchUp | None, lang: str | None = None
 ) -> Preview:
     """The preview of this launch; PolicyNeeded when its dates passed and no policy was given."""
     shown = preview(resolved, at, default_calendar(), policy)
     if policy is None and needs_policy(resolved, at):
-        full = describe(resolved, shown)
-        raise PolicyNeeded(f"{full}\n\n{choices_text(resolved, at)}")
+        full = describe(resolved, shown, lang)
+        raise PolicyNeeded(f"{full}\n\n{choices_text(resolved, at, lang)}")
     return shown
 
 
@@ -127,10 +199,12 @@ def record_issuance(
     directive_id = resolved.definition.id
     if directives.exists(directive_id):
         state = directives.state(directive_id)
-        issued = person_time(state.issued_at) if state.issued_at else "earlier"
+        issued = person_time(state.issued_at) if state.issued_at else gettext("earlier")
         raise LaunchRefused(
-            f"{resolved.definition.reference} ({directive_id}) was already launched on {issued}; "
-            "use `chidao amend` to change it"
+            gettext(
+                "{reference} ({directive}) was already launched on {at}; use `chidao amend` to "
+                "change it"
+            ).format(reference=resolved.definition.reference, directive=directive_id, at=issued)
         )
     check_policy(resolved, at, policy)
     commands = launch_commands(resolved, at, policy, actor)
@@ -164,7 +238,11 @@ def policy_of(value: str | None) -> CatchUp | None:
     if not value:
         return None
     if value not in POLICIES:
-        raise LaunchRefused(f"catch-up policy {value!r}: give one of {', '.join(POLICIES)}")
+        raise LaunchRefused(
+            gettext("catch-up policy {value!r}: give one of {policies}").format(
+                value=value, policies=", ".join(POLICIES)
+            )
+        )
     return cast(CatchUp, value)
 
 
@@ -174,11 +252,13 @@ async def launch(
 ) -> dict[str, str]:
     """Launch a directive from the Prefect UI: give its definition's path, or paste its YAML.
 
-    `catch_up` (`current` or `full`) is needed when the directive's dates have passed; without
+    `catch_up` (`current`, `summary` or `full`) is needed when the directive's dates have passed; without
     it such a launch records nothing and fails with the preview and the choices."""
     policy = policy_of(catch_up)
     if bool(definition_path) == bool(definition_yaml):
-        raise LaunchRefused("give either definition_path or definition_yaml, not both or neither")
+        raise LaunchRefused(
+            gettext("give either definition_path or definition_yaml, not both or neither")
+        )
     if definition_yaml:
         with tempfile.TemporaryDirectory() as folder:
             path = Path(folder) / "definition.yaml"

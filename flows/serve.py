@@ -39,7 +39,9 @@ LAUNCH_DESCRIPTION = (
     "`definition_yaml`. Nothing is recorded unless the definition validates; a directive "
     "already launched is refused. A directive whose report dates have passed needs "
     "`catch_up`: `current` (open only the current cycle; earlier ones recorded as not "
-    "tracked) or `full` (every cycle since issuance, all its escalations at once); without it "
+    "tracked), `summary` (the same, and each agency gets one digest of what it owed in the "
+    "earlier cycles) or `full` (every cycle since issuance, all its escalations at once); "
+    "without it "
     "the run fails with the preview, recording nothing."
 )
 

@@ -52,7 +52,8 @@ def used_ids() -> Iterator[tuple[str, str]]:
         for filename, lineno, message, _comments, context in extract_from_dir(
             ROOT / folder, method_map, options_map=options, keywords=KEYWORDS
         ):
-            ids = message if isinstance(message, tuple) else (message,)
+            # a plural is one entry, found by its singular
+            ids = message[:1] if isinstance(message, tuple) else (message,)
             for msgid in ids:
                 if msgid:
                     yield (f"{context}\x04{msgid}" if context else msgid,

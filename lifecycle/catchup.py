@@ -7,7 +7,11 @@ with nothing recorded and nothing sent.
 - `full`: every cycle since issuance is tracked, as if the directive had run from its date
   (years of escalations, at once);
 - `current`: only the current cycle is opened (the one whose period holds today, else the next
-  to start, else the last); the earlier ones are recorded as not tracked (`CyclesNotTracked`).
+  to start, else the last); the earlier ones are recorded as not tracked (`CyclesNotTracked`);
+- `summary`: every cycle whose report date has passed is recorded as not tracked, and each
+  agency is told once, in one digest, what it owed in them (`OverdueSummarised`, answered by
+  the notice `overdue_summary`), instead of years of reminders and escalations; tracking
+  starts with the first cycle whose report is still ahead (opened at once).
 
 A launch whose first report date has passed needs one of them, given by the operator.
 """
@@ -26,10 +30,15 @@ from lifecycle.decide import decide
 from lifecycle.planner import Action, due_actions, label
 from lifecycle.state import DirectiveState, apply
 
-CatchUp = Literal["current", "full"]
-POLICIES: tuple[CatchUp, ...] = ("current", "full")
+CatchUp = Literal["current", "summary", "full"]
+POLICIES: tuple[CatchUp, ...] = ("current", "summary", "full")
 MAX_ROUNDS = 25
+# Recorded in the ledger as the operator's reason (the ledger's words are Vietnamese).
 NOT_TRACKED_REASON = "Khởi chạy sau thời hạn: chỉ theo dõi kỳ hiện tại (--catch-up current)."
+SUMMARY_REASON = (
+    "Khởi chạy sau thời hạn: theo dõi kỳ hiện tại, báo một lần các báo cáo quá hạn "
+    "(--catch-up summary)."
+)
 
 
 def passed_cycles(resolved: ResolvedDirective, now: dt.datetime) -> list[Cycle]:
@@ -58,18 +67,22 @@ def launch_commands(
     policy: CatchUp | None,
     actor: str = cmd.OPERATOR,
 ) -> list[cmd.Command]:
-    """What a launch by `actor` records: the issuance, and under `current` the earlier cycles
-    left out."""
+    """What a launch by `actor` records: the issuance; under `current` and `summary` the earlier
+    cycles left out, and under `summary` one digest per agency of what it owed in them."""
     commands: list[cmd.Command] = [
         cmd.Issue(actor=actor, resolved=resolved.model_dump(mode="json"))
     ]
-    if policy == "current":
-        current = current_of(resolved, now)
-        earlier = tuple(c.id for c in resolved.cycles if c.index < current.index)
+    if policy in ("current", "summary"):
+        if policy == "summary":  # every cycle whose report is overdue goes in the digests
+            earlier = tuple(c.id for c in passed_cycles(resolved, now))
+        else:
+            current = current_of(resolved, now)
+            earlier = tuple(c.id for c in resolved.cycles if c.index < current.index)
         if earlier:
-            commands.append(
-                cmd.NotTrackCycles(actor=actor, cycles=earlier, reason=NOT_TRACKED_REASON)
-            )
+            reason = SUMMARY_REASON if policy == "summary" else NOT_TRACKED_REASON
+            commands.append(cmd.NotTrackCycles(actor=actor, cycles=earlier, reason=reason))
+            if policy == "summary":
+                commands.append(cmd.SummariseOverdue(actor=actor))
     return commands
 
 
@@ -89,6 +102,10 @@ class Preview:
     def escalations(self) -> list[Action]:
         return [a for a in self.actions if a.kind == "escalate"]
 
+    def digests(self) -> list[Action]:
+        """The overdue digests of `summary`, one per agency."""
+        return [a for a in self.actions if a.notice_kind == "overdue_summary"]
+
     def as_dict(self) -> dict[str, Any]:
         return {
             "at": self.at.isoformat(),
@@ -103,6 +120,7 @@ class Preview:
                     "agency": a.agency,
                     "recipient": a.recipient,
                     "level": a.level,
+                    "notice_kind": a.notice_kind,
                     "due_at": a.due_at.isoformat(),
                 }
                 for a in self.actions

@@ -193,6 +193,11 @@ class NotTrackCycles(CommandBase):
     reason: Reason
 
 
+class SummariseOverdue(CommandBase):
+    """Launch catch-up `summary`: after NotTrackCycles, one digest per agency of what it owed in
+    the cycles left untracked (OverdueSummarised), instead of their reminders and escalations."""
+
+    kind: Literal["summarise_overdue"] = "summarise_overdue"
 class RequestExplanation(CommandBase):
     """An operator asks an agency whose report is late to explain itself by `due`."""
 
@@ -216,6 +221,7 @@ Command = Annotated[
     Issue
     | Amend
     | NotTrackCycles
+    | SummariseOverdue
     | Acknowledge
     | CompleteItem
     | SubmitReport

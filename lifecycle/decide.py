@@ -10,6 +10,7 @@ import datetime as dt
 from definitions.calendar import TIMEZONE, deadline_instant
 from definitions.content_hash import definition_sha256
 from definitions.resolve import ResolvedDirective
+from i18n import N_
 from i18n.times import person_date
 from lifecycle import commands as cmd
 from lifecycle import events as ev
@@ -20,18 +21,26 @@ from lifecycle.state import CycleState, DirectiveState, Work
 
 def _resolved(state: DirectiveState) -> ResolvedDirective:
     if state.resolved is None:
-        raise NotFound("the directive has not been issued")
+        raise NotFound(N_("the directive has not been issued"))
     return state.resolved
 
 
 def _require_agency(state: DirectiveState, agency: str) -> None:
     if agency not in state.agencies:
-        raise NotFound(f"agency {agency} has no work on directive {state.id}")
+        raise NotFound(
+            N_("agency {agency} has no work on directive {directive}"),
+            agency=agency,
+            directive=state.id,
+        )
 
 
 def _require_self(command: cmd.CommandBase, agency: str) -> None:
     if command.actor != agency and not cmd.is_operator(command.actor):
-        raise Forbidden(f"{command.actor} cannot act for {agency}")
+        raise Forbidden(
+            N_("{actor} cannot act for {agency}"),
+            actor=command.actor,
+            agency=agency,
+        )
 
 
 def _local(moment: dt.datetime) -> str:
@@ -44,25 +53,27 @@ def _received(
     """An operator's record of a report received earlier: checked, with its author."""
     if command.received_on is None:
         if command.received_reason is not None:
-            raise InvalidTransition("received_reason is given without received_on")
+            raise InvalidTransition(N_("received_reason is given without received_on"))
         return None
     if not cmd.is_operator(command.actor):
-        raise Forbidden("only an operator records a report received earlier (received_on)")
+        raise Forbidden(N_("only an operator records a report received earlier (received_on)"))
     if not command.received_reason:
         raise InvalidTransition(
-            "a report received earlier needs received_reason: why it is entered only now"
+            N_("a report received earlier needs received_reason: why it is entered only now"),
         )
     issued = state.issued_at.astimezone(TIMEZONE).date() if state.issued_at else None
     entered = at.astimezone(TIMEZONE).date()
     if issued is not None and command.received_on < issued:
         raise OutOfOrder(
-            f"received_on {command.received_on:%d/%m/%Y} is before the directive was issued "
-            f"({issued:%d/%m/%Y})"
+            N_("received_on {received_on} is before the directive was issued ({issued})"),
+            received_on=f"{command.received_on:%d/%m/%Y}",
+            issued=f"{issued:%d/%m/%Y}",
         )
     if command.received_on > entered:
         raise OutOfOrder(
-            f"received_on {command.received_on:%d/%m/%Y} is after the day it is entered "
-            f"({entered:%d/%m/%Y})"
+            N_("received_on {received_on} is after the day it is entered ({entered})"),
+            received_on=f"{command.received_on:%d/%m/%Y}",
+            entered=f"{entered:%d/%m/%Y}",
         )
     return ev.Received(on=command.received_on, reason=command.received_reason, by=command.actor)
 
@@ -72,10 +83,22 @@ def _open_cycle(state: DirectiveState, cycle: str) -> CycleState:
     if found is None:
         known = _resolved(state).cycle(cycle)
         if known is None:
-            raise NotFound(f"directive {state.id} has no reporting cycle {cycle}")
-        raise InvalidTransition(f"cycle {cycle} of directive {state.id} is not open yet")
+            raise NotFound(
+                N_("directive {directive} has no reporting cycle {cycle}"),
+                directive=state.id,
+                cycle=cycle,
+            )
+        raise InvalidTransition(
+            N_("cycle {cycle} of directive {directive} is not open yet"),
+            cycle=cycle,
+            directive=state.id,
+        )
     if found.status == "closed":
-        raise InvalidTransition(f"cycle {cycle} of directive {state.id} is closed")
+        raise InvalidTransition(
+            N_("cycle {cycle} of directive {directive} is closed"),
+            cycle=cycle,
+            directive=state.id,
+        )
     return found
 
 
@@ -84,9 +107,18 @@ def _work(state: DirectiveState, agency: str, cycle: str) -> Work:
     cycle_state = _open_cycle(state, cycle)
     work = cycle_state.works.get(agency)
     if work is None:
-        raise NotFound(f"{agency} owes no report in cycle {cycle} of directive {state.id}")
+        raise NotFound(
+            N_("{agency} owes no report in cycle {cycle} of directive {directive}"),
+            agency=agency,
+            cycle=cycle,
+            directive=state.id,
+        )
     if work.status == "withdrawn":
-        raise InvalidTransition(f"the task of {agency} on directive {state.id} was withdrawn")
+        raise InvalidTransition(
+            N_("the task of {agency} on directive {directive} was withdrawn"),
+            agency=agency,
+            directive=state.id,
+        )
     return work
 
 
@@ -97,24 +129,35 @@ def _require_consolidator(state: DirectiveState, command: cmd.CommandBase) -> No
         allowed.add(resolved.consolidator)
     if command.actor not in allowed and not cmd.is_operator(command.actor):
         raise Forbidden(
-            f"only {resolved.consolidator or resolved.reporting_to} reviews reports of {state.id}"
+            N_("only {reporting_to} reviews reports of {directive}"),
+            reporting_to=resolved.consolidator or resolved.reporting_to,
+            directive=state.id,
         )
 
 
 def _require_issuer(state: DirectiveState, command: cmd.CommandBase) -> None:
     issuer = _resolved(state).issuer.id
     if command.actor != issuer and not cmd.is_operator(command.actor):
-        raise Forbidden(f"only the issuer ({issuer}) or an operator may do that on {state.id}")
+        raise Forbidden(
+            N_("only the issuer ({issuer}) or an operator may do that on {directive}"),
+            issuer=issuer,
+            directive=state.id,
+        )
 
 
 def _issue(state: DirectiveState, command: cmd.Issue, at: dt.datetime) -> list[Event]:
     if state.status != "new":
         raise InvalidTransition(
-            f"directive {state.id} was already issued on {person_date(state.issued_at)}"
+            N_("directive {directive} was already issued on {issued_at}"),
+            directive=state.id,
+            issued_at=person_date(state.issued_at),
         )
     resolved = ResolvedDirective.model_validate(command.resolved)
     if not resolved.cycles:
-        raise InvalidTransition(f"directive {resolved.definition.id} has no reporting cycle")
+        raise InvalidTransition(
+            N_("directive {directive} has no reporting cycle"),
+            directive=resolved.definition.id,
+        )
     return [
         ev.DirectiveIssued(
             at=at,
@@ -235,37 +278,53 @@ def _amend(state: DirectiveState, command: cmd.Amend, at: dt.datetime) -> list[E
     an ended agency's work would be left with nobody."""
     actor = command.actor
     if not cmd.is_operator(actor) and actor != _resolved(state).issuer.id:
-        raise Forbidden("only an operator or the issuer amends a directive")
+        raise Forbidden(N_("only an operator or the issuer amends a directive"))
     resolved = ResolvedDirective.model_validate(command.resolved)
     if resolved.definition.id != state.id:
-        raise InvalidTransition(f"the amendment is for {resolved.definition.id}, not {state.id}")
+        raise InvalidTransition(
+            N_("the amendment is for {directive}, not {directive2}"),
+            directive=resolved.definition.id,
+            directive2=state.id,
+        )
     day = at.date()
     new_ids = {a.id for a in resolved.tracked}
     handed: set[str] = set()
     for transfer in command.transfers:
         source, target = transfer.from_agency, transfer.to_agency
         if source not in state.agencies:
-            raise NotFound(f"agency {source} has no work on directive {state.id} to hand over")
+            raise NotFound(
+                N_("agency {source} has no work on directive {directive} to hand over"),
+                source=source,
+                directive=state.id,
+            )
         successor = resolved.agency(target)
         if successor is None:
             raise InvalidTransition(
-                f"the work of {source} cannot pass to {target}: {target} is not among the "
-                "amended definition's agencies"
+                N_("the work of {source} cannot pass to {target}: {target} is not among the amended definition's agencies"),
+                source=source,
+                target=target,
             )
         if not successor.valid_on(day):
-            when = (
-                f"ended on {successor.valid_until:%d/%m/%Y}"
-                if successor.valid_until is not None and day >= successor.valid_until
-                else f"exists only from {successor.valid_from:%d/%m/%Y}"
-            )
+            if successor.valid_until is not None and day >= successor.valid_until:
+                raise InvalidTransition(
+                    N_("the work of {source} cannot pass to {target} on {day}: {target} ended on {ended}"),
+                    source=source,
+                    target=target,
+                    day=f"{day:%d/%m/%Y}",
+                    ended=f"{successor.valid_until:%d/%m/%Y}",
+                )
             raise InvalidTransition(
-                f"the work of {source} cannot pass to {target} on {day:%d/%m/%Y}: {target} {when}"
+                N_("the work of {source} cannot pass to {target} on {day}: {target} exists only from {start}"),
+                source=source,
+                target=target,
+                day=f"{day:%d/%m/%Y}",
+                start=f"{successor.valid_from:%d/%m/%Y}",
             )
         if target == source:
-            raise InvalidTransition(f"{source} cannot hand its work over to itself")
+            raise InvalidTransition(N_("{source} cannot hand its work over to itself"), source=source)
         handed.add(source)
     abandoned = [
-        f"{t.id} (ended {t.valid_until:%d/%m/%Y}; open in cycles {', '.join(_open_work(state, t.id))})"
+        f"{t.id} ({t.valid_until:%d/%m/%Y}: {', '.join(_open_work(state, t.id))})"
         for t in resolved.tracked
         if t.valid_until is not None
         and day >= t.valid_until
@@ -276,8 +335,11 @@ def _amend(state: DirectiveState, command: cmd.Amend, at: dt.datetime) -> list[E
     ]
     if abandoned:
         raise InvalidTransition(
-            "the amendment would leave the work of agencies that have ended with nobody; hand "
-            f"it over to their successors: {'; '.join(abandoned)}"
+            N_(
+                "the amendment would leave the work of agencies that have ended with nobody; hand "
+                "it over to their successors (agency (end date: cycles open)): {abandoned}"
+            ),
+            abandoned='; '.join(abandoned),
         )
     events: list[Event] = [
         ev.DefinitionAmended(
@@ -313,19 +375,66 @@ def _amend(state: DirectiveState, command: cmd.Amend, at: dt.datetime) -> list[E
 def _not_track(state: DirectiveState, command: cmd.NotTrackCycles, at: dt.datetime) -> list[Event]:
     """Only an operator, only cycles of the definition that nobody has acted on yet."""
     if not cmd.is_operator(command.actor):
-        raise Forbidden("only an operator sets the launch's catch-up policy")
+        raise Forbidden(N_("only an operator sets the launch's catch-up policy"))
     resolved = _resolved(state)
     for cycle_id in command.cycles:
         if resolved.cycle(cycle_id) is None:
-            raise NotFound(f"cycle {cycle_id} is not in the definition of {state.id}")
+            raise NotFound(
+                N_("cycle {cycle_id} is not in the definition of {directive}"),
+                cycle_id=cycle_id,
+                directive=state.id,
+            )
         cycle_state = state.cycles.get(cycle_id)
         if cycle_state is not None and (
             cycle_state.not_tracked
             or cycle_state.status != "open"
             or any(w.status != "assigned" for w in cycle_state.works.values())
         ):
-            raise InvalidTransition(f"cycle {cycle_id} of {state.id} is already under way")
+            raise InvalidTransition(
+                N_("cycle {cycle_id} of {directive} is already under way"),
+                cycle_id=cycle_id,
+                directive=state.id,
+            )
     return [ev.CyclesNotTracked(at=at, actor=command.actor, cycles=command.cycles, reason=command.reason)]
+
+
+def _summarise(
+    state: DirectiveState, command: cmd.SummariseOverdue, at: dt.datetime
+) -> list[Event]:
+    """One OverdueSummarised per agency owing something in the cycles not tracked; once."""
+    if not cmd.is_operator(command.actor):
+        raise Forbidden(N_("only an operator sets the launch's catch-up policy"))
+    resolved = _resolved(state)
+    if any(a.overdue_summary for a in state.agencies.values()):
+        return []  # summarised already: a repeated command records nothing
+    untracked = [c for c in resolved.cycles if (s := state.cycles.get(c.id)) and s.not_tracked]
+    if not untracked:
+        raise InvalidTransition(
+            N_("directive {directive} has no cycle left untracked to summarise"),
+            directive=state.id,
+        )
+    events: list[Event] = []
+    for agency in resolved.tracked:
+        agency_state = state.agencies.get(agency.id)
+        if agency_state is not None and (agency_state.withdrawn_at or agency_state.ended_at):
+            continue
+        owed: list[ev.Overdue] = []
+        for cycle in untracked:
+            if agency.reports:
+                owed.append(ev.Overdue(cycle=cycle.id, obligation="report", due=cycle.report_due))
+            if agency.id == resolved.consolidator and cycle.consolidation_due is not None:
+                owed.append(
+                    ev.Overdue(
+                        cycle=cycle.id, obligation="consolidation", due=cycle.consolidation_due
+                    )
+                )
+        if owed:
+            events.append(
+                ev.OverdueSummarised(
+                    at=at, actor=command.actor, agency=agency.id, overdue=tuple(owed)
+                )
+            )
+    return events
 
 
 def _perform(state: DirectiveState, command: cmd.PerformAction, at: dt.datetime) -> list[Event]:
@@ -397,7 +506,7 @@ def _perform(state: DirectiveState, command: cmd.PerformAction, at: dt.datetime)
                     key=action.key,
                 )
             ]
-    raise InvalidTransition(f"unknown action {action.kind}")
+    raise InvalidTransition(N_("unknown action {kind}"), kind=action.kind)
 
 
 def decide(state: DirectiveState, command: cmd.AnyCommand, at: dt.datetime) -> list[Event]:
@@ -407,15 +516,16 @@ def decide(state: DirectiveState, command: cmd.AnyCommand, at: dt.datetime) -> l
     if isinstance(command, cmd.Issue):
         return _issue(state, command, at)
     if state.status == "new":
-        raise NotFound("the directive has not been issued")
+        raise NotFound(N_("the directive has not been issued"))
     if state.last_event_at is not None and at < state.last_event_at:
         raise OutOfOrder(
-            f"the command is dated {_local(at)}, before the last event of directive {state.id} "
-            f"({_local(state.last_event_at)}); business time never goes back — an earlier fact "
-            "is entered now, with the day it happened (received_on)"
+            N_("the command is dated {at}, before the last event of directive {directive} ({last_event_at}); business time never goes back — an earlier fact is entered now, with the day it happened (received_on)"),
+            at=_local(at),
+            directive=state.id,
+            last_event_at=_local(state.last_event_at),
         )
     if state.status == "closed" and not isinstance(command, cmd.RecordDelivery):
-        raise InvalidTransition(f"directive {state.id} is closed")
+        raise InvalidTransition(N_("directive {directive} is closed"), directive=state.id)
     actor = command.actor
     match command:
         case cmd.PerformAction():
@@ -424,6 +534,8 @@ def decide(state: DirectiveState, command: cmd.AnyCommand, at: dt.datetime) -> l
             return _amend(state, command, at)
         case cmd.NotTrackCycles():
             return _not_track(state, command, at)
+        case cmd.SummariseOverdue():
+            return _summarise(state, command, at)
         case cmd.RequestExplanation():
             return _request_explanation(state, command, at)
         case cmd.GiveExplanation():
@@ -441,7 +553,10 @@ def decide(state: DirectiveState, command: cmd.AnyCommand, at: dt.datetime) -> l
             item_ids = [i.id for i in tracked.items] if tracked else []
             if command.item not in item_ids:
                 raise NotFound(
-                    f"item {command.item} is not among the items of {command.agency}: {', '.join(item_ids)}"
+                    N_("item {item} is not among the items of {agency}: {item_ids}"),
+                    item=command.item,
+                    agency=command.agency,
+                    item_ids=', '.join(item_ids),
                 )
             if command.item in state.agencies[command.agency].items_done:
                 return []
@@ -455,19 +570,25 @@ def decide(state: DirectiveState, command: cmd.AnyCommand, at: dt.datetime) -> l
             work = _work(state, command.agency, command.cycle)
             if work.status == "reported":
                 raise InvalidTransition(
-                    f"{command.agency} already submitted its report for cycle {command.cycle} on "
-                    f"{person_date(work.reported_at)}; it awaits review"
+                    N_("{agency} already submitted its report for cycle {cycle} on {reported_at}; it awaits review"),
+                    agency=command.agency,
+                    cycle=command.cycle,
+                    reported_at=person_date(work.reported_at),
                 )
             if work.status == "accepted":
                 raise InvalidTransition(
-                    f"the report of {command.agency} for cycle {command.cycle} was already accepted"
+                    N_("the report of {agency} for cycle {cycle} was already accepted"),
+                    agency=command.agency,
+                    cycle=command.cycle,
                 )
             tracked = _resolved(state).agency(command.agency)
             own_items = {i.id for i in tracked.items} if tracked else set()
             unknown = sorted(set(command.items) - own_items)
             if unknown:
                 raise NotFound(
-                    f"items {', '.join(unknown)} are not among the items of {command.agency}"
+                    N_("items {unknown} are not among the items of {agency}"),
+                    unknown=', '.join(unknown),
+                    agency=command.agency,
                 )
             return [
                 ev.ReportSubmitted(
@@ -486,15 +607,31 @@ def decide(state: DirectiveState, command: cmd.AnyCommand, at: dt.datetime) -> l
         case cmd.AcceptReport() | cmd.ReturnReport():
             _require_consolidator(state, command)
             work = _work(state, command.agency, command.cycle)
-            verb = "accept" if isinstance(command, cmd.AcceptReport) else "return"
+            accepting = isinstance(command, cmd.AcceptReport)
             if work.status != "reported":
                 why = {
-                    "assigned": "it was never submitted",
-                    "returned": "it was returned and not submitted again",
-                    "accepted": "it was already accepted",
-                }.get(work.status, f"it is {work.status}")
+                    "assigned": (
+                        N_("can't accept the report of {agency} for cycle {cycle}: it was never submitted"),
+                        N_("can't return the report of {agency} for cycle {cycle}: it was never submitted"),
+                    ),
+                    "returned": (
+                        N_("can't accept the report of {agency} for cycle {cycle}: it was returned and not submitted again"),
+                        N_("can't return the report of {agency} for cycle {cycle}: it was returned and not submitted again"),
+                    ),
+                    "accepted": (
+                        N_("can't accept the report of {agency} for cycle {cycle}: it was already accepted"),
+                        N_("can't return the report of {agency} for cycle {cycle}: it was already accepted"),
+                    ),
+                }.get(work.status)
+                if why is None:
+                    raise InvalidTransition(
+                        N_("can't review the report of {agency} for cycle {cycle}: it is {status}"),
+                        agency=command.agency,
+                        cycle=command.cycle,
+                        status=work.status,
+                    )
                 raise InvalidTransition(
-                    f"can't {verb} the report of {command.agency} for cycle {command.cycle}: {why}"
+                    why[0] if accepting else why[1], agency=command.agency, cycle=command.cycle
                 )
             if isinstance(command, cmd.AcceptReport):
                 return [
@@ -516,16 +653,21 @@ def decide(state: DirectiveState, command: cmd.AnyCommand, at: dt.datetime) -> l
             work = _work(state, command.agency, command.cycle)
             if work.completed_at is not None:
                 raise InvalidTransition(
-                    f"{command.agency} has already reported for cycle {command.cycle}; no extension is needed"
+                    N_("{agency} has already reported for cycle {cycle}; no extension is needed"),
+                    agency=command.agency,
+                    cycle=command.cycle,
                 )
             if work.pending_extension is not None:
                 raise InvalidTransition(
-                    f"{command.agency} already asked for an extension of cycle {command.cycle}; it awaits a decision"
+                    N_("{agency} already asked for an extension of cycle {cycle}; it awaits a decision"),
+                    agency=command.agency,
+                    cycle=command.cycle,
                 )
             if command.proposed_due <= work.due:
                 raise InvalidTransition(
-                    f"the proposed date {command.proposed_due:%d/%m/%Y} is not after the current due date "
-                    f"{work.due:%d/%m/%Y}"
+                    N_("the proposed date {proposed_due} is not after the current due date {due}"),
+                    proposed_due=f"{command.proposed_due:%d/%m/%Y}",
+                    due=f"{work.due:%d/%m/%Y}",
                 )
             return [
                 ev.ExtensionRequested(
@@ -543,7 +685,9 @@ def decide(state: DirectiveState, command: cmd.AnyCommand, at: dt.datetime) -> l
             pending = work.pending_extension
             if pending is None:
                 raise InvalidTransition(
-                    f"{command.agency} has no extension request pending for cycle {command.cycle}"
+                    N_("{agency} has no extension request pending for cycle {cycle}"),
+                    agency=command.agency,
+                    cycle=command.cycle,
                 )
             if isinstance(command, cmd.RefuseExtension):
                 return [
@@ -558,7 +702,9 @@ def decide(state: DirectiveState, command: cmd.AnyCommand, at: dt.datetime) -> l
             new_due = command.new_due or pending.proposed_due
             if new_due <= work.due:
                 raise InvalidTransition(
-                    f"the new date {new_due:%d/%m/%Y} is not after {work.due:%d/%m/%Y}"
+                    N_("the new date {new_due} is not after {due}"),
+                    new_due=f"{new_due:%d/%m/%Y}",
+                    due=f"{work.due:%d/%m/%Y}",
                 )
             return [
                 ev.ExtensionGranted(
@@ -572,7 +718,9 @@ def decide(state: DirectiveState, command: cmd.AnyCommand, at: dt.datetime) -> l
                 _work(state, command.agency, command.cycle)
             if command.new_due < cycle_state.opened_at.date():
                 raise InvalidTransition(
-                    f"the new date {command.new_due:%d/%m/%Y} is before cycle {command.cycle} opened"
+                    N_("the new date {new_due} is before cycle {cycle} opened"),
+                    new_due=f"{command.new_due:%d/%m/%Y}",
+                    cycle=command.cycle,
                 )
             return [
                 ev.DeadlineMoved(
@@ -596,12 +744,14 @@ def decide(state: DirectiveState, command: cmd.AnyCommand, at: dt.datetime) -> l
             resolved = _resolved(state)
             if actor != resolved.consolidator and not cmd.is_operator(actor):
                 raise Forbidden(
-                    f"only the consolidator ({resolved.consolidator}) submits the consolidated report"
+                    N_("only the consolidator ({consolidator}) submits the consolidated report"),
+                    consolidator=resolved.consolidator,
                 )
             cycle_state = _open_cycle(state, command.cycle)
             if cycle_state.status == "consolidated":
                 raise InvalidTransition(
-                    f"the consolidated report of cycle {command.cycle} was already submitted"
+                    N_("the consolidated report of cycle {cycle} was already submitted"),
+                    cycle=command.cycle,
                 )
             return [
                 ev.ConsolidatedReportSubmitted(
@@ -643,7 +793,10 @@ def decide(state: DirectiveState, command: cmd.AnyCommand, at: dt.datetime) -> l
         case cmd.CloseDirective():
             _require_issuer(state, command)
             if command.superseded_by == state.id:
-                raise InvalidTransition(f"directive {state.id} cannot supersede itself")
+                raise InvalidTransition(
+                    N_("directive {directive} cannot supersede itself"),
+                    directive=state.id,
+                )
             withdrawn: list[Event] = [
                 ev.TaskWithdrawn(at=at, actor=actor, agency=agency_id, reason=command.reason)
                 for agency_id, agency_state in state.agencies.items()
@@ -660,7 +813,10 @@ def decide(state: DirectiveState, command: cmd.AnyCommand, at: dt.datetime) -> l
         case cmd.LinkSupersession():
             _require_issuer(state, command)
             if command.previous == state.id:
-                raise InvalidTransition(f"directive {state.id} cannot supersede itself")
+                raise InvalidTransition(
+                    N_("directive {directive} cannot supersede itself"),
+                    directive=state.id,
+                )
             if command.previous in state.supersedes:
                 return []
             return [
@@ -668,4 +824,4 @@ def decide(state: DirectiveState, command: cmd.AnyCommand, at: dt.datetime) -> l
                     at=at, actor=actor, previous=command.previous, reason=command.reason
                 )
             ]
-    raise InvalidTransition(f"unknown command {command!r}")
+    raise InvalidTransition(N_("unknown command {command}"), command=f"{command!r}")

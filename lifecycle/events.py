@@ -290,6 +290,25 @@ class CyclesNotTracked(EventBase):
     reason: str
 
 
+class Overdue(BaseModel):
+    """One report an agency owed in a cycle left untracked at launch (`OverdueSummarised`)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    cycle: str
+    obligation: Literal["report", "consolidation"]
+    due: dt.date
+
+
+class OverdueSummarised(EventBase):
+    """Launch catch-up `summary`: what `agency` owed in the cycles left untracked, told to it
+    once, in one digest (the notice `overdue_summary`), instead of years of escalations."""
+
+    type: Literal["OverdueSummarised"] = "OverdueSummarised"
+    agency: str
+    overdue: tuple[Overdue, ...]
+
+
 class DirectiveClosed(EventBase):
     type: Literal["DirectiveClosed"] = "DirectiveClosed"
     reason: str
@@ -351,6 +370,7 @@ Event = Annotated[
     | ConsolidatedReportSubmitted
     | CycleClosed
     | CyclesNotTracked
+    | OverdueSummarised
     | DirectiveClosed
     | SupersedesDirective
     | ExplanationRequested

@@ -113,6 +113,15 @@ class CycleState:
 
 
 @dataclass
+class OverdueReport:
+    """A report owed in a cycle left untracked at launch, as its digest tells it."""
+
+    cycle: str
+    obligation: Literal["report", "consolidation"]
+    due: dt.date
+
+
+@dataclass
 class AgencyState:
     """What an agency did on the directive as a whole."""
 
@@ -126,6 +135,8 @@ class AgencyState:
     ended_at: dt.datetime | None = None
     successors: list[str] = field(default_factory=list)
     predecessors: list[str] = field(default_factory=list)
+    # set by OverdueSummarised (launch catch-up `summary`): what it owed in untracked cycles
+    overdue_summary: list[OverdueReport] = field(default_factory=list)
 
 
 @dataclass
@@ -155,6 +166,7 @@ NOTICE_KINDS = {
     "ExtensionRefused": "extension_refused",
     "ReportReturned": "report_returned",
     "ConsolidatedReportSubmitted": "consolidated_ack",
+    "OverdueSummarised": "overdue_summary",
     "ExplanationRequested": "explanation_requested",
 }
 
@@ -489,6 +501,11 @@ def apply(state: DirectiveState, event: Event) -> None:
                 untracked.status = "closed"
                 untracked.not_tracked = True
                 untracked.closed_at = event.at
+        case ev.OverdueSummarised():
+            summarised = state.agencies.setdefault(event.agency, AgencyState(event.agency))
+            summarised.overdue_summary = [
+                OverdueReport(o.cycle, o.obligation, o.due) for o in event.overdue
+            ]
         case ev.ExplanationRequested():
             work = _work(state, event.cycle, event.agency)
             work.explanations.append(

@@ -38,7 +38,7 @@ Language = Literal["vi", "en"]
 NoticeKind = Literal[
     "issue_notice", "reminder", "escalation", "consolidation_request", "consolidated_ack",
     "extension_granted", "extension_refused", "report_returned", "cycle_closed",
-    "directive_closed", "delivery_failed", "explanation_requested",
+    "directive_closed", "delivery_failed", "overdue_summary", "explanation_requested",
 ]
 
 # The planner's action kinds and the kind of message each sends; `notice` carries its own.
@@ -73,6 +73,7 @@ KIND_LABELS: dict[str, str] = {
     "cycle_closed": N_("notice that a reporting cycle closed"),
     "directive_closed": N_("notice that the directive closed"),
     "delivery_failed": N_("notice of a failed delivery"),
+    "overdue_summary": N_("summary of overdue reports"),
     "explanation_requested": N_("request for an explanation"),
 }
 WHAT: dict[str, str] = {"report": N_("report"), "consolidation": N_("consolidated report")}
@@ -279,7 +280,14 @@ class _Composer:
         if open_ids:
             return open_ids[0]
         if self.state.cycles:
-            return list(self.state.cycles)[-1]
+            last = self.state.cycles[list(self.state.cycles)[-1]]
+            if last.not_tracked:  # launched late: the cycle tracked is the next, to be opened
+                resolved_last = self.resolved.cycle(last.id)
+                following = [c for c in self.resolved.cycles
+                             if resolved_last is not None and c.index == resolved_last.index + 1]
+                if following:
+                    return following[0].id
+            return last.id
         return self.resolved.cycles[0].id
 
     def _live_cycle(self, cycle_id: str | None) -> CycleState:
@@ -576,6 +584,26 @@ class _Composer:
             "failed_key": failed_key,
             "error": failure.detail if failure else "",
             "failed_on": local_date(failure.at) if failure else self.today,
+        }
+
+
+    def overdue_summary(self, recipient: Party, language: str) -> dict[str, Any]:
+        """What the agency owed in the cycles left untracked at launch (`--catch-up summary`)."""
+        agency_state = self.state.agencies.get(recipient.id)
+        owed = agency_state.overdue_summary if agency_state else []
+        if not owed:
+            raise NotApplicable(f"{recipient.id} has no overdue summary on {self.resolved.definition.id}")
+        current = self._current_cycle()
+        return {
+            "overdue": [
+                {"cycle": cycle_label(self.resolved, o.cycle, language),
+                 "what": gettext(WHAT[o.obligation], language), "due": o.due}
+                for o in owed
+            ],
+            "current": self.cycle_context(current, language),
+            "current_what": gettext(WHAT["report" if any(o.obligation == "report" for o in owed)
+                                         else "consolidation"], language),
+            "reporting_to": party(self.resolved, self.resolved.reporting_to).named(language),
         }
 
 

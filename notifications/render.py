@@ -1,7 +1,11 @@
 """Rendering the jinja2 templates: one subject, a plain-text part and an HTML part per message.
 
-Templates live in `templates/<lang>/<kind>.txt` and `.html`. The `.txt` template of a kind
-defines two blocks, `subject` and `body`; its HTML twin defines `body`. The environment uses
+A message's templates are `templates/<kind>.txt` and `.html`, one for both languages: their
+words go through the one gettext catalogue (jinja2's i18n extension, `{% trans %}`), and the
+environment of each language has that language's catalogue installed. (A kind not moved yet
+keeps one file per language, `templates/<lang>/<kind>.txt`, found when the shared one is not.)
+The `.txt` template of a kind defines two blocks, `subject` and `body`; its HTML twin defines
+`body`. The environment uses
 `StrictUndefined`, so a template that names a value the context lacks raises (and fails the
 tests) instead of sending a mail with a hole in it. HTML is autoescaped; plain text is not.
 
@@ -33,6 +37,7 @@ from jinja2 import (
 from jinja2.runtime import Context
 from markupsafe import Markup
 
+from i18n import translator
 from i18n.times import local_date
 from notifications.errors import RenderError, UnknownKind
 
@@ -50,6 +55,7 @@ KINDS: Final = (
     "cycle_closed",
     "directive_closed",
     "delivery_failed",
+    "overdue_summary",
     "explanation_requested",
 )
 # The HTML layout wraps a message's own content in these comments, so that a digest can lift
@@ -96,7 +102,8 @@ def nfc(text: str) -> str:
     return unicodedata.normalize("NFC", text)
 
 
-def make_environment(folder: Path = TEMPLATES_DIR) -> Environment:
+def make_environment(folder: Path = TEMPLATES_DIR, language: str = "vi") -> Environment:
+    """The templates' environment for `language`, its catalogue installed (jinja2.ext.i18n)."""
     env = Environment(
         loader=FileSystemLoader(str(folder)),
         undefined=StrictUndefined,
@@ -104,20 +111,29 @@ def make_environment(folder: Path = TEMPLATES_DIR) -> Environment:
         trim_blocks=True,
         lstrip_blocks=True,
         keep_trailing_newline=True,
+        extensions=["jinja2.ext.i18n"],
     )
+    env.install_gettext_translations(translator(language), newstyle=True)  # type: ignore[attr-defined]
     env.filters["date"] = _date_filter
     env.filters["plural"] = _plural
+    env.globals["Markup"] = Markup  # markup passed into a translated sentence (`<strong>`)
     return env
 
 
-_ENV: Environment | None = None
+_ENVS: dict[str, Environment] = {}
 
 
-def environment() -> Environment:
-    global _ENV
-    if _ENV is None:
-        _ENV = make_environment()
-    return _ENV
+def environment(language: str = "vi") -> Environment:
+    if language not in _ENVS:
+        _ENVS[language] = make_environment(language=language)
+    return _ENVS[language]
+
+
+def template_names(kind: str, language: str) -> tuple[str, str]:
+    """The `.txt` and `.html` templates of `kind`: the shared pair, else `language`'s own."""
+    if (TEMPLATES_DIR / f"{kind}.txt").exists():
+        return f"{kind}.txt", f"{kind}.html"
+    return f"{language}/{kind}.txt", f"{language}/{kind}.html"
 
 
 @dataclass(frozen=True)
@@ -144,11 +160,12 @@ def render(kind: str, language: str, context: Mapping[str, Any]) -> Rendered:
         raise UnknownKind(f"no templates in language {language!r}; there are {', '.join(LANGUAGES)}")
     if kind not in KINDS:
         raise UnknownKind(f"no template for a {kind!r} message; kinds are {', '.join(KINDS)}")
-    env = environment()
+    env = environment(language)
     values = {**context, "lang": language, "kind": kind}
+    text_name, html_name = template_names(kind, language)
     try:
-        text_template = env.get_template(f"{language}/{kind}.txt")
-        html_template = env.get_template(f"{language}/{kind}.html")
+        text_template = env.get_template(text_name)
+        html_template = env.get_template(html_name)
         subject = "".join(text_template.blocks["subject"](text_template.new_context(values)))
         text = text_template.render(values)
         html = html_template.render(values)
@@ -203,10 +220,11 @@ def render_digest(language: str, day: dt.date, parts: Sequence[DigestPart]) -> R
             {"subject": p.subject, "text": text_body(p.text), "html": Markup(html_body(p.html))} for p in parts
         ],
     }
-    env = environment()
+    env = environment(language)
+    text_name, html_name = template_names("digest", language)
     try:
-        text_template = env.get_template(f"{language}/digest.txt")
-        html_template = env.get_template(f"{language}/digest.html")
+        text_template = env.get_template(text_name)
+        html_template = env.get_template(html_name)
         subject = "".join(text_template.blocks["subject"](text_template.new_context(values)))
         text = text_template.render(values)
         html = html_template.render(values)

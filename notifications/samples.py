@@ -234,6 +234,15 @@ def sample(
             kind="close_directive", key=action_key(directive_id, None, None, "close_directive", 0),
             directive=directive_id, due_at=closing, recipient=issuer,
         ), b.state
+    if kind == "overdue_summary":
+        # launched late with `--catch-up summary`: the cycles before this one left untracked
+        _need_tracked(resolved, agency)
+        earlier = [c for c in resolved.cycles if c.index < b.cycle.index] or [b.cycle]
+        b.apply(ev.OverdueSummarised(
+            at=b.issued_at, actor=OPERATOR, agency=agency,
+            overdue=tuple(ev.Overdue(cycle=c.id, obligation="report", due=c.report_due) for c in earlier),
+        ))
+        return b.notice("overdue_summary", agency), b.state
     # delivery_failed: the agency's issuance notice could not be delivered
     _need_tracked(resolved, agency)
     failed_key = action_key(directive_id, None, agency, "issue_notice", 0)

@@ -52,6 +52,7 @@ EVENT_NAMES = {
     "NotificationSent": "chidao.notification.sent",
     "NoticeSent": "chidao.notice.sent",
     "CyclesNotTracked": "chidao.cycles.not-tracked",
+    "OverdueSummarised": "chidao.overdue.summarised",
     "WorkTransferred": "chidao.work.transferred",
     "SupersedesDirective": "chidao.directive.supersedes",
     "ExplanationRequested": "chidao.explanation.requested",

@@ -21,6 +21,12 @@ D2810 = DIRECTIVES_DIR / "qn-2810-ubnd-kgvx-2023.yaml"
 ID = "qn-2810-ubnd-kgvx-2023"
 
 
+@pytest.fixture(autouse=True)
+def english(monkeypatch: pytest.MonkeyPatch) -> None:
+    """These tests read the refusals' English words (the Vietnamese: tests/i18n)."""
+    monkeypatch.setenv("CHIDAO_LANG", "en")
+
+
 @pytest.fixture
 def ledger(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Directives:
     url = f"sqlite:///{tmp_path / 'ledger.db'}"

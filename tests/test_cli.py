@@ -125,7 +125,7 @@ def test_a_group_without_its_command_shows_its_help_on_stderr(
     done = _chidao(tmp_path, *group)
     assert done.returncode == 2
     assert done.stdout == ""
-    assert "Usage: chidao" in done.stderr
+    assert "Cách dùng: chidao" in done.stderr and "Usage" not in done.stderr
 
 
 def test_help_is_in_vietnamese_by_default_and_english_on_request(tmp_path: Path) -> None:
@@ -133,6 +133,13 @@ def test_help_is_in_vietnamese_by_default_and_english_on_request(tmp_path: Path)
     assert vi.returncode == 0
     assert "mã một văn bản (mặc định: mọi văn bản)" in vi.stdout
     assert "Tùy chọn" in vi.stdout and "Options" not in vi.stdout
+    assert "Cách dùng: chidao status" in vi.stdout and "Usage" not in vi.stdout
+    wrong = _chidao(tmp_path, "validate")  # cyclopts' own words for a usage error, translated
+    assert wrong.returncode == 2
+    assert "validate: thiếu tham số PATHS" in wrong.stderr and "requires" not in wrong.stderr
+    launch = _chidao(tmp_path, "launch", "--help")
+    assert "[bắt buộc]" in launch.stdout and "[chọn: current, summary, full]" in launch.stdout
+    assert "[required]" not in launch.stdout and "choices" not in launch.stdout
     for en in (
         _chidao(tmp_path, "status", "--help", CHIDAO_LANG="en"),
         _chidao(tmp_path, "--lang", "en", "status", "--help"),
@@ -140,7 +147,7 @@ def test_help_is_in_vietnamese_by_default_and_english_on_request(tmp_path: Path)
     ):
         assert en.returncode == 0
         assert "one directive's id (default: every directive)" in en.stdout
-        assert "Tùy chọn" not in en.stdout
+        assert "Tùy chọn" not in en.stdout and "Usage: chidao status" in en.stdout
 
 
 def test_the_language_option_is_taken_anywhere_but_kept_for_preview() -> None:

@@ -19,6 +19,12 @@ from lifecycle import commands as cmd
 OLD, NEW = "qn-5185-ubnd-kgvx-2021", "qn-2810-ubnd-kgvx-2023"
 
 
+@pytest.fixture(autouse=True)
+def english(monkeypatch: pytest.MonkeyPatch) -> None:
+    """These tests read the refusals' English words (the Vietnamese: tests/i18n)."""
+    monkeypatch.setenv("CHIDAO_LANG", "en")
+
+
 @pytest.fixture
 def ledger(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Directives:
     url = f"sqlite:///{tmp_path / 'ledger.db'}"

@@ -69,6 +69,34 @@ def other_language_words(text: str, lang: str, data: tuple[str, ...] = ()) -> li
     return found
 
 
+# Words that are English only: none may stand in Vietnamese text (data removed).
+ENGLISH_WORDS = frozenset(
+    "the and of for due report reports agency agencies status level cycle overdue escalation "
+    "escalations completed submitted received reminder notice nothing recorded directive "
+    "cannot already awaits review open closed".split()
+)
+# Letters Vietnamese writes and English does not: none may stand in English text (data removed).
+VIETNAMESE_LETTERS = re.compile(
+    "[àáạảãâầấậẩẫăằắặẳẵèéẹẻẽêềếệểễìíịỉĩòóọỏõôồốộổỗơờớợởỡùúụủũưừứựửữỳýỵỷỹđ]", re.I
+)
+
+
+def mixed_language(text: str, lang: str, data: tuple[str, ...] = ()) -> list[str]:
+    """What in `text` belongs to the other language: its catalogue's phrases, and English
+    words in Vietnamese or Vietnamese letters in English (data such as names removed)."""
+    found = other_language_words(text, lang, data)
+    for value in data:
+        text = text.replace(value, " ")
+    # links, keys and ids are for machines: `http://…/agencies/…`, `qn-…:2023:…`, `so_x`
+    text = re.sub(r"\S*(?:https?://|[:/_])\S*", " ", text)
+    if lang == "vi":
+        found += sorted({w for w in re.findall(r"[A-Za-z]+", text) if w.lower() in ENGLISH_WORDS
+                         and not re.search(rf"[\w-]{w}|{w}[\w-]", text)})  # not part of an id
+    else:
+        found += sorted({m.group(0) for m in VIETNAMESE_LETTERS.finditer(text)})
+    return found
+
+
 def assert_vietnam_time(text: str, *, time_too: bool = False) -> None:
     assert (VN_TIME if time_too else VN_DATE) in text, text
     assert UTC_DATE not in text, text
@@ -126,7 +154,7 @@ def test_the_status_table_shows_vietnam_time_in_one_language(
                       language=lang)  # fmt: skip
     described = " ".join(descriptions(inp))
     assert "30/11/2023 05:30" in described
-    assert other_language_words(text + described, lang, _data(directives)) == []
+    assert mixed_language(text + described, lang, _data(directives)) == []
 
 
 @pytest.mark.parametrize("lang", LANGS)
@@ -148,7 +176,7 @@ def test_the_cli_shows_vietnam_time_in_one_language(
         assert i18n.gettext("completed on time", lang) in status
     data = _data(directives)
     for text in (history, replay, status):
-        assert other_language_words(text, lang, data) == [], text
+        assert mixed_language(text, lang, data) == [], text
 
 
 @pytest.mark.parametrize("lang", LANGS)
@@ -166,6 +194,10 @@ def test_a_mail_citing_the_moment_gives_vietnam_date(
     # it cites the day the extension was asked for: 30/11 in Vietnam, not 29/11
     assert VN_DATE in notice.text if lang == "vi" else "30 November 2023" in notice.text
     assert UTC_DATE not in notice.text and "29 November 2023" not in notice.text
+    data = (*_data(directives), state.definition.definition.subject.removeprefix("V/v "),
+            "Đang chờ số liệu của các xã.")  # the agency's own words
+    for text in (notice.subject, notice.text, notice.html):
+        assert mixed_language(text, lang, data) == [], text
 
 
 @pytest.mark.parametrize("lang", LANGS)
@@ -178,3 +210,14 @@ def test_a_refusal_gives_vietnam_date(ledger: tuple[str, Directives], lang: str)
     with pytest.raises(Refused) as refused:
         directives.execute(DIRECTIVE, again, EVENING + dt.timedelta(hours=1), key="evening:again")
     assert_vietnam_time(str(refused.value))
+    said = refused.value.in_language(lang)  # what the faces show, in their language
+    assert_vietnam_time(said)
+    assert mixed_language(said, lang, _data(directives)) == [], said
+    i18n.set_language(lang)
+    try:
+        with pytest.raises(LaunchRefused) as twice:
+            record_issuance(directives, resolve_file(D2810), EVENING, actor="operator:test")
+    finally:
+        i18n.set_language(None)
+    assert "21/06/2023 03:30" in str(twice.value)
+    assert mixed_language(str(twice.value), lang, _data(directives)) == [], str(twice.value)

@@ -16,7 +16,7 @@ from typing import Annotated, Any
 
 from cyclopts import Parameter
 
-from chidao.cli.common import CliError, operator_actor, print_json
+from chidao.cli.common import CliError, operator_actor, print_json, said
 from chidao.cli.flow_cmd import DIRECTIVE, JSON, OPERATOR_ID, _directives
 from definitions.errors import DefinitionError
 from definitions.handover import HandoverSpec
@@ -99,7 +99,7 @@ def run_amend(
     except DefinitionError as e:
         raise CliError(f"the amendment is invalid; nothing was recorded:\n{e}") from e
     except (Refused, DirectiveNotFound) as e:
-        raise CliError(f"{e}; nothing was recorded") from e
+        raise CliError(_("{reason}; nothing was recorded").format(reason=said(e))) from e
     if dry_run:
         _print_effect(directive, effect.agencies, effect.general, json)
         return 0
@@ -108,7 +108,7 @@ def run_amend(
             directive, command, now, key=f"amend:{directive}:{now.isoformat()}", live=True
         )
     except (Refused, DirectiveNotFound) as e:
-        raise CliError(f"{e}; nothing was recorded") from e
+        raise CliError(_("{reason}; nothing was recorded").format(reason=said(e))) from e
     transfers = sum(1 for e in outcome.events if e.type == "WorkTransferred")
     print(
         _("{directive}: amendment recorded as event {version}; it takes effect from the next run")
@@ -174,7 +174,7 @@ def run_close(
                     live=True,
                 )
     except (Refused, DirectiveNotFound) as e:
-        raise CliError(f"{e}; nothing was recorded") from e
+        raise CliError(_("{reason}; nothing was recorded").format(reason=said(e))) from e
     withdrawn = sum(1 for e in outcome.events if e.type == "TaskWithdrawn")
     after = f", superseded by {superseded_by}" if superseded_by else ""
     print(f"{directive}: closed ({withdrawn} agencies' open work withdrawn){after}")

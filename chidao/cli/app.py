@@ -128,10 +128,88 @@ GROUPS: tuple[tuple[str, str, tuple[tuple[str, str, str], ...]], ...] = (
 )
 
 
+class _Formatter:
+    """cyclopts' default help formatter (imported only when help is shown), with its
+    `Usage:` label in the chosen language."""
+
+    def __init__(self) -> None:
+        self._inner: Any = None
+
+    def _default(self) -> Any:
+        if self._inner is None:
+            from cyclopts.help.formatters import DefaultFormatter
+
+            self._inner = DefaultFormatter()
+        return self._inner
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._default(), name)
+
+    def __call__(self, console: Any, options: Any, panel: Any) -> Any:
+        """The panel, its `[required]` and `[choices: …]` marks in the chosen language."""
+        import attrs
+
+        entries = []
+        for entry in panel.entries:
+            marks = []
+            if entry.choices:
+                marks.append(_("[choices: {choices}]").format(choices=", ".join(entry.choices)))
+            if entry.required:
+                marks.append(_("[required]"))
+            if marks:
+                description = entry.description
+                if hasattr(description, "append"):  # cyclopts' InlineText: marks follow inline
+                    from rich.text import Text
+
+                    description.append(Text(" ".join(marks)))
+                else:
+                    description = " ".join([str(description or ""), *marks]).strip()
+                entry = attrs.evolve(entry, description=description, choices=None, required=False)
+            entries.append(entry)
+        return self._default()(console, options, attrs.evolve(panel, entries=entries))
+
+    def render_usage(self, console: Any, options: Any, usage: Any) -> None:
+        if not usage:
+            return
+        from rich.text import Text
+
+        line = usage if isinstance(usage, Text) else Text(str(usage))
+        console.print(Text(_("Usage:") + " ", style="cyclopts.usage") + line)
+
+
+# cyclopts' own words for a wrong command line, and ours in the chosen language.
+_CYCLOPTS_ERRORS: tuple[tuple[str, str], ...] = (
+    (r'^Command "(?P<command>.+)" parameter (?P<name>\S+) requires an argument\.$',
+     N_("{command}: the argument {name} is missing")),
+    (r'^Parameter (?P<name>\S+) requires an argument\.$', N_("{name} needs a value")),
+    (r'^Unknown option: "?(?P<option>[^"]+?)"?\.$', N_("unknown option: {option}")),
+    (r'^Invalid value for (?P<name>\S+): unable to convert "(?P<value>.*)" into (?P<type>\w+)\.$',
+     N_("{name}: {value!r} is not a valid value")),
+    (r'^Invalid value "(?P<value>.*)" for (?P<name>\S+)\. Choose from: (?P<choices>.+)\.$',
+     N_("{name}: {value!r} is not one of {choices}")),
+    (r"^Unused Tokens: (?P<tokens>.+)\.$", N_("unexpected arguments: {tokens}")),
+    (r"^Parameter (?P<name>\S+) specified multiple times\.$",
+     N_("{name} is given more than once")),
+)
+
+
+def _said(error: CycloptsError) -> str:
+    """A wrong command line, in the chosen language (cyclopts' English when not known)."""
+    import re
+
+    message = str(error).strip() or type(error).__name__
+    for pattern, msgid in _CYCLOPTS_ERRORS:
+        found = re.match(pattern, message, re.S)
+        if found:
+            return _(msgid).format(**found.groupdict())
+    return message
+
+
 def _app(name: str, help_text: str) -> App:
     app = App(
         name=name,
         help=help_text,
+        help_formatter=_Formatter(),
         version_flags=[],
         # `--json` is a flag; no `--no-json` beside it
         default_parameter=Parameter(negative=(), show_default=False),
@@ -201,7 +279,7 @@ def run(tokens: list[str]) -> int:
     try:
         result = app(tokens)
     except CycloptsError as e:
-        message = str(e).strip() or type(e).__name__
+        message = _said(e)
         usage = " ".join(["chidao", *(e.command_chain or ())])
         raise CliError(
             message + "\n" + _("see `{usage} --help`").format(usage=usage), exit_code=2

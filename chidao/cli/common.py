@@ -18,6 +18,12 @@ class CliError(Exception):
         self.exit_code = exit_code
 
 
+def said(error: Exception) -> str:
+    """An error's text for the operator: a lifecycle refusal in the CLI's language."""
+    in_language = getattr(error, "in_language", None)
+    return str(in_language()) if callable(in_language) else str(error)
+
+
 def settings() -> Settings:
     from chidao.settings import load_settings
 

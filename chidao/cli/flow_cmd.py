@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import os
 import sys
@@ -11,7 +10,7 @@ from typing import Annotated, Any, Literal
 
 from cyclopts import Parameter
 
-from chidao.cli.common import CliError, operator_actor, print_json, settings
+from chidao.cli.common import CliError, operator_actor, print_json, said, settings
 from definitions.calendar import TIMEZONE, default_calendar
 from definitions.errors import DefinitionError
 from flows.clock import SystemClock
@@ -94,9 +93,12 @@ def run_launch(
         ),
     ] = False,
     catch_up: Annotated[
-        Literal["current", "full"] | None,
+        Literal["current", "summary", "full"] | None,
         Parameter(
-            help=_("for a directive whose dates have passed: open only the current cycle, or all")
+            help=_(
+                "for a directive whose dates have passed: open only the current cycle, the "
+                "current one and a digest per agency of what is overdue, or all"
+            )
         ),
     ] = None,
     operator: OPERATOR_ID = None,
@@ -124,7 +126,7 @@ def run_launch(
         print(describe(resolved, shown))
         if catch_up is None and needs_policy(resolved, now):
             print(choices_text(resolved, now))
-        print("dry run: nothing was recorded, nothing sent")
+        print(_("dry run: nothing was recorded, nothing sent"))
         return 0
     try:
         check_policy(resolved, now, catch_up)  # before the ledger is even opened
@@ -142,20 +144,30 @@ def run_launch(
     if no_run:
         return 0
     url, answers = _prefect_answers()
-    where = f"the Prefect server at {url} does not answer" if url else "PREFECT_API_URL is not set"
+    where = (
+        _("the Prefect server at {url} does not answer").format(url=url)
+        if url
+        else _("PREFECT_API_URL is not set")
+    )
     if answers:
         try:
+            import asyncio  # here, not at the top: `status` needs no event loop
+
             run_id = asyncio.run(start_first_run(launched.directive, launched.reference, now))
         except Exception as e:  # no deployment yet, or the server went away meanwhile
-            where = f"the Prefect server at {url} did not take the first run ({e.__class__.__name__})"
+            where = _("the Prefect server at {url} did not take the first run ({error})").format(
+                url=url, error=e.__class__.__name__
+            )
         else:
             print(_("flow run: {run_id}").format(run_id=run_id) + f"\n{_ui_url(run_id)}")
             return 0
     print(
-        f"{where}: issuance is recorded in the ledger, and the first run will be created when "
-        "the server is back (the sweeper of `chidao up` starts every directive that has none).\n"
-        f"check: `chidao status {launched.directive}` (the ledger, now), and once the server "
-        f"runs, its runs in the UI (tag directive:{launched.directive})",
+        _(
+            "{where}: issuance is recorded in the ledger, and the first run will be created when "
+            "the server is back (the sweeper of `chidao up` starts every directive that has "
+            "none).\ncheck: `chidao status {directive}` (the ledger, now), and once the server "
+            "runs, its runs in the UI (tag directive:{directive})"
+        ).format(where=where, directive=launched.directive),
         file=sys.stderr,
     )
     return 0
@@ -353,6 +365,8 @@ def run_simulate(
         os.environ["CHIDAO_MAIL_DRY_RUN_DIR"] = str(mail_dir or folder / "mail")
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     os.environ.setdefault("DO_NOT_TRACK", "1")
+    import asyncio
+
     entries = asyncio.run(_simulate(resolved, loaded, database_url, until, quiet=json))
     if json:
         print_json([e.model_dump(mode="json") for e in entries])
@@ -445,4 +459,4 @@ async def _simulate(
                     resolved, scenario, directives, run_flow, until=until, on_tick=on_tick
                 )
         except Refused as e:
-            raise CliError(str(e)) from e
+            raise CliError(said(e)) from e

@@ -12,7 +12,7 @@ from typing import Annotated
 
 from cyclopts import Parameter
 
-from chidao.cli.common import CliError, operator_actor, settings
+from chidao.cli.common import CliError, operator_actor, said, settings
 from chidao.cli.flow_cmd import DIRECTIVE, OPERATOR_ID
 from i18n import _
 
@@ -75,7 +75,7 @@ def run_record_report(
             live=True,
         )
     except (Refused, DirectiveNotFound, LedgerError) as e:
-        raise CliError(str(e)) from e
+        raise CliError(said(e)) from e
     if not outcome.events:
         raise CliError(_("nothing was recorded"))
     event = outcome.events[0]

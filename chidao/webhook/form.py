@@ -596,7 +596,11 @@ def install_form(
             return await run_in_threadpool(page, link, state, status, error=f"{gettext(TEXT['refused'], lang)}: {detail}")
         if answer.status >= 400:
             state = await run_in_threadpool(state_for, link, lang)
-            detail = str(answer.body.get("detail", ""))
+            detail = (
+                answer.refusal.in_language(lang)
+                if answer.refusal is not None
+                else str(answer.body.get("detail", ""))
+            )
             return await run_in_threadpool(page, link, state, answer.status, error=f"{gettext(TEXT['refused'], lang)}: {detail}")
         if answer.status == 201 and not answer.replayed:
             poke(directive)

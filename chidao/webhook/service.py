@@ -125,6 +125,8 @@ class Answer:
     status: int
     body: dict[str, Any]
     replayed: bool = False
+    # the lifecycle's refusal, when it is one: a page says it in its own language
+    refusal: lifecycle_errors.Refused | None = None
 
 
 class Service:
@@ -199,12 +201,14 @@ class Service:
                 retries=CONFLICT_RETRIES,
                 proof=caller.proof,
             )
-        except (lifecycle_errors.NotFound, DirectiveNotFound) as e:
+        except lifecycle_errors.NotFound as e:
+            return Answer(404, error_body("not_found", str(e)), refusal=e)
+        except DirectiveNotFound as e:
             return Answer(404, error_body("not_found", str(e)))
         except lifecycle_errors.Forbidden as e:
-            return Answer(403, error_body("forbidden", str(e)))
+            return Answer(403, error_body("forbidden", str(e)), refusal=e)
         except lifecycle_errors.Refused as e:
-            return Answer(409, error_body(e.code, str(e)))
+            return Answer(409, error_body(e.code, str(e)), refusal=e)
         except IdempotencyConflict as e:
             return Answer(
                 409,

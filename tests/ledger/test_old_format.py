@@ -63,11 +63,12 @@ def test_the_fixture_holds_every_event_type_of_version_1() -> None:
 
 def _types_added_since_v1() -> set[str]:
     """Event types later versions add are not in the old file; name them here as they come."""
-    # WorkTransferred, SupersedesDirective: hand-overs and closing; CyclesNotTracked: launch catch-up;
+    # WorkTransferred, SupersedesDirective: hand-overs and closing; CyclesNotTracked,
+    # OverdueSummarised: launch catch-up (`current`, `summary`);
     # ExplanationRequested, ExplanationGiven: explanation requests (yêu cầu giải trình)
     return {
-        "WorkTransferred", "SupersedesDirective", "CyclesNotTracked", "ExplanationRequested",
-        "ExplanationGiven",
+        "WorkTransferred", "SupersedesDirective", "CyclesNotTracked", "OverdueSummarised",
+        "ExplanationRequested", "ExplanationGiven",
     }  # fmt: skip
 
 

@@ -158,7 +158,7 @@ def test_an_ended_agency_s_work_must_be_handed_over(definition: Directive) -> No
     version = state.version
     with pytest.raises(InvalidTransition, match="would leave the work of agencies") as refused:
         _amend(state, definition, after_the_districts)
-    for ended in ("so-ldtbxh (ended 01/03/2025", "ubnd-ba-to (ended 01/07/2025", "ubnd-ly-son"):
+    for ended in ("so-ldtbxh (01/03/2025: ", "ubnd-ba-to (01/07/2025: ", "ubnd-ly-son"):
         assert ended in str(refused.value)
     assert state.version == version  # nothing applied
     events = _amend(

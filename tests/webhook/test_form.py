@@ -204,7 +204,8 @@ async def test_a_report_through_the_form_records_once_and_a_second_one_is_refuse
     assert refused.status_code == 409
     assert refused.headers["content-type"].startswith("text/html")
     assert "Không ghi nhận được" in refused.text
-    assert "already submitted its report for cycle 2023" in refused.text
+    assert "đã gửi báo cáo kỳ 2023" in refused.text  # the refusal in the page's language
+    assert "already submitted" not in refused.text
     assert event_counts(engine)["ReportSubmitted"] == 1
 
 
