@@ -37,7 +37,7 @@ def test_launch_records_issuance_once_and_refuses_a_second_launch(
     assert main(["launch", str(D2810), "--no-run", "--catch-up", "full"]) == 0
     assert "qn-2810-ubnd-kgvx-2023 (2810/UBND-KGVX) đã ghi nhận ban hành" in capsys.readouterr().out
     assert main(["launch", str(D2810), "--no-run", "--catch-up", "full"]) == 1
-    assert "already launched" in capsys.readouterr().err
+    assert "đã được khởi chạy lúc" in capsys.readouterr().err  # Vietnamese by default
     events = _directives(home).events(DIRECTIVE)
     assert [e.type for e in events] == ["DirectiveIssued", "CycleOpened"]
 
@@ -104,12 +104,12 @@ async def test_the_launch_deployment_validates_before_recording_anything(
     text = D2810.read_text(encoding="utf-8").replace("to: so-gddt", "to: so-gdt", 1)
     with pytest.raises(DefinitionError, match="did you mean 'so-gddt'"):
         await launch(definition_yaml=text)
-    with pytest.raises(LaunchRefused, match="either definition_path or definition_yaml"):
+    with pytest.raises(LaunchRefused, match="hãy cho definition_path hoặc definition_yaml"):
         await launch()
     # past its dates: the deployment takes the policy as a parameter, and without it records nothing
     d5185 = str(D2810.with_name("qn-5185-ubnd-kgvx-2021.yaml"))
     with pytest.raises(PolicyNeeded, match="--catch-up current"):
         await launch(definition_path=d5185)
-    with pytest.raises(LaunchRefused, match="catch-up policy 'later'"):
+    with pytest.raises(LaunchRefused, match="cách xử lý kỳ đã qua 'later'"):
         await launch(definition_path=d5185, catch_up="later")
     assert _directives(home).ids() == []

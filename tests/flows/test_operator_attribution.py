@@ -96,5 +96,5 @@ def test_a_paper_report_before_issuance_is_refused_with_a_message(
          "--reason", "Giấy", "--operator", "binh"]
     )
     assert code == 1
-    assert "before the directive was issued" in capsys.readouterr().err
+    assert "trước ngày ban hành văn bản" in capsys.readouterr().err  # Vietnamese by default
     assert len(_events(home)) == before
